@@ -1,0 +1,69 @@
+"""The ``linli`` command: agent, server, provision, broker, demo, sim, bench."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+
+def _dispatch(target: str):
+    def run(args: argparse.Namespace) -> int:
+        mod, _, fn = target.partition(":")
+        return int(getattr(importlib.import_module(mod), fn)(args) or 0)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="linli", description="linli (邻里) edge-controller suite for residential compounds")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("agent", help="run a device agent (on the Raspberry Pi next to the device)")
+    a.add_argument("-c", "--config", required=True, help="device YAML, e.g. config/probe.yaml")
+    a.add_argument("--check", action="store_true", help="validate the config, print the effective config, exit")
+    a.set_defaults(func=_dispatch("edge.runtime.cli:main"))
+
+    s = sub.add_parser("server", help="run the central server (ingest, API, dashboards)")
+    s.add_argument("-c", "--config", default=None, help="server YAML, e.g. config/server.yaml")
+    s.add_argument("--migrate-only", action="store_true", help="apply database migrations and exit")
+    s.set_defaults(func=_dispatch("server.cli:main"))
+
+    pv = sub.add_parser("provision", help="create a device's MQTT credentials and regenerate broker passwd/ACL")
+    pv.add_argument("--secrets", default="var/secrets", help="secrets folder (default var/secrets)")
+    pv.add_argument("--site", help="site id, e.g. sh-caoyang-01")
+    pv.add_argument("--kind", help="device kind")
+    pv.add_argument("--device", help="device id within the site")
+    pv.add_argument("--server", action="store_true", help="(re)create the server's own account")
+    pv.add_argument("--rotate", action="store_true", help="make a new password even if one exists")
+    pv.add_argument("--revoke", action="store_true", help="remove the device's account")
+    pv.add_argument("--reload-pid", type=int, help="send SIGHUP to this mosquitto pid afterwards")
+    pv.set_defaults(func=_dispatch("linli.provision_cli:main"))
+
+    b = sub.add_parser("broker", help="run a broker on loopback with linli's passwd/ACL (mosquitto, else amqtt)")
+    b.add_argument("--secrets", default="var/secrets")
+    b.add_argument("--data", default="var/broker")
+    b.add_argument("--port", type=int, default=1883)
+    b.add_argument("--prefer", choices=["auto", "mosquitto", "amqtt"], default="auto")
+    b.set_defaults(func=_dispatch("linli.provision_cli:broker_main"))
+
+    d = sub.add_parser("demo", help="broker + server + one simulated agent of each kind; Ctrl-C stops all")
+    d.add_argument("--var", default="var/demo", help="working folder for the demo (databases, secrets, logs)")
+    d.add_argument("--http-port", type=int, default=8600, help="server page port; agents use the next ones")
+    d.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto")
+    d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)")
+    d.set_defaults(func=_dispatch("linli.demo:main"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

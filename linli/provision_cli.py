@@ -1,0 +1,59 @@
+"""``linli provision`` and ``linli broker``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+from linli.contract import ContractError, DeviceRef
+from linli.provision import SecretStore
+
+
+def main(args: argparse.Namespace) -> int:
+    store = SecretStore(args.secrets)
+    try:
+        if args.server:
+            creds = store.server_credentials(rotate=args.rotate)
+            print(f"server account {creds.username}: {store.server_file}")
+        if args.site or args.device or args.kind:
+            if not (args.site and args.device and args.kind):
+                print("linli provision: --site, --kind and --device go together", file=sys.stderr)
+                return 2
+            ref = DeviceRef(args.site, args.kind, args.device)
+            if args.revoke:
+                gone = store.revoke_device(ref)
+                print(f"{'revoked' if gone else 'not provisioned'}: {ref.key}")
+            else:
+                path, creds = store.provision_device(ref, rotate=args.rotate)
+                print(f"device {ref.key} account {creds.username}: secret file {path}")
+                print("  copy it to the device and point mqtt.password_file at it (mode 0600)")
+        elif not args.server:
+            store.write_broker_files()
+    except (ContractError, ValueError) as exc:
+        print(f"linli provision: {exc}", file=sys.stderr)
+        return 2
+    print(f"broker files: {store.passwd_file} {store.acl_file}")
+    if args.reload_pid:
+        os.kill(args.reload_pid, signal.SIGHUP)
+        print(f"sent SIGHUP to {args.reload_pid}")
+    return 0
+
+
+def broker_main(args: argparse.Namespace) -> int:
+    from linli.broker import start_broker
+
+    store = SecretStore(args.secrets)
+    store.server_credentials()
+    b = start_broker(args.data, port=args.port, secrets=store, prefer=args.prefer)
+    print(f"{b.name} listening on {b.host}:{b.port} (passwd {store.passwd_file}, acl {store.acl_file})", flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        b.stop()
+    return 0

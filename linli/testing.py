@@ -1,0 +1,124 @@
+"""Fixture helpers shared by the test suite, the demo and the benchmarks: a private Mosquitto with linli's
+secrets, and a private PostgreSQL cluster. Real services on loopback, nothing mocked."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from linli.broker import MosquittoBroker, free_port
+from linli.contract import DeviceRef
+from linli.provision import Credentials, SecretStore
+
+
+@dataclass
+class TestBroker:
+    """A running Mosquitto with password + ACL files from a SecretStore."""
+
+    broker: MosquittoBroker
+    secrets: SecretStore
+    server: Credentials
+    _known: dict[str, Credentials] = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        return self.broker.host
+
+    @property
+    def port(self) -> int:
+        return self.broker.port
+
+    def provision(self, ref: DeviceRef) -> tuple[Path, Credentials]:
+        """Provision a device (idempotent) and make the running broker re-read its files."""
+        path, creds = self.secrets.provision_device(ref)
+        if self._known.get(ref.key) != creds:
+            self._known[ref.key] = creds
+            self.broker.reload()
+        return path, creds
+
+    def restart(self) -> None:
+        self.broker.stop()
+        self.broker.start()
+
+    @classmethod
+    def start(cls, root: Path) -> TestBroker:
+        secrets = SecretStore(root / "secrets")
+        server = secrets.server_credentials()
+        secrets.write_broker_files()
+        b = MosquittoBroker(root / "mosquitto", secrets=secrets)
+        b.start()
+        return cls(b, secrets, server)
+
+
+def _pg_bin() -> Path | None:
+    base = Path("/usr/lib/postgresql")
+    if not base.exists():
+        return None
+    for ver in sorted(base.iterdir(), reverse=True):
+        if (ver / "bin" / "initdb").exists():
+            return ver / "bin"
+    return None
+
+
+class PostgresCluster:
+    """A throw-away PostgreSQL cluster on a free loopback port (initdb + pg_ctl; runuser when root)."""
+
+    def __init__(self, root: Path) -> None:
+        bindir = _pg_bin()
+        if bindir is None:
+            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+        self.bin = bindir
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+
+    def _run(self, *args: str) -> None:
+        cmd = list(args)
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if res.returncode != 0:
+            raise RuntimeError(f"{' '.join(args[:1])} failed ({res.returncode}): {res.stderr.strip()[-500:]}")
+
+    def start(self) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync",
+                  "-E", "UTF8", "--locale=C.UTF-8")
+        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
+                  "-o", opts, "start")
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "linli")
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/linli"
+
+    def create_database(self, name: str) -> str:
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        except subprocess.CalledProcessError:
+            pass
+
+
+def wait_for(pred, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    """Poll ``pred`` until it returns a truthy value; raise AssertionError naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        val = pred()
+        if val:
+            return val
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
+        time.sleep(interval)

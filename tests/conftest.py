@@ -1,0 +1,55 @@
+"""Suite-wide fixtures: one real Mosquitto (with provisioned credentials and ACL) and, where the binaries
+exist, one private PostgreSQL cluster, both on free loopback ports and shared by the whole session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+os.environ.setdefault("TZ", "UTC")
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from linli.testing import PostgresCluster, TestBroker, _pg_bin
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBroker]:
+    tb = TestBroker.start(tmp_path_factory.mktemp("broker"))
+    yield tb
+    tb.broker.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+    if _pg_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL binaries missing in CI: `make test` should have installed postgresql")
+        pytest.skip("PostgreSQL server binaries not installed")
+    # Not under pytest's 0700 tmp tree: the postgres user must be able to reach its data folder.
+    root = Path(tempfile.mkdtemp(prefix="linli-pg-"))
+    root.chmod(0o755)
+    cluster = PostgresCluster(root / "cluster")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+_db_counter = 0
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database URL: SQLite file, then PostgreSQL (same tests run on both)."""
+    global _db_counter
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'linli.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+    _db_counter += 1
+    return cluster.create_database(f"t{_db_counter}")
