@@ -16,6 +16,7 @@ import socket
 import subprocess
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -184,6 +185,7 @@ class EmbeddedBroker:
             acl = self.secrets.acl_rules()
             plugins["amqtt.plugins.topic_checking.TopicAccessControlListPlugin"] = {
                 "publish_acl": {u: pubs for u, (pubs, _) in acl.items()},
+                # amqtt 0.12 warns that "acl" is deprecated but its config class has no other field for it.
                 "acl": {u: subs for u, (_, subs) in acl.items()},
             }
         else:
@@ -201,7 +203,9 @@ class EmbeddedBroker:
             self._loop = loop
             asyncio.set_event_loop(loop)
             try:
-                self._broker = AmqttBroker(self._config(), loop=loop)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    self._broker = AmqttBroker(self._config(), loop=loop)
                 loop.run_until_complete(self._broker.start())
             except BaseException as exc:  # surfaced to start()
                 self._error = exc

@@ -1,0 +1,29 @@
+# linli — the two commands: `make demo` and `make test`. Both set everything up first (idempotent).
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+
+.PHONY: setup demo test test-fast lint bench clean
+
+setup:
+	@scripts/setup.sh
+
+## Broker + server + simulated agents of every kind; prints the URLs; Ctrl-C stops everything.
+demo: setup
+	@$(PY) -m linli.cli demo
+
+## Every test (unit, end to end with real Mosquitto/SQLite/PostgreSQL/Chromium), then ruff.
+test: setup
+	@scripts/run-tests.sh
+
+test-fast: setup
+	@$(PY) -m pytest -q -x -m "not postgres and not browser"
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
+
+clean:
+	rm -rf var artifacts .pytest_cache
