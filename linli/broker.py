@@ -181,7 +181,8 @@ class EmbeddedBroker:
         plugins: dict = {}
         if self.secrets is not None:
             self.secrets.write_broker_files()
-            plugins["amqtt.plugins.authentication.FileAuthPlugin"] = {"password_file": str(self.secrets.amqtt_passwd_file)}
+            passwd = str(self.secrets.amqtt_passwd_file)
+            plugins["amqtt.plugins.authentication.FileAuthPlugin"] = {"password_file": passwd}
             acl = self.secrets.acl_rules()
             plugins["amqtt.plugins.topic_checking.TopicAccessControlListPlugin"] = {
                 "publish_acl": {u: pubs for u, (pubs, _) in acl.items()},

@@ -16,7 +16,7 @@ def _dispatch(target: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="linli", description="linli (邻里) edge-controller suite for residential compounds")
+    p = argparse.ArgumentParser(prog="linli", description="linli (邻里): edge controllers for residential compounds")
     sub = p.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("agent", help="run a device agent (on the Raspberry Pi next to the device)")
