@@ -1,0 +1,38 @@
+"""HAL tests run on gpiozero's MockFactory, reset between tests so that every test claims fresh pins."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
+
+# tests/edge mirrors the package tree; without the repository root on sys.path the folder tests/edge would
+# shadow the real `edge` package as a namespace package (pyproject's pytest `pythonpath = ["."]` does the same).
+_ROOT = str(Path(__file__).resolve().parents[3])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from edge.hal.sim import PinBoard  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def mock_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[MockFactory]:
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+    if not isinstance(Device.pin_factory, MockFactory):
+        if Device.pin_factory is not None:
+            Device.pin_factory.close()
+        Device.pin_factory = MockFactory()
+    factory = Device.pin_factory
+    factory.reset()
+    yield factory
+    if isinstance(Device.pin_factory, MockFactory):
+        Device.pin_factory.reset()
+
+
+@pytest.fixture
+def board(mock_factory: MockFactory) -> PinBoard:
+    return PinBoard(mock_factory)
