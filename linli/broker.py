@@ -181,6 +181,7 @@ class EmbeddedBroker:
         plugins: dict = {}
         if self.secrets is not None:
             self.secrets.write_broker_files()
+            self.secrets.write_amqtt_passwd()
             passwd = str(self.secrets.amqtt_passwd_file)
             plugins["amqtt.plugins.authentication.FileAuthPlugin"] = {"password_file": passwd}
             acl = self.secrets.acl_rules()

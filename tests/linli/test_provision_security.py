@@ -60,7 +60,8 @@ def three(mqtt_broker):
 
 def test_device_cannot_publish_as_another_device(three):
     clients, server = three
-    server.sub("linli/v1/#")
+    for t in (B.event_topic, OTHER_SITE.event_topic, A.cmd_subscription, A.event_topic):
+        server.sub(t)
     clients[A].pub(B.event_topic, b'{"spoof":1}')          # as B, same site
     clients[A].pub(OTHER_SITE.event_topic, b'{"spoof":2}')  # as a device of another site
     clients[A].pub(A.cmd_topic("pulse"), b'{"spoof":3}')    # commands to itself: only the server may

@@ -1,0 +1,77 @@
+"""``linli agent -c FILE [--check]``.
+
+Exit codes: 0 after a clean stop (or a good ``--check``), 2 for a config that cannot be used (one line on
+stderr naming the file, the key and what is allowed), 1 for anything else that stops the agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+import yaml
+
+from .config import ConfigError, LoadedConfig, effective_config, load_config
+
+
+def _warnings(loaded: LoadedConfig) -> list[str]:
+    """Things --check cannot prove but the agent will need (files on this machine)."""
+    a = loaded.agent
+    out = []
+    if a.mqtt.password_file is not None and not a.mqtt.password_file.exists():
+        out.append(f"{loaded.source}: mqtt.password_file: {a.mqtt.password_file} does not exist here "
+                   "(run `linli provision` for this device)")
+    lp = a.local_page
+    if lp.enabled and lp.password_file is not None and not lp.password_file.exists():
+        out.append(f"{loaded.source}: local_page.password_file: {lp.password_file} does not exist here")
+    if a.mqtt.tls is not None and not a.mqtt.tls.ca_file.exists():
+        out.append(f"{loaded.source}: mqtt.tls.ca_file: {a.mqtt.tls.ca_file} does not exist here")
+    return out
+
+
+def main(args: argparse.Namespace | list[str] | None = None) -> int:
+    if not isinstance(args, argparse.Namespace):
+        p = argparse.ArgumentParser(prog="linli agent")
+        p.add_argument("-c", "--config", required=True)
+        p.add_argument("--check", action="store_true")
+        args = p.parse_args(args)
+    ns: Any = args
+    try:
+        loaded = load_config(ns.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if ns.check:
+        print(yaml.safe_dump(effective_config(loaded), allow_unicode=True, sort_keys=False), end="")
+        for w in _warnings(loaded):
+            print(f"warning: {w}", file=sys.stderr)
+        return 0
+
+    logging.basicConfig(level=loaded.agent.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from .agent import Agent
+
+    try:
+        agent = Agent(loaded)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except Exception as exc:
+        logging.getLogger(__name__).debug("agent could not be built", exc_info=True)
+        print(f"{loaded.source}: agent not started: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return agent.run_forever()
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except Exception as exc:
+        logging.getLogger(__name__).critical("agent stopped by an error: %s", exc, exc_info=True)
+        print(f"{loaded.source}: agent stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,273 @@
+"""The local maintenance page of an agent: a small FastAPI app served by uvicorn in a thread.
+
+Pages (HTML, Simplified Chinese first, ``?lang=en`` for English, times in Asia/Shanghai) and their JSON twins:
+
+=================  ====================  ==========================================================
+page               JSON                  what
+=================  ====================  ==========================================================
+``/``              ``/api/status``       identity, state, MQTT link, outbox, uptime, versions, app
+``/io``            ``/api/io``           ``Hal.snapshot()``: relays, inputs, cameras, serial, speaker
+``/events``        ``/api/events``       the last ~200 events emitted (snapshots via ``/blobs/<sha>``)
+``/logs``          ``/api/logs``         the log tail
+``/config``        ``/api/config``       the effective config, secrets redacted
+``POST /actions/<name>`` / ``POST /api/commands/<name>``: the app's safe test actions, through the same command
+registry as remote commands (audited as ``local:<username>``). ``/metrics``: Prometheus text.
+=================  ====================  ==========================================================
+
+Everything but ``/static`` needs the password (HTTP Basic). Form posts from another origin are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import uvicorn
+import yaml
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from edge.runtime.config import LocalPageConfig
+from edge.runtime.metrics import render
+from linli.contract import SHA256_RE
+from linli.i18n import Lang, fmt_ago, fmt_time, pick_lang
+
+from .messages import CATALOG, fmt_duration
+
+if TYPE_CHECKING:
+    from edge.runtime.agent import Agent
+
+HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+
+_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                   trim_blocks=True, lstrip_blocks=True)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
+
+
+_env.filters["json"] = _json
+_env.filters["shanghai"] = lambda dt: fmt_time(dt)
+
+
+def _same_origin(request: Request) -> bool:
+    """Refuse cross-site form posts (the browser would send the cached Basic credentials along)."""
+    src = request.headers.get("origin") or request.headers.get("referer")
+    if not src or src == "null":
+        return src is None
+    return urlsplit(src).netloc == request.headers.get("host", "")
+
+
+def create_app(agent: Agent) -> FastAPI:
+    app = FastAPI(title=f"linli {agent.ref.key}", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    basic = HTTPBasic(auto_error=False, realm="linli")
+
+    def user(creds: HTTPBasicCredentials | None = Depends(basic)) -> str:
+        auth = agent.page_auth
+        if creds is None or auth is None or not auth.check(creds.username, creds.password):
+            raise HTTPException(401, "password required", headers={"WWW-Authenticate": 'Basic realm="linli", '
+                                                                                          'charset="UTF-8"'})
+        return creds.username
+
+    def lang_of(request: Request) -> Lang:
+        return pick_lang(request.query_params.get("lang"), request.cookies.get("lang"),
+                         request.headers.get("accept-language"))
+
+    def page(request: Request, template: str, active: str, username: str, **ctx: Any) -> HTMLResponse:
+        lang = lang_of(request)
+        t = CATALOG.bind(lang)
+        html = _env.get_template(template).render(
+            t=t, lang=lang, other_lang="en" if lang == "zh" else "zh", active=active, user=username,
+            ref=agent.ref, kind_name=t(f"kind_{agent.ref.kind.value}"), fmt_time=fmt_time,
+            fmt_ago=lambda dt: fmt_ago(dt, lang), fmt_duration=lambda s: fmt_duration(s, lang),
+            path=request.url.path, **ctx)
+        resp = HTMLResponse(html)
+        if request.query_params.get("lang") in ("zh", "en"):
+            resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax", httponly=True)
+        return resp
+
+    # ------------------------------------------------------------------ pages
+    @app.get("/", response_class=HTMLResponse)
+    def status_page(request: Request, username: str = Depends(user)) -> HTMLResponse:
+        lang = lang_of(request)
+        try:
+            fragment = Markup(agent.app.page_fragment(lang))
+        except Exception as exc:
+            log.exception("app page fragment failed")
+            fragment = Markup("<p class='bad'>{}</p>").format(f"{type(exc).__name__}: {exc}")
+        flash = None
+        cmd_id = request.query_params.get("cmd")
+        if cmd_id and agent.runner is not None:
+            res = agent.runner.saved_result(cmd_id)
+            if res is not None:
+                t = CATALOG.bind(lang)
+                flash = (res.ok, t("cmd_ok", name=res.name) if res.ok else
+                         t("cmd_fail", name=res.name, error=res.error or ""))
+        return page(request, "status.html", "status", username, s=agent.status_view(), fragment=fragment,
+                    flash=flash, boot=agent.boot_time)
+
+    @app.get("/io", response_class=HTMLResponse)
+    def io_page(request: Request, username: str = Depends(user)) -> HTMLResponse:
+        assert agent.hal is not None
+        snap = agent.hal.snapshot()
+        others = {k: v for k, v in snap.items() if k not in ("relays", "inputs") and v}
+        return page(request, "io.html", "io", username, io=snap, others=others)
+
+    @app.get("/events", response_class=HTMLResponse)
+    def events_page(request: Request, username: str = Depends(user)) -> HTMLResponse:
+        events = list(agent.recent_events)
+        return page(request, "events.html", "events", username, events=events,
+                    cached=lambda sha: agent.blob(sha) is not None)
+
+    @app.get("/logs", response_class=HTMLResponse)
+    def logs_page(request: Request, username: str = Depends(user)) -> HTMLResponse:
+        return page(request, "logs.html", "logs", username, lines=agent.logbuf.tail(200))
+
+    @app.get("/config", response_class=HTMLResponse)
+    def config_page(request: Request, username: str = Depends(user)) -> HTMLResponse:
+        text = yaml.safe_dump(agent.effective_config(), allow_unicode=True, sort_keys=False)
+        return page(request, "config.html", "config", username, text=text, source=str(agent.loaded.path))
+
+    @app.post("/actions/{name}")
+    async def action(name: str, request: Request, username: str = Depends(user)) -> Response:
+        if not _same_origin(request):
+            raise HTTPException(403, "cross-site request refused")
+        form = await request.form()
+        args = {k: v for k, v in form.items() if k not in ("lang",) and isinstance(v, str)}
+        assert agent.runner is not None
+        res = agent.runner.run_local(name, args, by=f"local:{username}")
+        lang = lang_of(request)
+        return RedirectResponse(f"/?cmd={quote(res.id)}&lang={lang}", status_code=303)
+
+    # ------------------------------------------------------------------ JSON twins
+    @app.get("/api/status")
+    def api_status(username: str = Depends(user)) -> dict[str, Any]:
+        return agent.status_view()
+
+    @app.get("/api/io")
+    def api_io(username: str = Depends(user)) -> dict[str, Any]:
+        assert agent.hal is not None
+        return json.loads(_json(agent.hal.snapshot()))
+
+    @app.get("/api/events")
+    def api_events(limit: int = 50, username: str = Depends(user)) -> list[dict[str, Any]]:
+        return [e.model_dump(mode="json") for e in list(agent.recent_events)[: max(0, min(limit, 500))]]
+
+    @app.get("/api/logs")
+    def api_logs(limit: int = 200, username: str = Depends(user)) -> list[dict[str, str]]:
+        return [line.as_dict() for line in agent.logbuf.tail(max(0, min(limit, 1000)))]
+
+    @app.get("/api/config")
+    def api_config(username: str = Depends(user)) -> dict[str, Any]:
+        return agent.effective_config()
+
+    @app.get("/api/commands")
+    def api_commands(username: str = Depends(user)) -> list[dict[str, Any]]:
+        assert agent.runner is not None
+        return [{"name": n, "title": s.title, "title_en": s.title_en, "local": s.local,
+                 "args_schema": s.args_model.model_json_schema() if s.args_model else None}
+                for n, s in sorted(agent.runner.specs.items())]
+
+    @app.post("/api/commands/{name}")
+    async def api_command(name: str, request: Request, username: str = Depends(user)) -> JSONResponse:
+        if not _same_origin(request):
+            raise HTTPException(403, "cross-site request refused")
+        try:
+            body = await request.json() if await request.body() else {}
+        except ValueError:
+            raise HTTPException(400, "body must be a JSON object of arguments") from None
+        if not isinstance(body, dict):
+            raise HTTPException(400, "body must be a JSON object of arguments")
+        assert agent.runner is not None
+        res = agent.runner.run_local(name, body, by=f"local:{username}")
+        return JSONResponse(res.model_dump(mode="json"))
+
+    @app.get("/blobs/{sha}")
+    def blob(sha: str, username: str = Depends(user)) -> Response:
+        data = agent.blob(sha) if SHA256_RE.fullmatch(sha) else None
+        if data is None:
+            raise HTTPException(404, "not in the recent snapshots")
+        media = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "application/octet-stream"
+        return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/metrics")
+    def metrics(username: str = Depends(user)) -> Response:
+        return Response(render(agent.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class LocalPage:
+    """The page's uvicorn server in a daemon thread. ``port: 0`` takes a free port (see :attr:`port`)."""
+
+    def __init__(self, agent: Agent, cfg: LocalPageConfig) -> None:
+        self.cfg = cfg
+        self.app = create_app(agent)
+        self._sock: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = cfg.port
+        self.error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.cfg.host in ("0.0.0.0", "::") else self.cfg.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Bind (an OSError such as 'address in use' is raised here) and serve in a thread."""
+        family = socket.AF_INET6 if ":" in self.cfg.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.cfg.host, self.cfg.port))
+            sock.listen(64)
+        except OSError:
+            sock.close()
+            raise
+        sock.set_inheritable(True)
+        self._sock = sock
+        self.port = int(sock.getsockname()[1])
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+
+        def run() -> None:
+            try:
+                assert self._server is not None
+                self._server.run(sockets=[sock])
+            except BaseException as exc:  # SystemExit from uvicorn included
+                self.error = exc
+                log.error("local page stopped: %r", exc)
+
+        self._thread = threading.Thread(target=run, name="local-page", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self._server.started:
+            raise OSError(f"local page did not start: {self.error!r}")
+        log.info("local page on %s", self.url)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(5.0)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

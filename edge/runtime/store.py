@@ -1,0 +1,38 @@
+"""Opening the agent's SQLite files (WAL): a damaged file is moved aside rather than stopping the device."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _connect(path: Path, schema: str, synchronous: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.executescript(schema)
+        db.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
+def open_db(path: Path, schema: str, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), usable from several threads under a lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _connect(path, schema, synchronous)
+    except sqlite3.DatabaseError as exc:
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        log.error("%s is unreadable (%s): moved aside to %s, starting empty", path, exc, aside)
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{path}{suffix}")
+            if src.exists():
+                src.rename(f"{aside}{suffix}")
+        return _connect(path, schema, synchronous)
