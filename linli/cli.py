@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("agent", help="run a device agent (on the Raspberry Pi next to the device)")
     a.add_argument("-c", "--config", required=True, help="device YAML, e.g. config/probe.yaml")
     a.add_argument("--check", action="store_true", help="validate the config, print the effective config, exit")
+    a.add_argument("--sim", action="store_true",
+                   help="also run the kind's simulated world in-process (mock pins only; demo and tests)")
     a.set_defaults(func=_dispatch("edge.runtime.cli:main"))
 
     s = sub.add_parser("server", help="run the central server (ingest, API, dashboards)")

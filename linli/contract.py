@@ -248,7 +248,7 @@ def new_id() -> str:
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    v: Literal[1] = Field(SCHEMA_VERSION, description="schema version")
+    v: Literal[1] = Field(default=SCHEMA_VERSION, description="schema version")
 
     def encode(self) -> bytes:
         return self.model_dump_json(exclude_none=False).encode()
@@ -319,7 +319,7 @@ class CommandResult(Payload):
     name: str
     ok: bool
     result: dict[str, Any] | None = None
-    error: str | None = Field(None, max_length=2000)
+    error: str | None = Field(default=None, max_length=2000)
     ts: UtcDatetime = Field(default_factory=utcnow)
 
 
@@ -334,7 +334,7 @@ class ConfigReported(Payload):
     version: int = Field(ge=0, description="desired version last seen; 0 = none")
     ok: bool
     applied_version: int = Field(ge=0, description="the override version in force")
-    error: str | None = Field(None, max_length=4000)
+    error: str | None = Field(default=None, max_length=4000)
     ts: UtcDatetime = Field(default_factory=utcnow)
 
 

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -241,8 +241,10 @@ class Agent:
     def request_exit(self) -> None:
         self._exit.set()
 
-    def run_forever(self) -> int:
-        """Run until SIGTERM/SIGINT (or :meth:`request_exit`); the relays are made safe on every way out."""
+    def run_forever(self, on_started: Callable[[], None] | None = None) -> int:
+        """Run until SIGTERM/SIGINT (or :meth:`request_exit`); the relays are made safe on every way out.
+
+        ``on_started`` runs once the agent is up (``linli agent --sim`` starts the simulated world there)."""
         previous = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -259,6 +261,8 @@ class Agent:
         threading.excepthook = hook
         try:
             self.start()
+            if on_started is not None:
+                on_started()
             while not self._exit.wait(0.5):
                 pass
         finally:

@@ -7,13 +7,24 @@ stderr naming the file, the key and what is allowed), 1 for anything else that s
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
+from functools import partial
 from typing import Any
 
 import yaml
 
 from .config import ConfigError, LoadedConfig, effective_config, load_config
+
+
+def start_sim(agent: Any) -> None:
+    """Start the kind's simulated world (``edge/apps/<kind>/sim.py: start_sim(agent, stop)``) in this process.
+
+    It drives only the outside of the HAL (mock pin levels, pty bytes, video frames), so the agent runs the
+    very code it runs on a Pi."""
+    mod = importlib.import_module(f"edge.apps.{agent.ref.kind.value}.sim")
+    mod.start_sim(agent, agent.stopping)
 
 
 def _warnings(loaded: LoadedConfig) -> list[str]:
@@ -36,6 +47,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         p = argparse.ArgumentParser(prog="linli agent")
         p.add_argument("-c", "--config", required=True)
         p.add_argument("--check", action="store_true")
+        p.add_argument("--sim", action="store_true")
         args = p.parse_args(args)
     ns: Any = args
     try:
@@ -62,8 +74,16 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         logging.getLogger(__name__).debug("agent could not be built", exc_info=True)
         print(f"{loaded.source}: agent not started: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    on_started = None
+    if getattr(ns, "sim", False):
+        if loaded.agent.hal.pin_factory != "mock":
+            print(f"{loaded.source}: hal.pin_factory: --sim drives simulated pins only; set it to mock "
+                  f"(got {loaded.agent.hal.pin_factory!r})", file=sys.stderr)
+            agent.stop()
+            return 2
+        on_started = partial(start_sim, agent)
     try:
-        return agent.run_forever()
+        return agent.run_forever(on_started)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2

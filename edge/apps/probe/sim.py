@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from edge.hal.config import HalConfig
 from edge.hal.sim import PinBoard
@@ -46,3 +47,11 @@ class ProbeSim:
         """Click every ``every_s`` seconds until ``stop`` is set (for the demo)."""
         while not stop.wait(every_s):
             self.click()
+
+
+def start_sim(agent: Any, stop: threading.Event, every_s: float = 5.0) -> threading.Thread:
+    """``linli agent --sim``: someone presses the probe's button every few seconds."""
+    sim = ProbeSim(agent.cfg.hal, agent.app.cfg)
+    t = threading.Thread(target=sim.run, args=(stop, every_s), name="probe-sim", daemon=True)
+    t.start()
+    return t

@@ -1,0 +1,246 @@
+"""``linli demo`` (what ``make demo`` runs): a private broker on loopback, the server, and one simulated agent of
+every device kind that is installed, each a real process running the same code it runs on a site. Prints the
+URLs and demo passwords; Ctrl-C (or ``--duration``) stops everything cleanly.
+
+Each agent runs with ``--sim``: its kind's simulated world drives only the outside of the hardware layer
+(mock pin levels, serial bytes on a pty, video frames), never the agent's logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from linli.broker import BrokerError, free_port, start_broker
+from linli.contract import DeviceRef, Kind
+from linli.provision import SecretStore
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO / "config"
+DEMO_SITE = "sh-demo-01"
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "linli-demo"  # demo only, on loopback; printed on start
+PAGE_USER = "maint"
+PAGE_PASSWORD = "linli-demo"
+
+
+@dataclass
+class DemoDevice:
+    kind: Kind
+    device: str
+    template: str  # config/<template>.yaml
+
+    @property
+    def ref(self) -> DeviceRef:
+        return DeviceRef(DEMO_SITE, self.kind, self.device)
+
+
+#: One simulated agent of each kind. A kind joins the demo when its app package exists (its issue has landed).
+DEMO_DEVICES = [
+    DemoDevice(Kind.probe, "probe-01", "probe"),
+    DemoDevice(Kind.lift_guard, "lift-01", "lift_guard"),
+    DemoDevice(Kind.gate, "gate-east", "gate"),
+    DemoDevice(Kind.charger, "pile-01", "charger"),
+    DemoDevice(Kind.taxi_kiosk, "kiosk-01", "taxi_kiosk"),
+]
+
+
+def installed(dev: DemoDevice) -> bool:
+    try:
+        found = importlib.util.find_spec(f"edge.apps.{dev.kind.value}.app") is not None
+    except ModuleNotFoundError:  # the kind's package is not there at all
+        found = False
+    return found and (CONFIG_DIR / f"{dev.template}.yaml").exists()
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _write_yaml(path: Path, doc: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class Demo:
+    def __init__(self, var: Path, http_port: int, broker_pref: str) -> None:
+        self.var = var.resolve()
+        self.http_port = http_port
+        self.broker_pref = broker_pref
+        self.secrets = SecretStore(self.var / "secrets")
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.broker: Any = None
+        self.lines: list[str] = []
+
+    # ---------------------------------------------------------------- set-up
+    def start_broker(self) -> None:
+        self.secrets.server_credentials()
+        self.secrets.write_broker_files()
+        port = free_port()
+        try:
+            self.broker = start_broker(self.var / "broker", port=port, secrets=self.secrets, prefer=self.broker_pref)
+        except BrokerError as exc:
+            raise SystemExit(f"linli demo: {exc}") from None
+        note = "" if self.broker.name == "mosquitto" else "  (embedded amqtt: mosquitto is not installed)"
+        self.lines.append(f"broker   mqtt://{self.broker.host}:{self.broker.port}  [{self.broker.name}]{note}")
+
+    def server_config(self) -> Path:
+        from server.auth import hash_password
+
+        users = self.var / "secrets" / "users.yaml"
+        _write_yaml(users, [{"name": ADMIN_USER, "role": "admin", "password_hash": hash_password(ADMIN_PASSWORD)}])
+        users.chmod(0o600)
+        base = yaml.safe_load((CONFIG_DIR / "server.yaml").read_text(encoding="utf-8")) or {}
+        doc = _deep_merge(base, {
+            "database": {"url": f"sqlite:///{self.var / 'server' / 'linli.db'}"},
+            "mqtt": {"host": self.broker.host, "port": self.broker.port,
+                     "credentials_file": str(self.secrets.server_file),
+                     "shared_subscription": self.broker.name == "mosquitto",
+                     "protocol": "5" if self.broker.name == "mosquitto" else "3.1.1"},
+            "http": {"host": "127.0.0.1", "port": self.http_port},
+            "storage": {"data_dir": str(self.var / "server")},
+            "auth": {"users_file": str(users), "users": []},
+        })
+        return _write_yaml(self.var / "server.yaml", doc)
+
+    def agent_config(self, dev: DemoDevice, page_port: int) -> Path:
+        path, _ = self.secrets.provision_device(dev.ref)
+        pw = self.var / "secrets" / "localpage" / f"{dev.device}.txt"
+        pw.parent.mkdir(parents=True, exist_ok=True)
+        pw.write_text(PAGE_PASSWORD + "\n", encoding="utf-8")
+        pw.chmod(0o600)
+        base = yaml.safe_load((CONFIG_DIR / f"{dev.template}.yaml").read_text(encoding="utf-8"))
+        doc = _deep_merge(base, {
+            "site": DEMO_SITE, "device": dev.device,
+            "mqtt": {"host": self.broker.host, "port": self.broker.port, "password_file": str(path),
+                     "reconnect_min_s": 0.5, "reconnect_max_s": 5},
+            "telemetry_interval_s": 10,
+            "local_page": {"host": "127.0.0.1", "port": page_port, "username": PAGE_USER,
+                           "password_file": str(pw)},
+            "data_dir": str(self.var / "agents" / dev.device),
+        })
+        doc["local_page"].pop("password_hash", None)
+        doc["local_page"].pop("password_env", None)
+        return _write_yaml(self.var / "agents" / f"{dev.device}.yaml", doc)
+
+    def spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        logs = self.var / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1"}
+        with open(logs / f"{name}.log", "ab") as log:
+            p = subprocess.Popen([sys.executable, "-m", "linli.cli", *args], stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, env=env, cwd=REPO, start_new_session=True)
+        self.procs.append((name, p))
+        return p
+
+    def wait_http(self, name: str, url: str, auth: tuple[str, str], timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        proc = dict(self.procs)[name]
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"linli demo: {name} exited with code {proc.returncode}:\n{self.tail(name)}")
+            try:
+                if httpx.get(url, auth=auth, timeout=1.0).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"linli demo: {name} did not answer on {url} within {timeout:.0f} s:\n{self.tail(name)}")
+
+    def tail(self, name: str, n: int = 20) -> str:
+        path = self.var / "logs" / f"{name}.log"
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
+        return "\n".join("    " + ln for ln in lines[-n:])
+
+    def start(self) -> None:
+        self.var.mkdir(parents=True, exist_ok=True)
+        self.start_broker()
+        server_yaml = self.server_config()
+        self.spawn("server", ["server", "-c", str(server_yaml)])
+        base = f"http://127.0.0.1:{self.http_port}"
+        self.wait_http("server", f"{base}/healthz", (ADMIN_USER, ADMIN_PASSWORD))
+        self.lines.append(f"server   {base}/   (user {ADMIN_USER} / password {ADMIN_PASSWORD}; API {base}/docs)")
+        devices = [d for d in DEMO_DEVICES if installed(d)]
+        for i, dev in enumerate(devices, start=1):
+            port = self.http_port + i
+            cfg = self.agent_config(dev, port)
+            self.spawn(dev.device, ["agent", "-c", str(cfg), "--sim"])
+        for i, dev in enumerate(devices, start=1):
+            url = f"http://127.0.0.1:{self.http_port + i}/"
+            self.wait_http(dev.device, url, (PAGE_USER, PAGE_PASSWORD))
+            self.lines.append(f"{dev.kind.value:<10} {url}   (local page: {PAGE_USER} / {PAGE_PASSWORD})")
+        self.lines.append(f"logs     {self.var / 'logs'}/")
+
+    # ---------------------------------------------------------------- running / stopping
+    def check_children(self) -> str | None:
+        for name, p in self.procs:
+            if p.poll() is not None:
+                return f"{name} exited with code {p.returncode}:\n{self.tail(name)}"
+        return None
+
+    def stop(self) -> None:
+        # Agents first (their relays go safe and they publish `stopping`), then the server, then the broker.
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                print(f"linli demo: {name} did not stop in 15 s; killing it", file=sys.stderr)
+                p.kill()
+                p.wait(5)
+        self.procs.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+
+def main(args: argparse.Namespace) -> int:
+    demo = Demo(Path(args.var), args.http_port, args.broker)
+    stop_now = False
+
+    def on_signal(_sig: int, _frm: Any) -> None:
+        nonlocal stop_now
+        stop_now = True
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    rc = 0
+    try:
+        demo.start()
+        print("linli demo is running (邻里演示已启动):", flush=True)
+        for line in demo.lines:
+            print("  " + line, flush=True)
+        print("Press Ctrl-C to stop (按 Ctrl-C 停止).", flush=True)
+        deadline = time.monotonic() + args.duration if args.duration > 0 else None
+        while not stop_now and (deadline is None or time.monotonic() < deadline):
+            problem = demo.check_children()
+            if problem:
+                print(f"linli demo: {problem}", file=sys.stderr, flush=True)
+                rc = 1
+                break
+            time.sleep(0.5)
+    except SystemExit as exc:
+        print(exc, file=sys.stderr, flush=True)
+        rc = 1
+    finally:
+        print("stopping… (正在停止)", flush=True)
+        demo.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+    print("linli demo stopped (已停止).", flush=True)
+    return rc

@@ -1,0 +1,66 @@
+"""/api/v1/audit, /api/v1/ingest/stats, /api/v1/me, /metrics, /healthz."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import select, text
+
+from server.api.deps import current_user, get_server, require
+from server.api.schemas import AuditOut, IngestStatsOut, MeOut
+from server.auth import ROLE_PERMISSIONS, User
+from server.db.models import AuditLog
+
+router = APIRouter(prefix="/api/v1", tags=["system"])
+plain = APIRouter(tags=["system"])
+
+
+@router.get("/me", response_model=MeOut, summary="Who am I")
+def me(user: Annotated[User, Depends(current_user)]) -> MeOut:
+    return MeOut(name=user.name, role=user.role, sites=sorted(user.sites) if user.sites is not None else None,
+                 permissions=sorted(ROLE_PERMISSIONS[user.role]))
+
+
+@router.get("/audit", response_model=list[AuditOut], summary="Audit log, newest first (admin, manager)")
+def list_audit(request: Request, user: Annotated[User, Depends(require("audit"))],
+               who: str | None = None, action: str | None = None, since: datetime | None = None,
+               limit: int = Query(100, ge=1, le=1000)) -> list[AuditOut]:
+    stmt = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
+    if who:
+        stmt = stmt.where(AuditLog.who == who)
+    if action:
+        stmt = stmt.where(AuditLog.action == action)
+    if since:
+        stmt = stmt.where(AuditLog.at >= since)
+    with get_server(request).db.session() as s:
+        return [AuditOut.of(a) for a in s.scalars(stmt)]
+
+
+@router.get("/ingest/stats", response_model=IngestStatsOut, summary="Ingest counters and the latest rejects")
+def ingest_stats(request: Request, user: Annotated[User, Depends(require("read"))]) -> IngestStatsOut:
+    srv = get_server(request)
+    return IngestStatsOut.model_validate({**srv.stats.snapshot(), "enabled": srv.ingest is not None})
+
+
+@plain.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(get_server(request).metrics), media_type=CONTENT_TYPE_LATEST)
+
+
+@plain.get("/healthz", summary="Liveness: database reachable, ingest writer alive")
+def healthz(request: Request) -> JSONResponse:
+    srv = get_server(request)
+    body: dict[str, Any] = {"ok": True, "db": False, "mqtt": srv.link.connected if srv.link else None,
+                            "ingest": srv.ingest.running if srv.ingest else None}
+    try:
+        with srv.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        body["db"] = True
+    except Exception as exc:  # report, do not raise
+        body["db_error"] = type(exc).__name__
+    body["ok"] = body["db"] and body["ingest"] is not False
+    return JSONResponse(body, status_code=200 if body["ok"] else 503)

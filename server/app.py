@@ -1,0 +1,140 @@
+"""The server application: ``create_app(settings) -> FastAPI``.
+
+``Server`` holds the parts (database, snapshot store, broker link, ingest, maintenance, auth, metrics); the app's
+lifespan starts them (migrations first) and stops them. ``app.state.linli`` is the ``Server``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+import server
+from linli import contract
+from server.api import api_router
+from server.auth import Authenticator
+from server.db.engine import Database
+from server.db.migrate import upgrade
+from server.db.models import Device
+from server.ingest.link import MqttLink
+from server.ingest.registry import HandlerRegistry, load_kind_handlers
+from server.ingest.service import Ingest
+from server.ingest.stats import IngestStats
+from server.retention import Maintenance
+from server.settings import Settings
+from server.storage import SnapshotStore
+from server.web import router as web_router
+from server.web import static_files
+
+log = logging.getLogger(__name__)
+
+
+class _DeviceCollector(Collector):
+    """``linli_devices{state}`` counted from the database at scrape time."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        g = GaugeMetricFamily("linli_devices", "devices by state", labels=["state"])
+        try:
+            with self.db.session() as s:
+                for state, n in s.execute(select(Device.state, func.count()).group_by(Device.state)):
+                    g.add_metric([state], n)
+        except Exception:  # the database may be away; the scrape still works
+            log.debug("device collector: database not reachable", exc_info=True)
+        yield g
+
+
+class Server:
+    def __init__(self, settings: Settings, registry: HandlerRegistry | None = None) -> None:
+        self.settings = settings
+        self.db = Database(settings.database)
+        self.snapshots = SnapshotStore(settings.storage.snapshots)
+        self.metrics = CollectorRegistry()
+        self.metrics.register(_DeviceCollector(self.db))
+        self.stats = IngestStats(self.metrics, settings.ingest.rejects_kept)
+        self.handlers = registry if registry is not None else HandlerRegistry()
+        if registry is None:
+            load_kind_handlers(self.handlers)
+        users = settings.all_users()
+        if not users:
+            log.warning("no users configured (auth.users / auth.users_file): the API and pages will refuse "
+                        "everyone. Add one with `python -m server.auth add-user NAME --role admin`.")
+        self.auth = Authenticator(users)
+        self.link: MqttLink | None = None
+        self.ingest: Ingest | None = None
+        self.maintenance = Maintenance(self.db, self.snapshots, settings.retention.snapshot_days,
+                                       settings.retention.interval_s)
+        self.started = False
+
+    def start(self) -> None:
+        s = self.settings
+        if s.database.migrate_on_start:
+            upgrade(self.db.engine)
+        self.snapshots.root.mkdir(parents=True, exist_ok=True)
+        subs = contract.server_subscriptions(shared=s.mqtt.shared_subscription) if s.ingest.enabled else []
+        self.link = MqttLink(s.mqtt, subs, receive_maximum=s.ingest.receive_maximum,
+                             on_state=self.stats.set_connected)
+        if s.ingest.enabled:
+            self.ingest = Ingest(s.ingest, self.db, self.snapshots, self.stats, self.handlers)
+            self.ingest.attach(self.link)
+            self.ingest.start()
+        self.link.start()
+        if not self.link.wait_ready(s.mqtt.startup_wait_s):
+            log.warning("broker %s:%s not ready after %.0f s; going on, ingest will catch up when it connects",
+                        s.mqtt.host, s.mqtt.port, s.mqtt.startup_wait_s)
+        self.maintenance.start()
+        self.started = True
+        log.info("linli server started (database %s, ingest %s)", self.db.dialect,
+                 "on" if self.ingest else "off")
+
+    def stop(self, forget_session: bool = False) -> None:
+        """Stop everything. ``forget_session`` also drops the broker session (decommissioning; tests)."""
+        self.maintenance.stop()
+        if self.ingest is not None:  # drain first, so its acks go out before the DISCONNECT
+            self.ingest.stop(self.settings.ingest.stop_timeout_s)
+        if self.link is not None:
+            self.link.stop()
+            if forget_session:
+                self.link.forget_session()
+        self.db.dispose()
+        self.started = False
+        log.info("linli server stopped (ingest: %s)", {k: v for k, v in self.stats.snapshot().items()
+                                                       if k in ("received", "stored", "duplicate", "rejected_total")})
+
+
+def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> FastAPI:
+    """The FastAPI app. Ingest starts and stops with the app's lifespan. ``registry``: ingest handlers to use
+    instead of those found in ``server/<kind>/ingest.py``."""
+    srv = Server(settings, registry)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        try:
+            await run_in_threadpool(srv.start)
+        except BaseException:
+            await run_in_threadpool(srv.stop)  # do not leave a broker link or threads behind
+            raise
+        try:
+            yield {}
+        finally:
+            await run_in_threadpool(srv.stop)
+
+    app = FastAPI(title="linli server", version=server.__version__, lifespan=lifespan,
+                  description="Central server of linli (邻里): MQTT ingest, device registry, events, snapshots, "
+                              "commands and config. HTTP Basic authentication.")
+    app.state.linli = srv
+    app.include_router(api_router)
+    app.include_router(web_router)
+    app.mount("/static", static_files(), name="static")
+    return app

@@ -1,0 +1,117 @@
+"""Users, roles and HTTP Basic authentication (a small real one; the full user system comes later).
+
+Users come from the settings (``auth.users`` and ``auth.users_file``) with argon2 password hashes; make one with
+``python -m server.auth hash``. Roles: ``admin`` (everything), ``manager`` (reads, audit log), ``maintenance``
+(reads, commands, device config). A user with ``sites`` sees only those sites.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from argon2 import PasswordHasher, extract_parameters
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+if TYPE_CHECKING:  # this package needs only argon2-cffi at run time (`python -m server.auth hash`)
+    from server.settings import UserEntry
+
+Role = Literal["admin", "manager", "maintenance"]
+ROLES: tuple[Role, ...] = ("admin", "manager", "maintenance")
+Permission = Literal["read", "command", "config", "audit"]
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset({"read", "command", "config", "audit"}),
+    "manager": frozenset({"read", "audit"}),
+    "maintenance": frozenset({"read", "command", "config"}),
+}
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash for ``auth.users[].password_hash``."""
+    if not password:
+        raise ValueError("empty password")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    sites: frozenset[str] | None  # None: every site
+    display_name: str | None = None
+
+    def can(self, perm: Permission) -> bool:
+        return perm in ROLE_PERMISSIONS[self.role]
+
+    def sees(self, site: str) -> bool:
+        return self.sites is None or site in self.sites
+
+
+class Authenticator:
+    """Checks user name + password. Successful checks are remembered for ``cache_s`` (keyed by an HMAC with a
+    per-process key), so a page that makes many requests does not pay for argon2 on every one."""
+
+    def __init__(self, users: Iterable[UserEntry], cache_s: float = 300.0) -> None:
+        self.entries = {u.name: u for u in users}
+        self.cache_s = cache_s
+        self._key = secrets.token_bytes(32)
+        self._cache: dict[bytes, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+        self._dummy: str | None = None  # made on first use, with the users' own argon2 parameters
+
+    def _dummy_hash(self) -> str:
+        """A hash to verify against for unknown names, as costly as the real ones, so that timing does not tell
+        which names exist."""
+        if self._dummy is None:
+            params = None
+            for e in self.entries.values():
+                try:
+                    params = extract_parameters(e.password_hash)
+                    break
+                except InvalidHashError:
+                    continue
+            hasher = PasswordHasher.from_parameters(params) if params is not None else _hasher
+            self._dummy = hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy
+
+    def _user(self, e: UserEntry) -> User:
+        return User(e.name, e.role, frozenset(e.sites) if e.sites is not None else None, e.display_name)
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        tag = hmac.new(self._key, f"{name}\x00{password}".encode(), hashlib.sha256).digest()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(tag)
+            if hit is not None and hit[0] > now and hit[1] in self.entries:
+                return self._user(self.entries[hit[1]])
+        entry = self.entries.get(name)
+        if entry is None:
+            verify_password(self._dummy_hash(), password)
+            return None
+        if not verify_password(entry.password_hash, password):
+            return None
+        with self._lock:
+            if len(self._cache) > 1000:
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            self._cache[tag] = (now + self.cache_s, name)
+        return self._user(entry)
+
+
+__all__ = ["ROLES", "ROLE_PERMISSIONS", "Authenticator", "Permission", "Role", "User", "hash_password",
+           "verify_password"]

@@ -1,0 +1,115 @@
+"""Per-kind ingest handlers.
+
+A device kind reacts to its own messages in ``server/<kind>/ingest.py``, which defines ``register(registry)``::
+
+    # server/gate/ingest.py
+    from linli.contract import Event, Kind
+    from server.ingest.registry import HandlerRegistry, IngestContext
+
+    def on_passage(ctx: IngestContext, event: Event) -> None:
+        ctx.session.add(Passage(device_id=ctx.device_id, plate=event.data["plate"], ts=event.ts))
+
+    def register(registry: HandlerRegistry) -> None:
+        registry.on_event(Kind.gate, on_passage, types="gate.passage")
+
+``load_kind_handlers`` finds and calls those ``register`` functions (the app does so when it is created). Handlers
+run in the writer thread, inside the batch's transaction, after the core rows are written. Event, telemetry and
+command-result handlers run only for messages stored for the first time (never for duplicates), so what they write
+is stored exactly once together with the message; status and config-report handlers run for every such message
+(they carry state, so write idempotently). Handlers must not commit. An exception makes the batch retry message by
+message; the failing message is rejected as ``store_error`` (and acknowledged), the others are stored.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import importlib.util
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy.orm import Session
+
+from linli import contract
+from linli.contract import DeviceRef, Kind
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    session: Session
+    ref: DeviceRef
+    device_id: int
+    received_at: datetime
+
+
+Handler = Callable[[IngestContext, P], None]
+EventHandler = Handler[contract.Event]
+TelemetryHandler = Handler[contract.Telemetry]
+StatusHandler = Handler[contract.Status]
+CommandResultHandler = Handler[contract.CommandResult]
+ConfigReportedHandler = Handler[contract.ConfigReported]
+
+
+@dataclass
+class _Table(Generic[P]):
+    entries: list[tuple[Kind, tuple[str, ...], Handler[P]]] = field(default_factory=list)
+
+    def add(self, kind: Kind | str, fn: Handler[P], patterns: tuple[str, ...] = ("*",)) -> None:
+        self.entries.append((Kind(kind), patterns, fn))
+
+    def find(self, kind: Kind, name: str = "") -> list[Handler[P]]:
+        return [fn for k, pats, fn in self.entries if k == kind and any(fnmatch.fnmatchcase(name, p) for p in pats)]
+
+
+class HandlerRegistry:
+    """Handlers per device kind (and, for events, per event type glob such as ``"gate.*"``)."""
+
+    def __init__(self) -> None:
+        self.events: _Table[contract.Event] = _Table()
+        self.telemetry: _Table[contract.Telemetry] = _Table()
+        self.status: _Table[contract.Status] = _Table()
+        self.cmd_results: _Table[contract.CommandResult] = _Table()
+        self.config_reported: _Table[contract.ConfigReported] = _Table()
+        self.loaded: list[str] = []
+
+    def on_event(self, kind: Kind | str, fn: EventHandler, types: str | Iterable[str] = "*") -> None:
+        self.events.add(kind, fn, (types,) if isinstance(types, str) else tuple(types))
+
+    def on_telemetry(self, kind: Kind | str, fn: TelemetryHandler) -> None:
+        self.telemetry.add(kind, fn)
+
+    def on_status(self, kind: Kind | str, fn: StatusHandler) -> None:
+        self.status.add(kind, fn)
+
+    def on_cmd_result(self, kind: Kind | str, fn: CommandResultHandler) -> None:
+        self.cmd_results.add(kind, fn)
+
+    def on_config_reported(self, kind: Kind | str, fn: ConfigReportedHandler) -> None:
+        self.config_reported.add(kind, fn)
+
+
+def load_kind_handlers(registry: HandlerRegistry, kinds: Iterable[Kind] = tuple(Kind)) -> list[str]:
+    """Import ``server.<kind>.ingest`` for each kind that has one and call its ``register(registry)``."""
+    for kind in kinds:
+        name = f"server.{kind.value}.ingest"
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            continue
+        module = importlib.import_module(name)
+        register = getattr(module, "register", None)
+        if not callable(register):
+            raise TypeError(f"{name} has no register(registry) function")
+        register(registry)
+        registry.loaded.append(name)
+        log.info("ingest handlers loaded from %s", name)
+    return registry.loaded

@@ -1,0 +1,199 @@
+"""``Ingest``: MQTT messages → database, at least once.
+
+The paho network thread only queues messages. One writer thread takes them in batches (up to ``batch_max``
+messages or ``batch_interval_ms`` after the first), parses them against the contract, writes the batch in one
+transaction and only then acknowledges its QoS1 messages. A database error never stops ingest: transient ones
+(connection lost, database locked) retry the batch with back-off and nothing is acknowledged until it is stored;
+any other error retries the batch message by message so that one bad message is rejected (``store_error``) and
+the rest are stored. Rejected messages are counted by reason, kept in ``stats.last_rejects``, logged one line
+each (rate-limited) and acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import exc as sa_exc
+
+from linli import contract
+from linli.contract import DeviceRef
+from server.db.engine import Database
+from server.ingest.link import MqttLink
+from server.ingest.registry import HandlerRegistry
+from server.ingest.stats import IngestStats, LogLimiter
+from server.ingest.store import DeviceCache, Incoming, Outcome, Parsed, Rejected, StoreEnv, parse, store_batch
+from server.settings import IngestSettings
+from server.storage import SnapshotStore
+
+log = logging.getLogger(__name__)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth retrying the same batch for: the database is away, locked or the connection broke."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+
+
+class Ingest:
+    def __init__(self, cfg: IngestSettings, db: Database, snapshots: SnapshotStore, stats: IngestStats,
+                 registry: HandlerRegistry) -> None:
+        self.cfg = cfg
+        self.db = db
+        self.stats = stats
+        self.env = StoreEnv(registry=registry, snapshots=snapshots, devices=DeviceCache())
+        self.link: MqttLink | None = None
+        self._q: queue.Queue[Incoming] = queue.Queue()
+        self._stop = threading.Event()
+        self._abort = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._log_limit = LogLimiter()
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+    def attach(self, link: MqttLink) -> None:
+        self.link = link
+        link.sink = self.submit
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._abort.clear()
+        self._thread = threading.Thread(target=self._run, name="linli-ingest-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking messages, store (and acknowledge) what is queued, then stop the writer. If the database
+        does not let that finish within ``timeout``, the rest stays unacknowledged for the broker to redeliver."""
+        if self.link is not None:
+            self.link.pause()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._abort.set()
+                self._thread.join(5)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # --------------------------------------------------------------------------------------------- intake
+    def submit(self, msg: Incoming) -> None:
+        """Called by the network thread for every message."""
+        self.stats.on_received()
+        if msg.qos == 0 and self._q.qsize() >= self.cfg.queue_max:
+            self._reject(msg, Rejected("overload", f"ingest queue is {self._q.qsize()} deep"))
+            return
+        self._q.put(msg)
+
+    def _next_batch(self) -> list[Incoming]:
+        try:
+            first = self._q.get(timeout=0.1)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.cfg.batch_interval_ms / 1000
+        while len(batch) < self.cfg.batch_max:
+            left = deadline - time.monotonic()
+            try:
+                batch.append(self._q.get(timeout=left) if left > 0 else self._q.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self) -> None:
+        while not self._abort.is_set():
+            if self._stop.is_set() and self._q.empty():
+                break
+            try:
+                batch = self._next_batch()
+                self.stats.set_queue(self._q.qsize())
+                if batch:
+                    self.process(batch)
+            except Exception:  # never let the writer die
+                log.exception("ingest writer: unexpected error; continuing")
+                time.sleep(0.1)
+
+    # ----------------------------------------------------------------------------------------- processing
+    def process(self, batch: list[Incoming]) -> None:
+        """Parse, store and acknowledge one batch (also callable directly, without MQTT)."""
+        good: list[Parsed] = []
+        for msg in batch:
+            try:
+                good.append(parse(msg))
+            except Rejected as rej:
+                self._reject(msg, rej)
+                self._ack(msg)
+        if good:
+            self._store(good)
+
+    def _store(self, items: list[Parsed]) -> None:
+        delay = self.cfg.retry_initial_s
+        while not self._abort.is_set():
+            new_devices: dict[DeviceRef, int] = {}
+            now = datetime.now(UTC)
+            try:
+                with self.db.session() as session:
+                    outcomes = store_batch(session, items, self.env, now, new_devices)
+            except Exception as exc:
+                if is_transient(exc):
+                    self.stats.on_retry()
+                    log.warning("ingest: database error, retrying %d message(s) in %.1f s: %s", len(items), delay,
+                                _one_line(exc))
+                    self._abort.wait(delay)
+                    delay = min(delay * 2, self.cfg.retry_max_s)
+                    continue
+                self.env.devices.clear()
+                if len(items) == 1:
+                    self._reject(items[0].msg, Rejected("store_error", _one_line(exc)))
+                    self._ack(items[0].msg)
+                    return
+                log.warning("ingest: batch of %d failed (%s); storing one by one", len(items), _one_line(exc))
+                for it in items:
+                    self._store([it])
+                return
+            self.env.devices.ids.update(new_devices)
+            self._done(items, outcomes)
+            return
+
+    def _done(self, items: list[Parsed], outcomes: list[Outcome]) -> None:
+        mono = time.monotonic()
+        lags = []
+        for it, out in zip(items, outcomes, strict=True):
+            if isinstance(out, Rejected):
+                self._reject(it.msg, out)
+            elif out == "duplicate":
+                self.stats.on_duplicate(it.channel.value)
+            else:
+                self.stats.on_stored(it.channel.value)
+            if it.msg.arrived_mono:
+                lags.append(mono - it.msg.arrived_mono)
+            self._ack(it.msg)
+        self.stats.on_batch(len(items), lags)
+
+    def _ack(self, msg: Incoming) -> None:
+        if self.link is not None:
+            self.link.ack(msg.mid, msg.qos, msg.generation)
+
+    def _reject(self, msg: Incoming, rej: Rejected) -> None:
+        self.stats.on_reject(msg.topic, rej.reason, rej.detail, len(msg.payload))
+        ok, held = self._log_limit.allow()
+        if ok:
+            more = f" (+{held} more rejects not logged)" if held else ""
+            log.warning("ingest rejected %s (%d bytes) from %s: %s%s", rej.reason, len(msg.payload), msg.topic[:200],
+                        rej.detail[:300], more)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def subscriptions(shared: bool) -> list[str]:
+    return contract.server_subscriptions(shared=shared)

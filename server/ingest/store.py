@@ -1,0 +1,341 @@
+"""Turning MQTT messages into rows: ``parse`` (no database) and ``store_batch`` (one transaction).
+
+Idempotent throughout, because the broker redelivers whatever was not acknowledged: events by id, telemetry by
+(device, ts), blobs by sha256, command results and config reports by overwriting with the same values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+
+from linli import contract
+from linli.contract import Channel, ContractError, DeviceRef
+from server.db.models import Blob, Command, Device, DeviceConfig, Event, Telemetry
+from server.db.types import UtcDateTime, json_safe
+from server.ingest.registry import HandlerRegistry, IngestContext
+from server.storage import SnapshotStore
+
+DEVICE_CHANNELS = frozenset({Channel.status, Channel.telemetry, Channel.event, Channel.blob, Channel.cmd_result,
+                             Channel.config_reported})
+
+DEVICES = cast(Table, Device.__table__)
+EVENTS = cast(Table, Event.__table__)
+BLOBS = cast(Table, Blob.__table__)
+TELEMETRY = cast(Table, Telemetry.__table__)
+COMMANDS = cast(Table, Command.__table__)
+DEVICE_CONFIG = cast(Table, DeviceConfig.__table__)
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One MQTT message as received (before parsing)."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+    mid: int = 0
+    generation: int = 0
+    arrived: datetime | None = None
+    arrived_mono: float = 0.0
+
+
+@dataclass(slots=True)
+class Parsed:
+    msg: Incoming
+    ref: DeviceRef
+    channel: Channel
+    payload: contract.Payload | None = None  # None for blobs
+    sha256: str | None = None               # blobs
+
+    @property
+    def seen(self) -> bool:
+        """Does this message show the device itself is alive? Retained copies (sent to us on subscribe) and the
+        offline will (published by the broker) do not."""
+        if self.msg.retain:
+            return False
+        return not (isinstance(self.payload, contract.Status) and self.payload.state == "offline")
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+Outcome = Literal["stored", "duplicate"] | Rejected
+
+
+# ------------------------------------------------------------------------------------------------ parse
+def parse(msg: Incoming) -> Parsed:
+    """Check topic and payload against the contract. Raises ``Rejected`` with a reason from REJECT_REASONS."""
+    try:
+        pt = contract.parse_topic(msg.topic)
+    except ContractError as exc:
+        raise Rejected("unknown_topic", str(exc)) from None
+    if pt.channel not in DEVICE_CHANNELS:
+        raise Rejected("unknown_topic", f"channel {pt.channel.value} is not a device→server channel")
+    data = msg.payload
+    if pt.channel is Channel.blob:
+        assert pt.arg is not None
+        if len(data) > contract.MAX_BLOB_BYTES:
+            raise Rejected("oversized", f"blob of {len(data)} bytes is over {contract.MAX_BLOB_BYTES}")
+        if not data:
+            raise Rejected("blob_empty", "blob is empty")
+        try:
+            contract.check_blob(pt.arg, data)
+        except ContractError as exc:
+            raise Rejected("blob_hash", str(exc)) from None
+        return Parsed(msg, pt.ref, pt.channel, None, pt.arg)
+    if len(data) > contract.MAX_JSON_BYTES:
+        raise Rejected("oversized", f"payload of {len(data)} bytes is over {contract.MAX_JSON_BYTES}")
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Rejected("malformed", f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise Rejected("malformed", f"payload is a JSON {type(obj).__name__}, not an object")
+    try:
+        payload = contract.decode(pt.channel, data)
+    except ContractError as exc:
+        raise Rejected("schema", str(exc)) from None
+    if isinstance(payload, contract.Status) and payload.kind != pt.ref.kind:
+        raise Rejected("kind_mismatch", f"status says kind {payload.kind.value}, topic says {pt.ref.kind.value}")
+    return Parsed(msg, pt.ref, pt.channel, payload)
+
+
+# ------------------------------------------------------------------------------------------------ store
+def insert_ignore(session: Session, table: Table) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the session's database."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise NotImplementedError(f"database {name!r} is not supported (use SQLite or PostgreSQL)")
+
+
+class DeviceCache:
+    """site/kind/device → devices.id. Rows are never re-keyed, so the cache is only cleared after errors."""
+
+    def __init__(self) -> None:
+        self.ids: dict[DeviceRef, int] = {}
+
+    def clear(self) -> None:
+        self.ids.clear()
+
+
+def resolve_devices(session: Session, refs: Iterable[DeviceRef], now: datetime, cache: DeviceCache,
+                    new: dict[DeviceRef, int]) -> dict[DeviceRef, int]:
+    """ids of these devices, registering unknown ones. ``new`` receives ids to add to the cache after commit."""
+    out: dict[DeviceRef, int] = {}
+    missing = []
+    for ref in set(refs):
+        if ref in cache.ids:
+            out[ref] = cache.ids[ref]
+        else:
+            missing.append(ref)
+    if missing:
+        session.execute(insert_ignore(session, DEVICES),
+                        [{"site": r.site, "kind": r.kind.value, "device": r.device, "state": "unknown",
+                          "first_seen": now} for r in missing])
+        sites = {r.site for r in missing}
+        rows = session.execute(select(DEVICES.c.id, DEVICES.c.site, DEVICES.c.kind, DEVICES.c.device)
+                               .where(DEVICES.c.site.in_(sites))).all()
+        by_key = {(s, k, d): i for i, s, k, d in rows}
+        for ref in missing:
+            out[ref] = new[ref] = by_key[(ref.site, ref.kind.value, ref.device)]
+    return out
+
+
+@dataclass
+class StoreEnv:
+    registry: HandlerRegistry
+    snapshots: SnapshotStore
+    devices: DeviceCache
+
+
+def store_batch(session: Session, items: list[Parsed], env: StoreEnv, now: datetime,
+                new_devices: dict[DeviceRef, int]) -> list[Outcome]:
+    """Write parsed messages in one transaction (the caller commits). Returns one outcome per item."""
+    ids = resolve_devices(session, (it.ref for it in items), now, env.devices, new_devices)
+    outcomes: list[Outcome | None] = [None] * len(items)
+    event_idx: list[int] = []
+    telemetry_idx: list[int] = []
+    last_seen: dict[int, datetime] = {}
+    for i, it in enumerate(items):
+        dev = ids[it.ref]
+        at = it.msg.arrived or now
+        if it.seen:
+            last_seen[dev] = max(last_seen.get(dev, at), at)
+        ctx = IngestContext(session, it.ref, dev, at)
+        p = it.payload
+        if it.channel is Channel.event:
+            event_idx.append(i)
+        elif it.channel is Channel.telemetry:
+            telemetry_idx.append(i)
+        elif isinstance(p, contract.Status):
+            outcomes[i] = _status(ctx, p, env)
+        elif it.channel is Channel.blob:
+            assert it.sha256 is not None
+            outcomes[i] = _blob(ctx, it.sha256, it.msg.payload, env)
+        elif isinstance(p, contract.CommandResult):
+            outcomes[i] = _cmd_result(ctx, p, env)
+        elif isinstance(p, contract.ConfigReported):
+            outcomes[i] = _config_reported(ctx, p, env)
+        else:  # pragma: no cover - parse() only lets device channels through
+            outcomes[i] = Rejected("unknown_topic", f"unhandled channel {it.channel.value}")
+    if event_idx:
+        _events(session, items, event_idx, ids, outcomes, env, now)
+    if telemetry_idx:
+        _telemetry(session, items, telemetry_idx, ids, outcomes, env, now)
+    if last_seen:
+        b_at: Any = bindparam("b_at", type_=UtcDateTime())
+        session.execute(
+            update(DEVICES)
+            .where(DEVICES.c.id == bindparam("b_id"))
+            .where(or_(DEVICES.c.last_seen.is_(None), DEVICES.c.last_seen < b_at))
+            .values(last_seen=b_at),
+            [{"b_id": d, "b_at": t} for d, t in last_seen.items()],
+        )
+    assert all(o is not None for o in outcomes)
+    return outcomes  # type: ignore[return-value]
+
+
+def _status(ctx: IngestContext, st: contract.Status, env: StoreEnv) -> Outcome:
+    values: dict[str, Any] = {
+        "state": st.state,
+        "state_since": case((or_(DEVICES.c.state != st.state, DEVICES.c.state_since.is_(None)), ctx.received_at),
+                            else_=DEVICES.c.state_since),
+        "status_at": st.ts,
+    }
+    if st.state != "offline":  # the will says only "offline"; keep what the device last told us about itself
+        values.update(software=st.software, model_version=st.model_version, config_version=st.config_version,
+                      hostname=st.hostname, boot_time=st.boot_time)
+    ctx.session.execute(update(DEVICES).where(DEVICES.c.id == ctx.device_id).values(**values))
+    for fn in env.registry.status.find(ctx.ref.kind):
+        fn(ctx, st)
+    return "stored"
+
+
+def _blob(ctx: IngestContext, sha: str, data: bytes, env: StoreEnv) -> Outcome:
+    s = ctx.session
+    if s.execute(select(BLOBS.c.sha256).where(BLOBS.c.sha256 == sha)).first() is not None:
+        return "duplicate"  # also when purged: an old snapshot replayed after its retention is not revived
+    env.snapshots.write(sha, data)
+    s.execute(insert_ignore(s, BLOBS).values(sha256=sha, device_id=ctx.device_id, size=len(data),
+                                             content_type="image/jpeg", received_at=ctx.received_at))
+    return "stored"
+
+
+def _cmd_result(ctx: IngestContext, res: contract.CommandResult, env: StoreEnv) -> Outcome:
+    s = ctx.session
+    row = s.execute(select(COMMANDS.c.device_id, COMMANDS.c.state, COMMANDS.c.finished_at)
+                    .where(COMMANDS.c.id == res.id)).first()
+    if row is None:
+        return Rejected("unknown_command", f"no command {res.id} ({res.name})")
+    if row.device_id != ctx.device_id:
+        return Rejected("wrong_device", f"command {res.id} was not sent to {ctx.ref.key}")
+    if row.state in ("ok", "error") and row.finished_at is not None:
+        return "duplicate"
+    s.execute(update(COMMANDS).where(COMMANDS.c.id == res.id).values(
+        state="ok" if res.ok else "error", result=json_safe(res.result), error=res.error,
+        finished_at=res.ts))
+    for fn in env.registry.cmd_results.find(ctx.ref.kind, res.name):
+        fn(ctx, res)
+    return "stored"
+
+
+def _config_reported(ctx: IngestContext, rep: contract.ConfigReported, env: StoreEnv) -> Outcome:
+    s = ctx.session
+    s.execute(insert_ignore(s, DEVICE_CONFIG).values(device_id=ctx.device_id, desired_version=0))
+    s.execute(update(DEVICE_CONFIG).where(DEVICE_CONFIG.c.device_id == ctx.device_id).values(
+        reported_version=rep.version, reported_applied_version=rep.applied_version, reported_ok=rep.ok,
+        reported_error=rep.error, reported_at=rep.ts))
+    for fn in env.registry.config_reported.find(ctx.ref.kind):
+        fn(ctx, rep)
+    return "stored"
+
+
+def _events(session: Session, items: list[Parsed], idx: list[int], ids: dict[DeviceRef, int],
+            outcomes: list[Outcome | None], env: StoreEnv, now: datetime) -> None:
+    rows: list[dict[str, Any]] = []
+    first: dict[str, int] = {}
+    for i in idx:
+        ev = items[i].payload
+        assert isinstance(ev, contract.Event)
+        if ev.id in first:
+            outcomes[i] = "duplicate"
+            continue
+        first[ev.id] = i
+        rows.append({"id": ev.id, "device_id": ids[items[i].ref], "type": ev.type, "severity": ev.severity,
+                     "ts": ev.ts, "received_at": items[i].msg.arrived or now, "data": json_safe(ev.data),
+                     "blobs": list(ev.blobs)})
+    inserted = {r[0] for r in session.execute(insert_ignore(session, EVENTS).returning(EVENTS.c.id), rows)}
+    for ev_id, i in first.items():
+        outcomes[i] = "stored" if ev_id in inserted else "duplicate"
+    for ev_id, i in first.items():
+        if ev_id not in inserted:
+            continue
+        it = items[i]
+        ev = it.payload
+        assert isinstance(ev, contract.Event)
+        handlers = env.registry.events.find(it.ref.kind, ev.type)
+        if handlers:
+            ctx = IngestContext(session, it.ref, ids[it.ref], it.msg.arrived or now)
+            for fn in handlers:
+                fn(ctx, ev)
+
+
+def _telemetry(session: Session, items: list[Parsed], idx: list[int], ids: dict[DeviceRef, int],
+               outcomes: list[Outcome | None], env: StoreEnv, now: datetime) -> None:
+    rows: list[dict[str, Any]] = []
+    keyed: dict[tuple[int, datetime], int] = {}
+    for i in idx:
+        tm = items[i].payload
+        assert isinstance(tm, contract.Telemetry)
+        key = (ids[items[i].ref], tm.ts)
+        if key in keyed:
+            outcomes[i] = "duplicate"
+            continue
+        keyed[key] = i
+        rows.append({"device_id": key[0], "ts": tm.ts, "received_at": items[i].msg.arrived or now,
+                     "health": tm.health.model_dump(), "gauges": json_safe(dict(tm.gauges))})
+    res = session.execute(insert_ignore(session, TELEMETRY).returning(TELEMETRY.c.device_id, TELEMETRY.c.ts),
+                          rows)
+    inserted = {(d, t) for d, t in res}
+    latest: dict[int, int] = {}
+    for key, i in keyed.items():
+        new = key in inserted
+        outcomes[i] = "stored" if new else "duplicate"
+        if not new:
+            continue
+        cur = latest.get(key[0])
+        if cur is None or items[cur].payload.ts < key[1]:  # type: ignore[union-attr]
+            latest[key[0]] = i
+        it = items[i]
+        tm = it.payload
+        assert isinstance(tm, contract.Telemetry)
+        handlers = env.registry.telemetry.find(it.ref.kind)
+        if handlers:
+            ctx = IngestContext(session, it.ref, key[0], it.msg.arrived or now)
+            for fn in handlers:
+                fn(ctx, tm)
+    for dev, i in latest.items():
+        tm = items[i].payload
+        assert isinstance(tm, contract.Telemetry)
+        session.execute(
+            update(DEVICES)
+            .where(DEVICES.c.id == dev)
+            .where(or_(DEVICES.c.health_at.is_(None), DEVICES.c.health_at <= tm.ts))
+            .values(health=tm.health.model_dump(), gauges=json_safe(dict(tm.gauges)), health_at=tm.ts))

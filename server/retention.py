@@ -1,0 +1,95 @@
+"""Retention (snapshots are evidence, kept N days then purged — design §7) and other periodic chores."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from linli.contract import utcnow
+from server.commands import expire_commands
+from server.db.engine import Database
+from server.db.models import Blob
+from server.storage import SnapshotStore
+
+log = logging.getLogger(__name__)
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    rows: int    # blob rows marked purged (their files deleted)
+    files: int   # files deleted (including orphans: files with no live row)
+
+
+def purge_snapshots(db: Database, store: SnapshotStore, days: int, now: datetime | None = None) -> PurgeResult:
+    """Delete snapshot files that arrived more than ``days`` ago and mark their rows purged (rows stay, so an event
+    can say its snapshot was purged). Files older than that with no live row (left by a failed write) go too."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=days)
+    rows = files = 0
+    while True:
+        with db.session() as s:
+            shas = list(s.scalars(select(Blob.sha256).where(Blob.purged_at.is_(None), Blob.received_at < cutoff)
+                                  .limit(CHUNK)))
+            if not shas:
+                break
+            for sha in shas:
+                files += store.delete(sha)
+            s.execute(update(Blob).where(Blob.sha256.in_(shas)).values(purged_at=now))
+            rows += len(shas)
+    old = [p for p in store.files() if p.stat().st_mtime < cutoff.timestamp()]
+    for i in range(0, len(old), CHUNK):
+        part = {p.name.removesuffix(".jpg"): p for p in old[i:i + CHUNK]}
+        with db.session() as s:
+            live = set(s.scalars(select(Blob.sha256).where(Blob.sha256.in_(list(part)), Blob.purged_at.is_(None))))
+        for sha, p in part.items():
+            if sha not in live:
+                p.unlink(missing_ok=True)
+                files += 1
+    if rows or files:
+        log.info("retention: purged %d snapshot(s) older than %d days (%d file(s) deleted)", rows, days, files)
+    return PurgeResult(rows, files)
+
+
+class Maintenance:
+    """A thread that runs the purge and command expiry every ``interval_s``; errors are logged, never fatal."""
+
+    def __init__(self, db: Database, store: SnapshotStore, days: int, interval_s: float) -> None:
+        self.db = db
+        self.store = store
+        self.days = days
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.runs = 0
+
+    def run_once(self) -> None:
+        try:
+            purge_snapshots(self.db, self.store, self.days)
+            n = expire_commands(self.db)
+            if n:
+                log.info("%d command(s) expired without a result", n)
+        except Exception:
+            log.exception("maintenance run failed; trying again in %.0f s", self.interval_s)
+        self.runs += 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="linli-maintenance", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None

@@ -1,0 +1,293 @@
+"""Server settings: one YAML file (``linli server -c config/server.yaml``) validated by pydantic, then environment
+overrides ``LINLI_<SECTION>_<KEY>`` (e.g. ``LINLI_DATABASE_URL``, ``LINLI_MQTT_PASSWORD``, ``LINLI_HTTP_PORT``).
+
+Errors name where the bad value came from (the file or the environment variable), the key, and what is allowed.
+Relative paths are taken relative to the working directory. Secrets never need to be in the YAML: the broker
+password comes from the server's secret file (``linli provision --server``) or ``LINLI_MQTT_PASSWORD``, and users
+can live in a separate ``auth.users_file``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from linli.contract import NAME_RE
+from linli.provision import Credentials, read_credentials
+from server.auth import Role
+
+ENV_PREFIX = "LINLI_"
+SiteName = Annotated[str, Field(pattern=NAME_RE.pattern)]
+
+
+class SettingsError(ValueError):
+    """A config problem; the message names the source, the key and what is allowed (one problem per line)."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = Field(default="sqlite:///var/server/linli.db", title="Database URL",
+                     description="sqlite:///path.db (default) or postgresql+psycopg://user@host:port/db")
+    echo: bool = Field(default=False, description="log every SQL statement (debugging only)")
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000,
+                                        description="SQLite: how long a writer waits for a lock before failing")
+    pool_size: int = Field(default=5, ge=1, le=100, description="connection pool size (PostgreSQL)")
+    migrate_on_start: bool = Field(default=True, description="apply Alembic migrations when the server starts")
+
+
+class MqttSettings(_Section):
+    host: str = Field(default="127.0.0.1", description="broker host")
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str = Field(default="linli-server-1", min_length=1, max_length=64,
+                           description="fixed client id: the broker keeps this session's queue while the server "
+                                       "restarts. Give every server worker its own.")
+    protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
+    credentials_file: Path | None = Field(default=Path("var/secrets/server.json"),
+                                          description="the server's secret file written by `linli provision --server`")
+    username: str | None = Field(default=None,
+                                 description="broker user; overrides credentials_file together with password")
+    password: SecretStr | None = Field(default=None,
+                                       description="broker password; set it with LINLI_MQTT_PASSWORD, not here")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    session_expiry_s: int = Field(default=7 * 86400, ge=0,
+                                  description="MQTT 5: how long the broker keeps the session (and queues for it) "
+                                              "while the server is away")
+    shared_subscription: bool = Field(default=True,
+                                      description="subscribe as $share/linli/… so several workers split load")
+    tls_ca_file: Path | None = Field(default=None, description="CA file: connect with TLS when set")
+    startup_wait_s: float = Field(default=5.0, ge=0, le=120,
+                                  description="how long startup waits for the broker subscription before going on")
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_str(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) else v  # YAML `protocol: 5`
+
+    def credentials(self) -> Credentials:
+        if self.username and self.password:
+            return Credentials(self.username, self.password.get_secret_value())
+        if self.credentials_file is None:
+            raise SettingsError("mqtt: set credentials_file, or username + LINLI_MQTT_PASSWORD")
+        try:
+            return read_credentials(self.credentials_file)
+        except ValueError as exc:
+            raise SettingsError(f"mqtt.credentials_file: {exc}") from None
+
+
+class IngestSettings(_Section):
+    enabled: bool = Field(default=True, description="run MQTT ingest in this process")
+    batch_max: int = Field(default=500, ge=1, le=10_000, description="most messages written in one transaction")
+    batch_interval_ms: int = Field(default=100, ge=1, le=10_000, description="longest wait to fill a batch")
+    receive_maximum: int = Field(default=1000, ge=10, le=65535,
+                                 description="QoS1 messages the broker may have unacknowledged in flight to us")
+    queue_max: int = Field(default=50_000, ge=100,
+                           description="QoS0 (telemetry) is dropped when the queue is this deep")
+    rejects_kept: int = Field(default=200, ge=1, le=10_000, description="how many recent rejects the API shows")
+    retry_initial_s: float = Field(default=0.2, gt=0, description="first back-off after a database error")
+    retry_max_s: float = Field(default=30.0, gt=0, description="longest back-off after database errors")
+    stop_timeout_s: float = Field(default=10.0, ge=0,
+                                  description="on shutdown, how long to keep trying to store what is "
+                                  "queued; the rest stays unacknowledged and the broker redelivers it")
+
+
+class HttpSettings(_Section):
+    host: str = Field(default="127.0.0.1", description="address the page and API listen on")
+    port: int = Field(default=8600, ge=1, le=65535)
+    cookie_secure: bool = Field(default=False, description="mark cookies Secure (behind HTTPS)")
+
+
+class StorageSettings(_Section):
+    data_dir: Path = Field(default=Path("var/server"), description="server data folder")
+    snapshots_dir: Path | None = Field(default=None, description="snapshot files; default <data_dir>/snapshots")
+
+    @property
+    def snapshots(self) -> Path:
+        return self.snapshots_dir if self.snapshots_dir is not None else self.data_dir / "snapshots"
+
+
+class RetentionSettings(_Section):
+    snapshot_days: int = Field(default=30, ge=1, le=3650,
+                               description="snapshots are purged this many days after arrival")
+    interval_s: float = Field(default=3600.0, ge=0.05, description="how often the purge (and command expiry) runs")
+
+
+class CommandSettings(_Section):
+    default_ttl_s: float = Field(default=60.0, ge=1, description="command time-to-live when the request gives none")
+    max_ttl_s: float = Field(default=3600.0, ge=1, description="longest time-to-live a request may ask for")
+    publish_wait_s: float = Field(default=2.0, ge=0, le=30,
+                                  description="how long the API waits for the broker's PUBACK")
+
+
+class UserEntry(_Section):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password_hash: str = Field(pattern=r"^\$argon2(id|i|d)\$",
+                               description="argon2 hash from `python -m server.auth hash`")
+    role: Role
+    sites: list[SiteName] | None = Field(default=None, description="sites this user sees; omitted = all sites")
+    display_name: str | None = None
+
+
+class AuthSettings(_Section):
+    users: list[UserEntry] = Field(default_factory=list)
+    users_file: Path | None = Field(default=None, description="YAML list of users (same fields), kept out of this file")
+    realm: str = "linli"
+
+
+class Settings(_Section):
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    commands: CommandSettings = Field(default_factory=CommandSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def all_users(self) -> list[UserEntry]:
+        """Users from the YAML plus those in ``auth.users_file``."""
+        users = list(self.auth.users)
+        if self.auth.users_file is not None:
+            users += load_users_file(self.auth.users_file)
+        names = [u.name for u in users]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise SettingsError(f"auth: user(s) defined twice: {', '.join(dup)}")
+        return users
+
+
+# ------------------------------------------------------------------------------------------- loading
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
+    """Field names allowed at ``loc`` (the parent of an unknown key)."""
+    cur: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(cur, type) and issubclass(cur, BaseModel)) or part not in cur.model_fields:
+            return None
+        ann = cur.model_fields[part].annotation
+        args = getattr(ann, "__args__", ()) or ()
+        cands = [ann, *args]
+        cur = next((c for c in cands if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if cur is None:
+            for c in args:  # list[UserEntry] | None
+                for inner in getattr(c, "__args__", ()) or ():
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        cur = inner
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return list(cur.model_fields)
+    return None
+
+
+def format_errors(exc: ValidationError, model: type[BaseModel], source_of: Mapping[tuple[str, ...], str],
+                  default_source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        source = source_of.get(tuple(str(p) for p in loc[:2]), default_source)
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, loc[:-1])
+            hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+            lines.append(f"{source}: {key}: unknown key{hint}")
+            continue
+        got = err.get("input")
+        got_s = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        if "password" in key:
+            got_s = ""
+        lines.append(f"{source}: {key}: {err['msg']}{got_s}")
+    return "\n".join(lines)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """``LINLI_<SECTION>_<KEY>`` → nested dict; also returns which env var set each key."""
+    out: dict[str, Any] = {}
+    source: dict[tuple[str, ...], str] = {}
+    sections = {name: f.annotation for name, f in Settings.model_fields.items()
+                if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)}
+    for var, value in environ.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        rest = var[len(ENV_PREFIX):].lower()
+        if rest in Settings.model_fields and rest not in sections:
+            out[rest] = value
+            source[(rest,)] = f"environment variable {var}"
+            continue
+        section, _, key = rest.partition("_")
+        model = sections.get(section)
+        if model is None or key not in model.model_fields:
+            continue  # other linli components read other LINLI_ variables
+        ann = model.model_fields[key].annotation
+        if ann is not None and "list" in str(ann):
+            continue  # lists are not settable from the environment
+        out.setdefault(section, {})[key] = None if value == "" else value
+        source[(section, key)] = f"environment variable {var}"
+    return out, source
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    res = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(res.get(k), Mapping):
+            res[k] = _merge(res[k], v)
+        else:
+            res[k] = v
+    return res
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Load the YAML at ``path`` (None: defaults), apply env overrides, then ``overrides`` (a nested dict)."""
+    environ = os.environ if environ is None else environ
+    source_name = str(path) if path is not None else "(defaults)"
+    doc: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SettingsError(f"{p}: config file not found") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{p}: not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{p}: the top level must be a mapping of sections "
+                                f"({', '.join(Settings.model_fields)})")
+        doc = loaded
+    env, source_of = _env_overrides(environ)
+    merged = _merge(_merge(doc, env), overrides or {})
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise SettingsError(format_errors(exc, Settings, source_of, source_name)) from None
+
+
+def load_users_file(path: Path) -> list[UserEntry]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: users file not found (auth.users_file)") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(loaded, list):
+        raise SettingsError(f"{path}: must be a YAML list of users (name, password_hash, role, sites)")
+
+    class _Users(BaseModel):
+        users: list[UserEntry]
+
+    try:
+        return _Users.model_validate({"users": loaded}).users
+    except ValidationError as exc:
+        raise SettingsError(format_errors(exc, _Users, {}, str(path)).replace(": users.", ": ")) from None
+
