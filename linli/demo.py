@@ -119,7 +119,7 @@ class Demo:
         return _write_yaml(self.var / "server.yaml", doc)
 
     def agent_config(self, dev: DemoDevice, page_port: int) -> Path:
-        path, _ = self.secrets.provision_device(dev.ref)
+        path = self.secrets.device_file(dev.ref)
         pw = self.var / "secrets" / "localpage" / f"{dev.device}.txt"
         pw.parent.mkdir(parents=True, exist_ok=True)
         pw.write_text(PAGE_PASSWORD + "\n", encoding="utf-8")
@@ -169,13 +169,15 @@ class Demo:
 
     def start(self) -> None:
         self.var.mkdir(parents=True, exist_ok=True)
+        devices = [d for d in DEMO_DEVICES if installed(d)]
+        for dev in devices:  # accounts first: the broker reads its passwd/ACL files when it starts
+            self.secrets.provision_device(dev.ref)
         self.start_broker()
         server_yaml = self.server_config()
         self.spawn("server", ["server", "-c", str(server_yaml)])
         base = f"http://127.0.0.1:{self.http_port}"
         self.wait_http("server", f"{base}/healthz", (ADMIN_USER, ADMIN_PASSWORD))
         self.lines.append(f"server   {base}/   (user {ADMIN_USER} / password {ADMIN_PASSWORD}; API {base}/docs)")
-        devices = [d for d in DEMO_DEVICES if installed(d)]
         for i, dev in enumerate(devices, start=1):
             port = self.http_port + i
             cfg = self.agent_config(dev, port)

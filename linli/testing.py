@@ -19,6 +19,8 @@ from linli.provision import Credentials, SecretStore
 class TestBroker:
     """A running Mosquitto with password + ACL files from a SecretStore."""
 
+    __test__ = False  # not a test class, despite the name
+
     broker: MosquittoBroker
     secrets: SecretStore
     server: Credentials
