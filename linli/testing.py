@@ -7,8 +7,11 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from linli.broker import MosquittoBroker, free_port
 from linli.contract import DeviceRef
@@ -124,3 +127,40 @@ def wait_for(pred, timeout: float = 10.0, interval: float = 0.02, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
         time.sleep(interval)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+
+
+@contextmanager
+def chromium(http_credentials: tuple[str, str] | None = None, viewport: tuple[int, int] = (1280, 900),
+             locale: str = "zh-CN", has_touch: bool = False) -> Iterator[Any]:
+    """A Playwright browser context on Debian's Chromium (never a downloaded browser). Yields the context;
+    ``ctx.new_page()`` for pages. Fails with a clear message when chromium is missing."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} not found: apt-get install chromium (make test installs it)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            kw: dict[str, Any] = {"viewport": {"width": viewport[0], "height": viewport[1]}, "locale": locale,
+                                  "has_touch": has_touch}
+            if http_credentials:
+                kw["http_credentials"] = {"username": http_credentials[0], "password": http_credentials[1]}
+            ctx = browser.new_context(**kw)
+            yield ctx
+            ctx.close()
+        finally:
+            browser.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot as a CI artefact: artifacts/screenshots/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -48,17 +48,23 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revisions() -> tuple[str, ...]:
+    """The newest revision of every branch (each device kind adds its tables on its own branch)."""
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revisions in force, comma-separated when several branches are applied; None on an empty database."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ",".join(sorted(heads)) if heads else None
 
 
-def upgrade(engine: Engine, revision: str = "head") -> str | None:
-    """Bring the database to ``revision`` (default: the newest). Returns the revision now in force."""
+def upgrade(engine: Engine, revision: str = "heads") -> str | None:
+    """Bring the database to ``revision`` (default: every branch's newest). Returns the revisions now in force.
+
+    Device kinds add their tables in their own Alembic branch (``down_revision = "0001"``, ``branch_labels =
+    ("<kind>",)``), so kinds developed side by side never create conflicting heads."""
     before = current_revision(engine)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":

@@ -18,11 +18,9 @@ import pytest
 
 from linli.broker import free_port
 from linli.demo import ADMIN_PASSWORD, ADMIN_USER, PAGE_PASSWORD, PAGE_USER
-from linli.testing import wait_for
+from linli.testing import CHROMIUM, chromium, screenshot, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _port_closed(port: int) -> bool:
@@ -30,22 +28,12 @@ def _port_closed(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _screenshot(url: str, auth: tuple[str, str], path: Path) -> str:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        ctx = browser.new_context(http_credentials={"username": auth[0], "password": auth[1]},
-                                  viewport={"width": 1280, "height": 900}, locale="zh-CN")
+def _screenshot(url: str, auth: tuple[str, str], name: str) -> str:
+    with chromium(http_credentials=auth) as ctx:
         page = ctx.new_page()
         page.goto(url, wait_until="networkidle")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(path), full_page=True)
-        text = page.inner_text("body")
-        browser.close()
-    return text
+        screenshot(page, name)
+        return page.inner_text("body")
 
 
 def test_demo_runs_the_whole_chain_and_stops_cleanly(tmp_path):
@@ -79,9 +67,9 @@ def test_demo_runs_the_whole_chain_and_stops_cleanly(tmp_path):
         assert httpx.get(probe_url, auth=(PAGE_USER, PAGE_PASSWORD), timeout=5).status_code == 200
 
         if Path(CHROMIUM).exists():
-            text = _screenshot(server_url, admin, SHOTS / "demo-server-home.png")
+            text = _screenshot(server_url, admin, "demo-server-home")
             assert "probe-01" in text and "设备" in text
-            text = _screenshot(probe_url, (PAGE_USER, PAGE_PASSWORD), SHOTS / "demo-probe-local-page.png")
+            text = _screenshot(probe_url, (PAGE_USER, PAGE_PASSWORD), "demo-probe-local-page")
             assert "probe-01" in text
         elif os.environ.get("CI"):
             pytest.fail("chromium is missing in CI: `make test` should have installed it")
