@@ -113,7 +113,9 @@ class PtyResponder(threading.Thread):
 
     Pass ``callback`` or subclass and override :meth:`handle` (an MCU or meter simulator). Bytes arrive
     as the pty delivers them, so a framed protocol keeps its own buffer. :meth:`send` pushes unsolicited
-    bytes (an MCU reporting an event). Use as a context manager, or ``start()`` / ``stop()``.
+    bytes (an MCU reporting an event). A subclass may also override :meth:`tick`, called about every
+    ``poll_s`` seconds whether bytes arrived or not (firmware timers, unsolicited reports). Use as a
+    context manager, or ``start()`` / ``stop()``.
     """
 
     def __init__(
@@ -144,9 +146,23 @@ class PtyResponder(threading.Thread):
         assert self._callback is not None
         return self._callback(data)
 
+    def tick(self) -> bytes | None:
+        """Periodic hook of the device's own timers; bytes returned are sent unsolicited. Default: nothing."""
+        return None
+
     def send(self, data: bytes) -> None:
         self.pair.write(data)
         self.bytes_out += len(data)
+
+    def _guarded(self, what: str, fn: Callable[[], bytes | None], data: bytes = b"") -> None:
+        try:
+            reply = fn()
+            if reply:
+                self.send(reply)
+        except Exception as e:  # a simulator bug must be visible, not kill the device
+            self.errors += 1
+            self.last_error = f"{type(e).__name__}: {e}"
+            log.exception("%s: %s failed on %r", self.name, what, data[:64])
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -156,17 +172,11 @@ class PtyResponder(threading.Thread):
                 if not self._halt.is_set() and not self.pair.closed:
                     log.exception("%s: pty read failed", self.name)
                 return
-            if not data:
-                continue
-            self.bytes_in += len(data)
-            try:
-                reply = self.handle(data)
-                if reply:
-                    self.send(reply)
-            except Exception as e:  # a simulator bug must be visible, not kill the device
-                self.errors += 1
-                self.last_error = f"{type(e).__name__}: {e}"
-                log.exception("%s: handler failed on %r", self.name, data[:64])
+            if data:
+                self.bytes_in += len(data)
+                self._guarded("handler", lambda d=data: self.handle(d), data)
+            if not self._halt.is_set():
+                self._guarded("tick", self.tick)
 
     def stop(self, timeout: float = 2.0) -> None:
         self._halt.set()

@@ -1,0 +1,60 @@
+"""Our framed protocol to the charging pile's MCU (byte by byte in PROTOCOL.md) and its host client."""
+
+from firmware_bridge.pile.client import PileClient, PileStats
+from firmware_bridge.pile.crc import crc16_modbus
+from firmware_bridge.pile.errors import PileCommandError, PileError, PileFrameError, PileLinkError
+from firmware_bridge.pile.frame import Frame, FrameParser, decode_frame, encode_frame
+from firmware_bridge.pile.messages import (
+    PROTOCOL_VERSION,
+    BootEvent,
+    ErrorCode,
+    Fault,
+    FaultClearAck,
+    FaultEvent,
+    Heartbeat,
+    McuInfo,
+    MsgType,
+    PileEvent,
+    PlugEvent,
+    PortFlag,
+    PortsSnapshot,
+    PortStatus,
+    RelayAck,
+    ResetCause,
+    SmokeEvent,
+    StatusFlag,
+    WatchdogEvent,
+)
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "BootEvent",
+    "ErrorCode",
+    "Fault",
+    "FaultClearAck",
+    "FaultEvent",
+    "Frame",
+    "FrameParser",
+    "Heartbeat",
+    "McuInfo",
+    "MsgType",
+    "PileClient",
+    "PileCommandError",
+    "PileError",
+    "PileEvent",
+    "PileFrameError",
+    "PileLinkError",
+    "PileStats",
+    "PlugEvent",
+    "PortFlag",
+    "PortStatus",
+    "PortsSnapshot",
+    "RelayAck",
+    "ResetCause",
+    "SmokeEvent",
+    "StatusFlag",
+    "WatchdogEvent",
+    "crc16_modbus",
+    "decode_frame",
+    "encode_frame",
+]
