@@ -128,7 +128,8 @@ class Demo:
         doc = _deep_merge(base, {
             "site": DEMO_SITE, "device": dev.device,
             "mqtt": {"host": self.broker.host, "port": self.broker.port, "password_file": str(path),
-                     "reconnect_min_s": 0.5, "reconnect_max_s": 5},
+                     "reconnect_min_s": 0.5, "reconnect_max_s": 5,
+                     "protocol": "5" if self.broker.name == "mosquitto" else "3.1.1"},
             "telemetry_interval_s": 10,
             "local_page": {"host": "127.0.0.1", "port": page_port, "username": PAGE_USER,
                            "password_file": str(pw)},

@@ -70,6 +70,9 @@ class MqttConfig(_Section):
     reconnect_max_s: float = Field(60.0, gt=0, le=3600, title="Reconnect max (s)",
                                    description="Longest wait between reconnect attempts (plus up to 30 % jitter).")
     tls: TlsConfig | None = Field(None, title="TLS", description="Connect with TLS; leave empty for plain TCP.")
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5", title="MQTT version",
+        description="5 with Mosquitto (default); 3.1.1 for brokers that only speak it (the embedded amqtt).")
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -59,8 +59,10 @@ class Link:
         self.last_error: str | None = None
         self.connected_since: float | None = None
 
+        self.v5 = cfg.protocol == "5"
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=ref.mqtt_username,
-                        protocol=MQTTProtocolVersion.MQTTv5)
+                        protocol=MQTTProtocolVersion.MQTTv5 if self.v5 else MQTTProtocolVersion.MQTTv311,
+                        clean_session=None if self.v5 else True)
         c.username_pw_set(creds.username, creds.password)
         c.will_set(ref.status_topic, offline_status(ref.kind, software).encode(), qos=1, retain=True)
         if cfg.tls is not None:
@@ -87,7 +89,8 @@ class Link:
         return self._connected.wait(timeout)
 
     def start(self) -> None:
-        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive, clean_start=True)
+        kw = {"clean_start": True} if self.v5 else {}
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive, **kw)
         self.client.loop_start()
         self._sender.start()
 

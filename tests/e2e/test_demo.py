@@ -99,3 +99,33 @@ def test_demo_says_clearly_when_a_part_cannot_start(tmp_path):
     assert res.returncode == 1
     assert "server" in res.stderr
     time.sleep(0.2)
+
+
+def test_demo_without_mosquitto_falls_back_to_the_embedded_broker_and_says_so(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "linli.cli", "demo", "--var", str(tmp_path / "demo"),
+                             "--http-port", str(port), "--broker", "amqtt", "--duration", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C" in line or "exited" in line:
+                break
+        out = "".join(lines)
+        assert "embedded amqtt" in out and "mosquitto is not installed" in out, out
+        server_url = re.search(r"server\s+(http://\S+/)", out).group(1)
+        with httpx.Client(base_url=server_url, auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=5) as c:
+            wait_for(lambda: [d for d in c.get("/api/v1/devices").json() if d["online"]], 20,
+                     what="probe online through amqtt")
+            wait_for(lambda: c.get("/api/v1/events", params={"type": "probe.input"}).json()["items"], 20,
+                     what="presses stored through amqtt")
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

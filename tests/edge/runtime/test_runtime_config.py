@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from edge.runtime.config import AgentConfig, ConfigError, agent_json_schema, load_config
 from edge.runtime.localpage.auth import hash_password
 from linli.cli import main as linli_main
+from linli.contract import Kind
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -146,7 +147,11 @@ def test_exactly_one_password_source(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert rc == 2 and "local_page needs exactly one of password_hash, password_file, password_env" in _one_line(err)
 
 
-def test_kind_without_an_installed_app(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_kind_without_an_installed_app(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge.apps
+
+    monkeypatch.setitem(edge.apps.APPS, Kind.taxi_kiosk, "edge.apps.not_installed_kind.app:MissingApp")
     doc = _base()
     doc["kind"] = "taxi_kiosk"
     rc, _, err = _run(tmp_path, doc, capsys)
