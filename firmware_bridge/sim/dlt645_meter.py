@@ -26,6 +26,7 @@ from firmware_bridge.dlt645.frame import (
     normalize_address,
 )
 from firmware_bridge.dlt645.identifiers import DATA_IDS, DataId
+from firmware_bridge.sim.faults import LineFaults
 from firmware_bridge.sim.meters import MeterState, Source
 from firmware_bridge.sim.pty import PtyPair, PtyResponder
 
@@ -45,7 +46,7 @@ _DI_VALUES: dict[str, tuple[str, float]] = {
 }
 
 
-class Dlt645MeterSim(PtyResponder):
+class Dlt645MeterSim(LineFaults, PtyResponder):
     """A single-phase meter at ``address``; readings from ``source`` (see sim.meters)."""
 
     def __init__(
@@ -66,10 +67,7 @@ class Dlt645MeterSim(PtyResponder):
         self._lock = threading.Lock()
         self._parser = FrameParser()
         self._rng = random.Random(seed)
-        self._silent = False
-        self._drop_next = 0
-        self._corrupt_next = 0
-        self._garbage_next = 0
+        self._init_faults()
         self._errors: list[ErrorFlag] = []
         self.requests = 0
         self.answers = 0
@@ -153,29 +151,6 @@ class Dlt645MeterSim(PtyResponder):
 
     def step_back(self, kwh: float) -> None:
         self.state.step_back(kwh)
-
-    def go_silent(self) -> None:
-        with self._lock:
-            self._silent = True
-
-    def resume(self) -> None:
-        with self._lock:
-            self._silent = False
-
-    def drop_next(self, count: int = 1) -> None:
-        """Ignore the next ``count`` requests (the client times out and retries)."""
-        with self._lock:
-            self._drop_next += count
-
-    def corrupt_next(self, count: int = 1) -> None:
-        """Send the next ``count`` answers with a wrong checksum."""
-        with self._lock:
-            self._corrupt_next += count
-
-    def garbage_before_next(self, n: int = 16) -> None:
-        """Put ``n`` random bytes in front of the next answer."""
-        with self._lock:
-            self._garbage_next = n
 
     def inject_garbage(self, n: int = 16) -> bytes:
         junk = bytes(self._rng.randrange(256) for _ in range(n))

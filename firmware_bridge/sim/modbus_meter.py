@@ -32,6 +32,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from firmware_bridge.modbus.registermap import MeterMap, Quantity, load_map
 from firmware_bridge.modbus.transport import DATATYPES
+from firmware_bridge.sim.faults import LineFaults
 from firmware_bridge.sim.meters import MeterState, Source
 from firmware_bridge.sim.pty import PtyPair
 
@@ -48,7 +49,7 @@ def encode_quantity(q: Quantity, value: float) -> list[int]:
     return ModbusSerialClient.convert_to_registers(raw, DATATYPES[q.datatype], word_order=q.word_order)
 
 
-class ModbusMeterSim:
+class ModbusMeterSim(LineFaults):
     """A meter from ``meter_map`` at ``device_id``; values from ``source``. Use ``with ModbusMeterSim(...) as sim``."""
 
     def __init__(
@@ -68,10 +69,7 @@ class ModbusMeterSim:
         self._inner = PtyPair()  # the server's side
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._silent = False
-        self._drop_next = 0
-        self._corrupt_next = 0
-        self._garbage_next = 0
+        self._init_faults()
         self._exceptions: list[int] = []
         self._halt = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -252,27 +250,6 @@ class ModbusMeterSim:
         """Answer the next ``count`` requests with Modbus exception ``code``."""
         with self._lock:
             self._exceptions.extend([int(code)] * count)
-
-    def go_silent(self) -> None:
-        with self._lock:
-            self._silent = True
-
-    def resume(self) -> None:
-        with self._lock:
-            self._silent = False
-
-    def drop_next(self, count: int = 1) -> None:
-        with self._lock:
-            self._drop_next += count
-
-    def corrupt_next(self, count: int = 1) -> None:
-        """Break the CRC of the next ``count`` answers."""
-        with self._lock:
-            self._corrupt_next += count
-
-    def garbage_before_next(self, n: int = 8) -> None:
-        with self._lock:
-            self._garbage_next = n
 
     def quantities(self) -> Iterable[str]:
         return self.map.quantities.keys()

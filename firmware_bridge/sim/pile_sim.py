@@ -55,6 +55,7 @@ from firmware_bridge.pile.messages import (
     response_type,
 )
 from firmware_bridge.sim.clock import SimClock
+from firmware_bridge.sim.faults import LineFaults
 from firmware_bridge.sim.loads import Load, make_load
 from firmware_bridge.sim.pty import PtyPair, PtyResponder
 
@@ -101,7 +102,7 @@ class _Pending:
     last_sent: float = 0.0
 
 
-class PileSim(PtyResponder):
+class PileSim(LineFaults, PtyResponder):
     """A ``ports``-outlet pile MCU on its own :class:`PtyPair` (or ``pair``). Start with ``with PileSim() as sim``."""
 
     def __init__(
@@ -141,9 +142,7 @@ class PileSim(PtyResponder):
         self._smoke = False
         self._smoke_reported = False
         self._status = StatusFlag(0)
-        self._silent = False
-        self._drop_next = 0
-        self._corrupt_next = 0
+        self._init_faults()
         self._duplicate_next = 0
         self._watchdog_s = 0
         self._watchdog_tripped = False
@@ -274,6 +273,9 @@ class PileSim(PtyResponder):
         if self._duplicate_next:
             self._duplicate_next -= 1
             raw = raw + raw
+        if self._garbage_next:
+            raw = bytes(self._rng.randrange(256) for _ in range(self._garbage_next)) + raw
+            self._garbage_next = 0
         return raw
 
     def tick(self) -> bytes | None:
@@ -451,15 +453,6 @@ class PileSim(PtyResponder):
         with self._lock:
             self.mains_v = volts
 
-    def go_silent(self) -> None:
-        """The MCU hangs: it ignores everything and sends nothing (relays stay as they were)."""
-        with self._lock:
-            self._silent = True
-
-    def resume(self) -> None:
-        with self._lock:
-            self._silent = False
-
     def reboot(self, cause: ResetCause = ResetCause.SOFTWARE) -> None:
         """The MCU restarts: relays off, per-port energy at 0, event sequence from 0, a BOOT event."""
         with self._lock:
@@ -487,20 +480,10 @@ class PileSim(PtyResponder):
         self.send(junk)
         return junk
 
-    def corrupt_next(self, count: int = 1) -> None:
-        """Break the CRC of the next ``count`` frames the MCU sends."""
-        with self._lock:
-            self._corrupt_next += count
-
     def duplicate_next(self, count: int = 1) -> None:
         """Send each of the next ``count`` frames twice."""
         with self._lock:
             self._duplicate_next += count
-
-    def drop_next(self, count: int = 1) -> None:
-        """Miss the next ``count`` frames from the host (it will have to retry)."""
-        with self._lock:
-            self._drop_next += count
 
     # --------------------------------------------------------- inspection ----
 

@@ -169,6 +169,13 @@ def test_garbage_on_the_line_is_skipped_and_counted(sim: PileSim, client: PileCl
     assert client.stats.retries == 0
 
 
+def test_garbage_glued_to_an_answer_is_skipped_and_counted(sim: PileSim, client: PileClient) -> None:
+    before = client.stats.garbage_bytes
+    sim.garbage_before_next(40)
+    assert client.hello().port_count == 10
+    assert client.stats.garbage_bytes - before >= 10
+
+
 def test_silent_mcu_raises_pile_link_error_within_the_timeout(sim: PileSim, client: PileClient) -> None:
     client.hello()
     sim.go_silent()
