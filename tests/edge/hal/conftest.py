@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-# tests/edge mirrors the package tree; without the repository root on sys.path the folder tests/edge would
-# shadow the real `edge` package as a namespace package (pyproject's pytest `pythonpath = ["."]` does the same).
-_ROOT = str(Path(__file__).resolve().parents[3])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from edge.hal.sim import PinBoard  # noqa: E402
+from edge.hal.sim import PinBoard
 
 
 @pytest.fixture(autouse=True)

@@ -1,3 +1,5 @@
+"""Fixtures for the agent runtime and app tests: pooled probe devices on the shared broker, and a recorder."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
