@@ -6,7 +6,10 @@ lifespan starts them (migrations first) and stops them. ``app.state.linli`` is t
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,7 +24,8 @@ from starlette.concurrency import run_in_threadpool
 import server
 from linli import contract
 from server.api import api_router
-from server.auth import Authenticator
+from server.dashboards import DashboardRegistry, load_kind_dashboards
+from server.dashboards.fleet import register as register_fleet_panels
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import Device
@@ -32,8 +36,13 @@ from server.ingest.stats import IngestStats
 from server.retention import Maintenance
 from server.settings import Settings
 from server.storage import SnapshotStore
+from server.users.directory import UserDirectory
+from server.users.sessions import SessionStore
 from server.web import router as web_router
 from server.web import static_files
+from server.web.ops import ops_routers
+from server.workorders.service import Checker
+from server.workorders.service import register as register_workorders
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,36 @@ class _DeviceCollector(Collector):
         yield g
 
 
+def load_kind_services(srv: Server) -> dict[str, Any]:
+    """Background parts of device kinds (e.g. taxi dispatch): a ``make_service(server)`` in ``server/<kind>/service.py``
+    returns an object with ``start()`` and ``stop()``. Only for kinds whose ingest handlers are loaded."""
+    out: dict[str, Any] = {}
+    for name in srv.handlers.loaded:
+        mod_name = name.rsplit(".", 1)[0] + ".service"
+        if importlib.util.find_spec(mod_name) is None:
+            continue
+        make = getattr(importlib.import_module(mod_name), "make_service", None)
+        service = make(srv) if callable(make) else None
+        if service is not None:
+            out[mod_name.split(".")[1]] = service
+    return out
+
+
+def kind_routers() -> list[Any]:
+    """``router`` of every ``server/<kind>/api.py`` and ``server/<kind>/pages.py`` that exists."""
+    routers = []
+    for kind in contract.Kind:
+        for part in ("api", "pages"):
+            mod_name = f"server.{kind.value}.{part}"
+            try:
+                found = importlib.util.find_spec(mod_name) is not None
+            except ModuleNotFoundError:
+                found = False
+            if found:
+                routers.append(importlib.import_module(mod_name).router)
+    return routers
+
+
 class Server:
     def __init__(self, settings: Settings, registry: HandlerRegistry | None = None) -> None:
         self.settings = settings
@@ -66,11 +105,19 @@ class Server:
         self.handlers = registry if registry is not None else HandlerRegistry()
         if registry is None:
             load_kind_handlers(self.handlers)
+        self.kind_services = load_kind_services(self)
         users = settings.all_users()
         if not users:
             log.warning("no users configured (auth.users / auth.users_file): the API and pages will refuse "
                         "everyone. Add one with `python -m server.auth add-user NAME --role admin`.")
-        self.auth = Authenticator(users)
+        self.auth = UserDirectory(self.db, users)  # accounts in the database; settings' users bootstrap them
+        self.sessions = SessionStore(self.db, settings.auth.session_idle_min, settings.auth.session_max_h)
+        self.csrf_key = secrets.token_bytes(32)
+        register_workorders(self.handlers, settings.workorders)  # alarms of every kind → work orders
+        self.dashboards = DashboardRegistry()
+        register_fleet_panels(self.dashboards)
+        load_kind_dashboards(self.dashboards)
+        self.checker = Checker(self.db, settings.workorders, extra=[self.sessions.purge])
         self.link: MqttLink | None = None
         self.ingest: Ingest | None = None
         self.maintenance = Maintenance(self.db, self.snapshots, settings.retention.snapshot_days,
@@ -93,13 +140,20 @@ class Server:
         if not self.link.wait_ready(s.mqtt.startup_wait_s):
             log.warning("broker %s:%s not ready after %.0f s; going on, ingest will catch up when it connects",
                         s.mqtt.host, s.mqtt.port, s.mqtt.startup_wait_s)
+        for service in self.kind_services.values():
+            service.start()
+        self.auth.bootstrap()
         self.maintenance.start()
+        self.checker.start()
         self.started = True
         log.info("linli server started (database %s, ingest %s)", self.db.dialect,
                  "on" if self.ingest else "off")
 
     def stop(self, forget_session: bool = False) -> None:
         """Stop everything. ``forget_session`` also drops the broker session (decommissioning; tests)."""
+        for service in self.kind_services.values():
+            service.stop()
+        self.checker.stop()
         self.maintenance.stop()
         if self.ingest is not None:  # drain first, so its acks go out before the DISCONNECT
             self.ingest.stop(self.settings.ingest.stop_timeout_s)
@@ -132,9 +186,14 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> F
 
     app = FastAPI(title="linli server", version=server.__version__, lifespan=lifespan,
                   description="Central server of linli (邻里): MQTT ingest, device registry, events, snapshots, "
-                              "commands and config. HTTP Basic authentication.")
+                              "commands and config, dashboards, work orders, users. HTTP Basic authentication "
+                              "(the pages use a login form and a session cookie).")
     app.state.linli = srv
     app.include_router(api_router)
+    for r in ops_routers():  # users, dashboards, work orders: API and pages
+        app.include_router(r)
     app.include_router(web_router)
+    for router in kind_routers():
+        app.include_router(router)
     app.mount("/static", static_files(), name="static")
     return app

@@ -139,6 +139,24 @@ class AuthSettings(_Section):
     users: list[UserEntry] = Field(default_factory=list)
     users_file: Path | None = Field(default=None, description="YAML list of users (same fields), kept out of this file")
     realm: str = "linli"
+    session_idle_min: float = Field(default=120, ge=1, le=7 * 24 * 60,
+                                    description="a page session ends after this many minutes without a request")
+    session_max_h: float = Field(default=12, ge=0.1, le=30 * 24, description="and at the latest this long after login")
+    login_max_failures: int = Field(default=5, ge=1, le=100,
+                                    description="wrong passwords per user name and address before a 5 min lock-out")
+
+
+class WorkOrderSettings(_Section):
+    respond_min: float = Field(default=30, gt=0, le=7 * 24 * 60,
+                               description="SLA: an order must be dispatched this many minutes after it opens")
+    fix_h: float = Field(default=24, gt=0, le=90 * 24, description="SLA: and handled this many hours after it opens")
+    offline_after_min: float = Field(default=10, gt=0, le=7 * 24 * 60,
+                                     description="a device offline this long opens a work order (fault device.offline)")
+    check_interval_s: float = Field(default=30, ge=0.05, le=3600,
+                                    description="how often offline devices and SLA deadlines are checked")
+    severities: list[Literal["warning", "alarm"]] = Field(
+        default_factory=lambda: ["alarm"], description="event severities that open a work order by themselves")
+    max_photo_mb: float = Field(default=8, gt=0, le=64, description="largest photo a handler may upload")
 
 
 class Settings(_Section):
@@ -150,7 +168,11 @@ class Settings(_Section):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     commands: CommandSettings = Field(default_factory=CommandSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    workorders: WorkOrderSettings = Field(default_factory=WorkOrderSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    kinds: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-kind sections, each validated by its own server/<kind>/ "
+        "(e.g. kinds.taxi_kiosk: the taxi provider and dispatch time limits)")
 
     def all_users(self) -> list[UserEntry]:
         """Users from the YAML plus those in ``auth.users_file``."""

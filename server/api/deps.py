@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from fastapi import HTTPException, Request, status
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from linli.contract import NAME_RE, Kind
 from server.audit import audit
 from server.auth import Permission, User
 from server.db.models import Device
+from server.users.sessions import COOKIE as SESSION_COOKIE
 
 if TYPE_CHECKING:
     from server.app import Server
@@ -29,8 +34,62 @@ def _unauthorized(realm: str) -> HTTPException:
                          headers={"WWW-Authenticate": f'Basic realm="{realm}", charset="UTF-8"'})
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API): it is sent to the login form instead of a Basic challenge."""
+    return "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api/")
+
+
+def _unauthenticated(request: Request, realm: str) -> HTTPException:
+    if wants_page(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return HTTPException(status.HTTP_303_SEE_OTHER, "sign in first",
+                             headers={"Location": "/login?" + urlencode({"next": target})})
+    return _unauthorized(realm)
+
+
+def _session_user(request: Request, srv: Server, token: str) -> User:
+    info = srv.sessions.lookup(token)
+    user = srv.auth.user(info.user_name) if info is not None else None
+    if info is None or user is None:
+        raise _unauthenticated(request, srv.settings.auth.realm)
+    # the API with a session cookie (the pages' scripts): writes must bring the CSRF token in a header
+    if (request.method not in SAFE_METHODS and request.url.path.startswith("/api/")
+            and not hmac.compare_digest(request.headers.get("x-csrf-token", ""), info.csrf)):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF token missing or wrong (X-CSRF-Token)")
+    request.state.session = info
+    request.state.user = user
+    return user
+
+
+def csrf_token(request: Request) -> str:
+    """The token forms must echo: the session's, or for HTTP Basic users one derived from the user name."""
+    info = getattr(request.state, "session", None)
+    if info is not None:
+        return str(info.csrf)
+    user = getattr(request.state, "user", None)
+    name = user.name if isinstance(user, User) else ""
+    return hmac.new(get_server(request).csrf_key, f"basic\x00{name}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def form_user(perm: Permission | None = None) -> Callable[[Request], Awaitable[User]]:
+    """A dependency for page forms (POST): signed in, the form's ``csrf`` field right, and ``perm`` held."""
+
+    async def dep(request: Request) -> User:
+        user = await run_in_threadpool(require(perm) if perm else current_user, request)
+        form = await request.form()
+        if not hmac.compare_digest(str(form.get("csrf", "")), csrf_token(request)):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "the form is out of date (CSRF check): reload the page")
+        return user
+
+    return dep
+
+
 def current_user(request: Request) -> User:
-    """HTTP Basic; 401 with WWW-Authenticate when missing or wrong."""
+    """HTTP Basic (API, scripts) or the session cookie of the pages' login. Without either: 401 with
+    WWW-Authenticate, or for a browser asking for a page a redirect to the login form."""
     srv = get_server(request)
     cached = getattr(request.state, "user", None)
     if isinstance(cached, User):
@@ -38,7 +97,10 @@ def current_user(request: Request) -> User:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
-        raise _unauthorized(srv.settings.auth.realm)
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            return _session_user(request, srv, token)
+        raise _unauthenticated(request, srv.settings.auth.realm)
     try:
         name, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):

@@ -12,11 +12,18 @@ from sqlalchemy import and_, or_, select
 from linli.contract import SHA256_RE, Kind
 from server.api.deps import get_server, require, visible
 from server.api.schemas import EventOut, EventPage
-from server.auth import User
+from server.auth import User, can_see_plates, can_see_snapshots, mask_data
 from server.db.models import Blob, Device, Event
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 Reader = Annotated[User, Depends(require("read"))]
+
+
+def _private(out: EventOut, user: User) -> EventOut:
+    """Plates masked for roles that do not need them (``server.auth.privacy``)."""
+    if can_see_plates(user):
+        return out
+    return out.model_copy(update={"data": mask_data(out.data, user)})
 
 
 def _cursor(e: Event) -> str:
@@ -66,7 +73,7 @@ def list_events(request: Request, user: Reader,
         rows = s.execute(stmt).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return EventPage(items=[EventOut.of(e, d) for e, d in rows],
+    return EventPage(items=[_private(EventOut.of(e, d), user) for e, d in rows],
                      next_cursor=_cursor(rows[-1][0]) if more and rows else None)
 
 
@@ -77,11 +84,12 @@ def get_event(request: Request, user: Reader, event_id: str) -> EventOut:
                         .where(Event.id == event_id)).first()
     if row is None or not user.sees(row[1].site):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no event {event_id}")
-    return EventOut.of(row[0], row[1])
+    return _private(EventOut.of(row[0], row[1]), user)
 
 
 @router.get("/blobs/{sha256}", response_class=FileResponse, summary="A snapshot (JPEG) by its sha256",
-            responses={200: {"content": {"image/jpeg": {}}}, 404: {}, 410: {"description": "purged by retention"}})
+            responses={200: {"content": {"image/jpeg": {}}}, 403: {"description": "role may not see snapshots"},
+                       404: {}, 410: {"description": "purged by retention"}})
 def get_blob(request: Request, user: Reader, sha256: str) -> FileResponse:
     srv = get_server(request)
     if not SHA256_RE.fullmatch(sha256):
@@ -91,6 +99,8 @@ def get_blob(request: Request, user: Reader, sha256: str) -> FileResponse:
                         .where(Blob.sha256 == sha256)).first()
     if row is None or not user.sees(row[1]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such snapshot")
+    if not can_see_snapshots(user):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role} may not see snapshots (privacy)")
     if row[0].purged_at is not None:
         raise HTTPException(status.HTTP_410_GONE, "snapshot purged by retention")
     path = srv.snapshots.path(sha256)

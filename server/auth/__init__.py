@@ -1,8 +1,11 @@
-"""Users, roles and HTTP Basic authentication (a small real one; the full user system comes later).
+"""Users, roles, passwords and privacy rules.
 
-Users come from the settings (``auth.users`` and ``auth.users_file``) with argon2 password hashes; make one with
-``python -m server.auth hash``. Roles: ``admin`` (everything), ``manager`` (reads, audit log), ``maintenance``
-(reads, commands, device config). A user with ``sites`` sees only those sites.
+Accounts live in the database (``server/users/``: admins create users, set role and sites, reset passwords); the
+settings' users (``auth.users`` and ``auth.users_file``, argon2 hashes from ``python -m server.auth hash``) are
+copied in at start-up when no account of that name exists, which is how the first admin gets in. Pages sign in
+with a form and a session cookie; the API also takes HTTP Basic. Roles: ``admin`` (everything, user accounts),
+``manager`` (reads, audit log, dispatching and closing work orders), ``maintenance`` (reads, commands, device
+config, handling the work orders assigned to them). A user with ``sites`` sees only those sites.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ if TYPE_CHECKING:  # this package needs only argon2-cffi at run time (`python -m
 
 Role = Literal["admin", "manager", "maintenance"]
 ROLES: tuple[Role, ...] = ("admin", "manager", "maintenance")
-Permission = Literal["read", "command", "config", "audit"]
+Permission = Literal["read", "command", "config", "audit", "users"]
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"read", "command", "config", "audit"}),
+    "admin": frozenset({"read", "command", "config", "audit", "users"}),
     "manager": frozenset({"read", "audit"}),
     "maintenance": frozenset({"read", "command", "config"}),
 }
@@ -113,5 +116,7 @@ class Authenticator:
         return self._user(entry)
 
 
-__all__ = ["ROLES", "ROLE_PERMISSIONS", "Authenticator", "Permission", "Role", "User", "hash_password",
-           "verify_password"]
+from server.auth.privacy import can_see_plates, can_see_snapshots, mask_data, mask_plate  # noqa: E402
+
+__all__ = ["ROLES", "ROLE_PERMISSIONS", "Authenticator", "Permission", "Role", "User", "can_see_plates",
+           "can_see_snapshots", "hash_password", "mask_data", "mask_plate", "verify_password"]

@@ -24,6 +24,8 @@ from linli.contract import Kind
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: Cross-cutting tables (users, work orders) that live outside the device kinds (their own "ops" branch).
+OPS_MODELS = ("server.users.models", "server.workorders.models")
 #: PostgreSQL advisory lock key held while migrating, so that several workers starting at once take turns.
 PG_MIGRATION_LOCK = 0x6C696E6C69  # "linli"
 
@@ -31,6 +33,8 @@ PG_MIGRATION_LOCK = 0x6C696E6C69  # "linli"
 def load_all_models() -> None:
     """Import the core models and every ``server.<kind>.models`` that exists (they share ``Base.metadata``)."""
     importlib.import_module("server.db.models")
+    for name in OPS_MODELS:
+        importlib.import_module(name)
     for kind in Kind:
         name = f"server.{kind.value}.models"
         try:

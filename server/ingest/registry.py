@@ -82,6 +82,11 @@ class HandlerRegistry:
     def on_event(self, kind: Kind | str, fn: EventHandler, types: str | Iterable[str] = "*") -> None:
         self.events.add(kind, fn, (types,) if isinstance(types, str) else tuple(types))
 
+    def on_any_event(self, fn: EventHandler, types: str | Iterable[str] = "*") -> None:
+        """``fn`` for the events of every kind (cross-cutting handlers such as alarms → work orders)."""
+        for kind in Kind:
+            self.on_event(kind, fn, types)
+
     def on_telemetry(self, kind: Kind | str, fn: TelemetryHandler) -> None:
         self.telemetry.add(kind, fn)
 

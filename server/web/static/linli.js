@@ -5,8 +5,12 @@
   if (!main) return;
   const every = Number(main.dataset.refresh || 0) * 1000;
   if (!every) return;
+  let dirty = false;  // never throw away what someone is typing into a form
+  main.addEventListener("input", function () { dirty = true; });
   async function refresh() {
-    if (document.hidden) return;
+    if (document.hidden || dirty) return;
+    const active = document.activeElement;
+    if (active && main.contains(active) && active.closest("form")) return;
     try {
       const resp = await fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } });
       if (!resp.ok) return;
@@ -19,4 +23,54 @@
   }
   setInterval(refresh, every);
   document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
+})();
+
+// Live updates (SSE): notifications for work orders, headline figures, confirmations for dangerous forms.
+(function () {
+  "use strict";
+  const box = document.getElementById("toasts");
+  document.addEventListener("submit", function (ev) {
+    const form = ev.target;
+    if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      ev.preventDefault();
+    }
+  }, true);
+  if (!box || !window.EventSource) return;
+  let i18n = {};
+  try { i18n = JSON.parse(box.dataset.i18n || "{}"); } catch (e) { i18n = {}; }
+  function toast(item) {
+    const div = document.createElement("div");
+    div.className = "toast" + (item.severity === "alarm" ? " alarm" : "");
+    const a = document.createElement("a");
+    a.href = "/workorders/" + item.order_id;
+    a.textContent = "#" + item.order_id + " " + (i18n["act_" + item.action] || item.action);
+    const p = document.createElement("div");
+    p.textContent = item.fault + " · " + item.site + "/" + item.device + " · " + item.who;
+    div.appendChild(a);
+    div.appendChild(p);
+    box.appendChild(div);
+    while (box.children.length > 4) box.removeChild(box.firstChild);
+    setTimeout(function () { div.remove(); }, 12000);
+  }
+  function summary(s) {
+    document.querySelectorAll("[data-key]").forEach(function (el) {
+      if (s[el.dataset.key] !== undefined) el.textContent = s[el.dataset.key];
+    });
+    const nav = document.getElementById("nav-open-orders");
+    if (nav) {
+      nav.textContent = s.overdue_orders ? s.open_orders + "!" : s.open_orders;
+      nav.hidden = !s.open_orders;
+    }
+    document.querySelectorAll(".live-dot").forEach(function (d) { d.classList.add("on"); });
+  }
+  const es = new EventSource(box.dataset.stream);
+  es.addEventListener("workorder", function (ev) {
+    const item = JSON.parse(ev.data);
+    toast(item);
+    document.dispatchEvent(new CustomEvent("linli:workorder", { detail: item }));
+  });
+  es.addEventListener("summary", function (ev) { summary(JSON.parse(ev.data)); });
+  es.onerror = function () {
+    document.querySelectorAll(".live-dot").forEach(function (d) { d.classList.remove("on"); });
+  };
 })();
