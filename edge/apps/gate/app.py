@@ -1,0 +1,323 @@
+"""The gate: lanes (barrier + loop + plate source), the LPR push endpoint, on-device recognition, cached lists,
+parking sessions, the pedestrian door, and the guard's commands. Wiring only; the logic lives in its modules."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
+from linli.contract import Kind, Scalar
+from linli.gate.contract import GateSettings, ListsSyncArgs, SessionPaidArgs
+from linli.i18n import Lang
+
+from . import page
+from .barrier import Alarm, Barrier, BarrierLogic, BarrierRefused
+from .camerasource import CameraSource
+from .config import GateConfig
+from .door import Door
+from .lane import Lane, Observation
+from .lprpush import PushError, PushRead, reply
+from .lprserver import LprServer
+from .recognizer import PlateRecognizer
+from .store import GateStore
+
+LOOP = "gate"
+
+
+class LaneArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lane: str = Field(min_length=1, max_length=32)
+
+
+class OpenArgs(LaneArgs):
+    reason: str = Field(min_length=2, max_length=200, description="why the guard opens (required, audited)")
+
+
+class CloseArgs(LaneArgs):
+    reason: str = Field("", max_length=200)
+
+
+class CashArgs(LaneArgs):
+    amount_yuan: float | None = Field(None, ge=0, le=100_000, description="empty = the fee due")
+
+
+class UnlockArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=2, max_length=200)
+
+
+class GateApp(App):
+    kind = Kind.gate
+    config_model = GateConfig
+    cfg: GateConfig
+
+    def __init__(self, ctx: AppContext, cfg: GateConfig) -> None:
+        super().__init__(ctx, cfg)
+        self.store = GateStore(ctx.data_dir / "gate.sqlite", self._file_settings(cfg))
+        self.lanes: dict[str, Lane] = {}
+        self.barriers: dict[str, Barrier] = {}
+        self.cameras: dict[str, CameraSource] = {}
+        self.lpr: LprServer | None = None
+        self.recognizer: PlateRecognizer | None = None
+        self.door: Door | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._push_lock = threading.Lock()
+
+    @staticmethod
+    def _file_settings(cfg: GateConfig) -> GateSettings:
+        return GateSettings(tariff=cfg.tariff, capacity_temporary=cfg.capacity_temporary)
+
+    def _now(self) -> datetime:
+        return self.ctx.clock.now()
+
+    def _say(self, text: str) -> None:
+        if self.cfg.voice:
+            self.ctx.hal.speaker.say(text, "zh")
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        hal = self.ctx.hal
+        for name, lc in self.cfg.lanes.items():
+            logic = BarrierLogic(open_pulse_s=lc.open_pulse_s, close_pulse_s=lc.close_pulse_s,
+                                 has_close=lc.close_relay is not None, auto_close_s=lc.auto_close_s,
+                                 tailgate_window_s=lc.tailgate_window_s, arm_timeout_s=lc.arm_timeout_s,
+                                 loop_stuck_s=lc.loop_stuck_s, has_arm_input=lc.arm_up is not None)
+            barrier = Barrier(name, logic, hal.relays[lc.open_relay], hal.inputs[lc.loop] if lc.loop else None,
+                              hal.relays[lc.close_relay] if lc.close_relay else None,
+                              hal.inputs[lc.arm_up] if lc.arm_up else None, self.ctx.clock.monotonic,
+                              lambda a, n=name: self._alarm(n, a))
+            self.barriers[name] = barrier
+            self.lanes[name] = Lane(name, lc, self.store, barrier, self.ctx.emit_event, self._now, self._say,
+                                    self.cfg.repeat_window_s, self.cfg.exit_without_entry)
+        if any(lc.source == "camera" for lc in self.cfg.lanes.values()):
+            rc = self.cfg.recognition
+            self.recognizer = PlateRecognizer(rc.models_dir, rc.det_max_side, rc.det_threshold, rc.threads)
+            for name, lc in self.cfg.lanes.items():
+                if lc.source == "camera" and lc.camera:
+                    self.ctx.watchdog.watch(f"camera-{name}", max(10.0, self.ctx.watchdog.timeout_s))
+                    src = CameraSource(self.lanes[name], hal.cameras[lc.camera], self.recognizer,
+                                       rc.min_confidence, rc.votes, self.ctx.emit_event, self._now,
+                                       lambda n=name: self.ctx.watchdog.kick(f"camera-{n}"))
+                    self.cameras[name] = src
+        d = self.cfg.door
+        if d is not None:
+            self.door = Door(d, self.ctx.ref.site, self.store, hal.relays[d.lock_relay],
+                             hal.inputs[d.exit_button] if d.exit_button else None,
+                             hal.inputs[d.door_contact] if d.door_contact else None,
+                             hal.inputs[d.fire_input] if d.fire_input else None,
+                             hal.serial[d.reader] if d.reader else None, self.ctx.emit_event, self._now,
+                             self.ctx.clock.monotonic, self._say)
+            self.door.start()
+        if any(lc.source == "lpr_push" for lc in self.cfg.lanes.values()):
+            self.lpr = LprServer(self.cfg.lpr, self.handle_push)
+            try:
+                self.lpr.start()
+            except OSError as exc:  # the lanes still work from the guard's page; the camera's offline list opens
+                self.ctx.logger.error("LPR push endpoint not started on %s:%s: %s", self.cfg.lpr.host,
+                                      self.cfg.lpr.port, exc)
+                self.ctx.emit_event("gate.lpr_endpoint_failed", {"error": str(exc)[:300]}, "alarm")
+                self.lpr = None
+        for src in self.cameras.values():
+            src.start()
+        self.ctx.watchdog.watch(LOOP)
+        self._thread = threading.Thread(target=self._loop, name="gate-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.ctx.watchdog.unwatch(LOOP)
+        for b in self.barriers.values():
+            b.safe()
+        if self.lpr is not None:
+            self.lpr.stop()
+        for name, src in self.cameras.items():
+            self.ctx.watchdog.unwatch(f"camera-{name}")
+            src.stop()
+        if self.door is not None:
+            self.door.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2)
+        self.store.close()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.cfg.loop_interval_s):
+            self.ctx.watchdog.kick(LOOP)
+            try:
+                for b in self.barriers.values():
+                    b.tick()
+                if self.door is not None:
+                    self.door.tick()
+            except Exception:
+                self.ctx.logger.exception("gate loop failed")
+
+    def _alarm(self, lane: str, alarm: Alarm) -> None:
+        sev = "alarm" if alarm.name == "arm_fault" else "warning"
+        self.ctx.emit_event(f"gate.{alarm.name}", {
+            "lane": lane, "at": self._now().isoformat(), "detail": alarm.detail, "vehicles": alarm.vehicles,
+            "authorised": alarm.authorised, "seconds": alarm.seconds}, sev)
+
+    # ------------------------------------------------------------------ LPR push
+    def _push_lane(self, read: PushRead) -> Lane:
+        push_lanes = {n: lane for n, lane in self.lanes.items() if lane.cfg.source == "lpr_push"}
+        for lane in push_lanes.values():
+            if lane.cfg.lpr_serial is not None and lane.cfg.lpr_serial == read.serial:
+                return lane
+        if len(push_lanes) == 1:
+            only = next(iter(push_lanes.values()))
+            if only.cfg.lpr_serial is None:
+                return only
+        raise PushError(403, f"unknown LPR camera serialno {read.serial[:40]!r}: set lpr_serial of its lane")
+
+    def handle_push(self, read: PushRead) -> dict[str, Any]:
+        lane = self._push_lane(read)
+        source = f"{lane.name}:{read.serial}"
+        with self._push_lock:
+            if read.plate_id is not None:
+                seen = self.store.seen_reply(source, read.plate_id)
+                if seen is not None:
+                    return seen
+            now = self._now()
+            at, skew = now, None
+            if read.camera_time is not None:
+                skew = round((read.camera_time - now).total_seconds(), 1)
+                if read.offline or abs(skew) <= self.cfg.lpr.max_clock_skew_s:
+                    at = read.camera_time
+            obs = Observation(read.plate_raw, read.colour, "lpr_push", at, read.confidence, read.plate_id,
+                              read.offline, read.camera_opened, read.image,
+                              skew if skew is not None and abs(skew) > self.cfg.lpr.max_clock_skew_s else None,
+                              read.image_problem)
+            out = lane.handle(obs)
+            camera_opens = lane.cfg.open_via in ("camera", "both") and out.verdict.opens and not read.offline
+            doc = reply(camera_opens, read.plate_id)
+            if read.plate_id is not None:
+                self.store.remember_reply(source, read.plate_id, doc, now)
+            return doc
+
+    # ------------------------------------------------------------------ commands
+    def commands(self) -> dict[str, CommandSpec]:
+        return {
+            "open_barrier": CommandSpec(self._open, OpenArgs, "开闸放行（须填原因）", "Open the barrier (reason)",
+                                        local=True),
+            "close_barrier": CommandSpec(self._close, CloseArgs, "落闸", "Close the barrier", local=True),
+            "deny_pending": CommandSpec(self._deny, LaneArgs, "拒绝放行", "Refuse the waiting vehicle", local=True),
+            "pay_cash": CommandSpec(self._cash, CashArgs, "现金收费放行", "Cash paid: open", local=True),
+            "session_paid": CommandSpec(self._paid, SessionPaidArgs, "在线支付到账", "Online payment received"),
+            "lists_sync": CommandSpec(self._sync, ListsSyncArgs, "同步名单", "Sync lists"),
+            "unlock_door": CommandSpec(self._unlock, UnlockArgs, "远程开门（须填原因）", "Unlock the door (reason)",
+                                       local=True),
+        }
+
+    def _by(self) -> str:
+        call = self.ctx.current_command()
+        return call.by if call is not None else "unknown"
+
+    def _lane(self, name: str) -> Lane:
+        lane = self.lanes.get(name)
+        if lane is None:
+            raise CommandRefused(f"no lane {name!r} (lanes: {', '.join(self.lanes)})")
+        return lane
+
+    def _open(self, args: OpenArgs) -> dict[str, Any]:
+        return self._lane(args.lane).manual_open(args.reason.strip(), self._by())
+
+    def _close(self, args: CloseArgs) -> dict[str, Any]:
+        lane = self._lane(args.lane)
+        try:
+            lane.barrier.close()
+        except BarrierRefused as exc:
+            raise CommandRefused(str(exc)) from None
+        return {"lane": lane.name, "closing": True}
+
+    def _deny(self, args: LaneArgs) -> dict[str, Any]:
+        return self._lane(args.lane).deny_pending(self._by())
+
+    def _cash(self, args: CashArgs) -> dict[str, Any]:
+        cents = None if args.amount_yuan is None else round(args.amount_yuan * 100)
+        return self._lane(args.lane).pay(cents, "cash", self._by())
+
+    def _paid(self, args: SessionPaidArgs) -> dict[str, Any]:
+        session = self.store.session(args.session_id) if args.session_id else None
+        if session is None and args.plate:
+            session = self.store.open_session(args.plate)
+        if session is None:
+            raise CommandRefused("no such parking session on this gate")
+        for lane in self.lanes.values():
+            p = lane.pending
+            if p is not None and p.kind == "pay" and p.verdict.session and p.verdict.session.id == session.id:
+                return lane.pay(args.amount_cents, args.method, self._by(), args.payment_id, session.id)
+        fresh = self.store.add_payment(session.id, args.amount_cents, args.method, args.payment_id, self._now())
+        if fresh:
+            self.ctx.emit_event("gate.payment", {"session_id": session.id, "plate": session.plate,
+                                                 "amount_cents": args.amount_cents, "method": args.method,
+                                                 "payment_id": args.payment_id, "by": self._by(),
+                                                 "at": self._now().isoformat()})
+        return {"session_id": session.id, "amount_cents": args.amount_cents, "duplicate": not fresh, "opened": False}
+
+    def _sync(self, args: ListsSyncArgs) -> dict[str, Any]:
+        result = self.store.apply_sync(args)
+        if result["applied"]:
+            self.ctx.emit_event("gate.lists.applied", {"version": args.version, "base_version": args.base_version,
+                                                       "entries": len(args.upserts), "deleted": len(args.deletes),
+                                                       "reset": args.reset})
+        return result
+
+    def _unlock(self, args: UnlockArgs) -> dict[str, Any]:
+        if self.door is None:
+            raise CommandRefused("this gate has no door configured")
+        self.door.unlock("remote", None, None, "remote_unlock", by=f"{self._by()}: {args.reason.strip()}"[:64])
+        return {"door": self.door.cfg.name, "unlock_s": self.door.cfg.unlock_s}
+
+    # ------------------------------------------------------------------ views
+    def apply_config(self, cfg: GateConfig) -> None:
+        if cfg.lanes != self.cfg.lanes or cfg.door != self.cfg.door or cfg.lpr != self.cfg.lpr:
+            raise ValueError("lanes, door and lpr cannot change while running (edit the file and restart)")
+        self.cfg = cfg
+        self.store.set_default_settings(self._file_settings(cfg))
+        for lane in self.lanes.values():
+            lane.repeat_window_s = cfg.repeat_window_s
+            lane.exit_without_entry = cfg.exit_without_entry
+
+    def gauges(self) -> dict[str, Scalar]:
+        inside = self.store.inside()
+        g: dict[str, Scalar] = {
+            "lists_version": self.store.version,
+            "inside_total": sum(inside.values()), "inside_temporary": inside.get("temporary", 0),
+            "capacity_temporary": self.store.settings.capacity_temporary,
+        }
+        for name, lane in self.lanes.items():
+            g[f"lane_{name}_state"] = lane.barrier.state()
+            g[f"lane_{name}_loop"] = lane.barrier.occupied
+            g[f"lane_{name}_passages"] = lane.counts["passages"]
+            g[f"lane_{name}_pending"] = lane.pending.kind if lane.pending else ""
+        for name, src in self.cameras.items():
+            g[f"lane_{name}_recog_ms"] = round(src.last_ms, 1)
+        if self.lpr is not None:
+            for k, v in self.lpr.counts.items():
+                g[f"lpr_{k}"] = v
+        if self.door is not None:
+            g["door_unlocked"] = self.door.lock.is_on
+            g["door_fire"] = self.door.fire
+        return g
+
+    def state(self) -> str:
+        if any(lane.pending for lane in self.lanes.values()):
+            return "waiting_guard"
+        if self.door is not None and self.door.fire:
+            return "fire_unlocked"
+        return "ready"
+
+    def model_version(self) -> str | None:
+        return self.recognizer.version if self.recognizer is not None else None
+
+    def page_fragment(self, lang: Lang) -> str:
+        return page.render(lang, lanes=[lane.view() for lane in self.lanes.values()],
+                           door=self.door.view() if self.door else None, lists_version=self.store.version,
+                           counts=self.store.counts(), inside=self.store.inside(), settings=self.store.settings,
+                           lpr_url=self.lpr.url if self.lpr else None)
+
+
