@@ -1,0 +1,216 @@
+"""The charging pile: wiring of the controller (pile.py), its loop, card reader, coin slot and commands."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
+from edge.hal.serialport import SerialPortError
+from firmware_bridge.errors import BridgeError
+from linli.contract import Kind, Scalar
+from linli.contract_charger import SettleAckArgs
+from linli.i18n import Lang
+
+from . import page
+from .config import ChargerConfig
+from .journal import Journal
+from .pile import PileController, StartRefused
+
+LOOP = "charger"
+
+
+class StartArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    port: int = Field(ge=1, le=17)
+    prepaid_fen: int = Field(0, ge=0, le=100_000, description="paid in advance (0: until full, billed after)")
+    minutes: int = Field(0, ge=0, le=24 * 60, description="charging time bought (0: until full or money used)")
+    order_id: str | None = Field(None, min_length=1, max_length=64,
+                                 description="the payment's order id: a repeated start with it starts nothing")
+    user: str = Field("", max_length=64)
+    free: bool = Field(False, description="no charge (staff test, free hours)")
+
+
+class StopArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    port: int = Field(ge=1, le=17)
+    order_id: str | None = Field(None, max_length=64, description="stop only if the port runs this order")
+
+
+class PortArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    port: int = Field(ge=1, le=17)
+
+
+class ChargerApp(App):
+    kind = Kind.charger
+    config_model = ChargerConfig
+    cfg: ChargerConfig
+
+    def __init__(self, ctx: AppContext, cfg: ChargerConfig) -> None:
+        super().__init__(ctx, cfg)
+        self.journal = Journal(ctx.data_dir / "charger.sqlite")
+        hal = ctx.hal
+        meter_port = hal.serial[cfg.meter.serial] if cfg.meter is not None else None
+        self.pile = PileController(cfg, self.journal, hal.serial[cfg.mcu_serial], meter_port, ctx.emit_event,
+                                   ctx.clock.time, ctx.ref.device)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.ctx.watchdog.watch(LOOP)
+        self._spawn(self._loop, "charger-loop")
+        if self.cfg.card_serial is not None:
+            self._spawn(self._card_loop, "charger-cards")
+        if self.cfg.coin_input is not None:
+            self.ctx.hal.inputs[self.cfg.coin_input].on_change(self._coin)
+
+    def _spawn(self, target: Any, name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.pile.wake.set()
+        self.ctx.watchdog.unwatch(LOOP)
+        for t in self._threads:
+            if t.is_alive() and t is not threading.current_thread():
+                t.join(3.0)
+        with self.pile.lock:
+            if self.pile.mcu_ok:
+                # a clean stop (not a power cut): the relays go off; open sessions stay journaled and are
+                # resumed or settled when the agent comes back
+                for p in self.pile.ports:
+                    if p.relay_on:
+                        try:
+                            self.pile.mcu.set_relay(p.number, False)
+                        except BridgeError:
+                            pass
+            for p in self.pile.ports:
+                if p.session is not None:
+                    self.journal.save_session(p.session.to_json(), True, self.ctx.clock.time())
+        self.pile.close()
+        self.journal.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.ctx.watchdog.kick(LOOP)
+            try:
+                self.pile.poll()
+            except Exception:
+                self.ctx.logger.exception("charger poll failed")
+            self.pile.wake.wait(self.cfg.poll_interval_s)
+            self.pile.wake.clear()
+
+    def _card_loop(self) -> None:
+        assert self.cfg.card_serial is not None
+        port = self.ctx.hal.serial[self.cfg.card_serial]
+        buf = b""
+        while not self._stop.is_set():
+            try:
+                chunk = port.read_until(b"\n", 64)
+            except SerialPortError:
+                self._stop.wait(1.0)
+                continue
+            buf += chunk
+            if len(buf) > 64:  # line noise without an end: drop it
+                buf = b""
+            if not buf.endswith(b"\n"):
+                continue
+            line, buf = buf.strip(), b""
+            card = line.decode("ascii", "replace").strip()
+            if card and card.isalnum() and len(card) <= 32:
+                self.pile.card(card.upper())
+            elif card:
+                self.pile.refuse("card", "unreadable card data")
+
+    def _coin(self, name: str, active: bool) -> None:
+        if active and not self._stop.is_set():
+            self.pile.coin()
+
+    # ------------------------------------------------------------------ commands
+    def commands(self) -> dict[str, CommandSpec]:
+        return {
+            "start": CommandSpec(self._start, StartArgs, "启动端口", "Start a port", local=True),
+            "stop": CommandSpec(self._stop_port, StopArgs, "停止端口", "Stop a port", local=True),
+            "settle_ack": CommandSpec(self._settle_ack, SettleAckArgs, "结算确认", "Settlement acknowledged"),
+            "clear_fault": CommandSpec(self._clear_fault, PortArgs, "清除端口故障", "Clear a port fault", local=True),
+        }
+
+    def _start(self, args: StartArgs) -> dict[str, Any]:
+        call = self.ctx.current_command()
+        local = call is not None and call.origin == "local"
+        source = "local" if local else "remote"
+        user = args.user or (call.by if call is not None else "")
+        mode = "free" if args.free or local else self.cfg.tariff.mode
+        if mode == "coin_time":
+            mode = "time_tiers"
+        try:
+            return self.pile.start_session(args.port, source, user, mode, 0 if mode == "free" else args.prepaid_fen,
+                                           args.minutes * 60, args.order_id)
+        except StartRefused as e:
+            raise CommandRefused(str(e)) from None
+
+    def _stop_port(self, args: StopArgs) -> dict[str, Any]:
+        call = self.ctx.current_command()
+        reason = "local_stop" if call is not None and call.origin == "local" else "remote_stop"
+        try:
+            return self.pile.stop_session(args.port, reason, args.order_id)
+        except StartRefused as e:
+            raise CommandRefused(str(e)) from None
+
+    def _settle_ack(self, args: SettleAckArgs) -> dict[str, Any]:
+        return {"acked": self.pile.settle_ack(args.order_ids)}
+
+    def _clear_fault(self, args: PortArgs) -> dict[str, Any]:
+        with self.pile.lock:
+            p = self.pile.ports[args.port - 1] if args.port <= len(self.pile.ports) else None
+            if p is None:
+                raise CommandRefused(f"no port {args.port}")
+            try:
+                ack = self.pile.mcu.clear_fault(args.port)
+            except BridgeError as e:
+                raise CommandRefused(f"pile controller: {e}") from None
+            return {"port": args.port, "flags": int(ack.flags)}
+
+    # ------------------------------------------------------------------ views
+    def apply_config(self, cfg: ChargerConfig) -> None:
+        if (cfg.ports, cfg.mcu_serial, cfg.meter, cfg.card_serial, cfg.coin_input) != (
+                self.cfg.ports, self.cfg.mcu_serial, self.cfg.meter, self.cfg.card_serial, self.cfg.coin_input):
+            raise ValueError("ports, serial ports, meter, card reader and coin input cannot change while running")
+        if cfg.tariff != self.cfg.tariff and cfg.tariff.version <= self.cfg.tariff.version:
+            raise ValueError(f"tariff changed without a higher version (now {self.cfg.tariff.version})")
+        with self.pile.lock:
+            self.cfg = cfg
+            self.pile.cfg = cfg  # running sessions keep the tariff they started under
+
+    def gauges(self) -> dict[str, Scalar]:
+        p = self.pile
+        g: dict[str, Scalar] = {
+            "mcu_ok": p.mcu_ok, "meter_ok": p.meter is not None and not p.meter.lost(), "smoke": p.smoke,
+            "pile_power_w": round(p.pile_power_w, 1),
+            "meter_kwh": round(p.meter.total_kwh, 3) if p.meter is not None else None,
+            "sessions_open": sum(1 for x in p.ports if x.session is not None),
+            "settlements_pending": self.journal.pending_count(), "tariff_version": self.cfg.tariff.version,
+            "cycle_ms": round(p.cycle_ms, 1),
+        }
+        for x in p.ports:
+            g[f"p{x.number}_state"] = x.state
+            g[f"p{x.number}_w"] = round(x.power_w, 1)
+            g[f"p{x.number}_wh"] = round(x.session.energy_wh, 1) if x.session is not None else None
+        return g
+
+    def state(self) -> str:
+        p = self.pile
+        if p.smoke:
+            return "smoke"
+        if not p.mcu_ok or (p.meter is not None and p.meter.lost()):
+            return "fault"
+        return "charging" if any(x.session is not None for x in p.ports) else "idle"
+
+    def page_fragment(self, lang: Lang) -> str:
+        return page.render(lang, self.pile, self.journal, self.cfg)

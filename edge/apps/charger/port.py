@@ -1,0 +1,177 @@
+"""One port's session and its state machine: authorised → (waiting for plug) → charging ⇄ float → finished.
+
+Pure logic: :meth:`Session.step` takes a measurement and the time (epoch seconds of the agent's clock) and says
+whether the session must stop and why. The pile controller switches relays, journals and settles.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .config import Limits
+from .tariff import Tariff, energy_cost_mfen, seconds_affordable, time_cost_fen
+
+
+@dataclass
+class Session:
+    order_id: str
+    port: int
+    source: str
+    user: str
+    mode: str  # time_tiers | energy_tou | coin_time | free
+    tariff: dict[str, Any]
+    prepaid_fen: int  # 0 with prepaid_s = 0: charge until full, billed afterwards
+    prepaid_s: int
+    created_at: float
+    state: str = "authorised"  # authorised | charging | float
+    started_at: float | None = None  # relay on
+    charged_s: float = 0.0
+    energy_wh: float = 0.0
+    last_counter_wh: int | None = None
+    cost_mfen: float = 0.0
+    max_power_w: float = 0.0
+    float_since: float | None = None
+    low_since: float | None = None
+    over_since: float | None = None
+    last_tick: float | None = None
+    resumed: int = 0
+
+    @property
+    def tariff_model(self) -> Tariff:
+        return Tariff.model_validate(self.tariff)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Session:
+        return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
+
+    # ------------------------------------------------------------------ metering
+    def count_energy(self, counter_wh: int, now: float, tariff: Tariff) -> None:
+        """Add what the MCU's per-port counter moved since the last reading (an MCU restart zeroes it)."""
+        if self.last_counter_wh is None:
+            self.last_counter_wh = counter_wh
+            return
+        delta = counter_wh - self.last_counter_wh
+        if delta < 0:  # the MCU restarted: its counter began again at 0
+            delta = counter_wh
+        self.last_counter_wh = counter_wh
+        if delta:
+            self.energy_wh += delta
+            if self.mode == "energy_tou":
+                self.cost_mfen += energy_cost_mfen(tariff, delta, now)
+
+    def cost_fen(self, tariff: Tariff) -> int:
+        if self.mode == "free":
+            return 0
+        if self.mode == "coin_time":
+            return self.prepaid_fen  # coins are spent as inserted
+        if self.mode == "energy_tou":
+            cost = math.ceil(self.cost_mfen / 1000 - 1e-9)
+        else:
+            cost = time_cost_fen(tariff, self.charged_s, self.max_power_w)
+        if self.started_at is not None:
+            cost = max(cost, tariff.min_fen)
+        return cost
+
+    # ------------------------------------------------------------------ decisions
+    def step(self, now: float, power_w: float, temperature_c: float | None, plugged: bool, limits: Limits,
+             tariff: Tariff) -> str | None:
+        """Advance with one measurement of a port whose relay is on; the stop reason, or None to go on."""
+        if self.last_tick is not None:
+            self.charged_s += max(0.0, now - self.last_tick)
+        self.last_tick = now
+        self.max_power_w = max(self.max_power_w, power_w)
+        if temperature_c is not None and temperature_c >= limits.over_temp_c:
+            return "over_temperature"
+        if power_w > limits.port_max_w:
+            self.over_since = self.over_since if self.over_since is not None else now
+            if now - self.over_since >= limits.overload_confirm_s:
+                return "overload"
+        else:
+            self.over_since = None
+        if not plugged:
+            return "unplugged"
+        if power_w < limits.unplug_w:
+            self.low_since = self.low_since if self.low_since is not None else now
+            if now - self.low_since >= limits.unplug_s:
+                return "unplugged"
+        else:
+            self.low_since = None
+        if power_w < limits.full_w:
+            if self.float_since is None:
+                self.float_since = now
+            self.state = "float"
+            if now - self.float_since >= limits.float_s:
+                return "full"
+        elif power_w >= limits.full_w * 1.5:  # hysteresis: a charger restarting its CV stage
+            self.float_since = None
+            self.state = "charging"
+        return self.limit_reason(limits, tariff)
+
+    def limit_reason(self, limits: Limits, tariff: Tariff) -> str | None:
+        if self.prepaid_s and self.charged_s >= self.prepaid_s:
+            return "time_used"
+        if (self.mode in ("time_tiers", "energy_tou") and self.prepaid_fen and self.prepaid_s == 0
+                and self.cost_fen(tariff) >= self.prepaid_fen):
+            return "money_used"
+        if self.charged_s >= limits.max_session_s:
+            return "max_duration"
+        return None
+
+    def remaining_s(self, limits: Limits, tariff: Tariff) -> float:
+        """Charging time left (for the page): the least of prepaid time, money and the longest session."""
+        left = limits.max_session_s - self.charged_s
+        if self.prepaid_s:
+            left = min(left, self.prepaid_s - self.charged_s)
+        if self.mode == "time_tiers" and self.prepaid_fen and not self.prepaid_s:
+            left = min(left, seconds_affordable(tariff, self.prepaid_fen, self.max_power_w) - self.charged_s)
+        return max(0.0, left)
+
+    def bill(self, tariff: Tariff, stop_reason: str, ended_at: float) -> dict[str, Any]:
+        amount = self.cost_fen(tariff)
+        if self.prepaid_fen and self.mode != "coin_time":
+            amount = min(amount, self.prepaid_fen)
+        refund = max(0, self.prepaid_fen - amount) if self.mode not in ("coin_time",) else 0
+        tier = tariff.tier_for(self.max_power_w).max_w if self.mode == "time_tiers" else None
+        return {
+            "order_id": self.order_id, "port": self.port, "source": self.source, "user": self.user,
+            "mode": self.mode, "tariff_version": int(self.tariff.get("version", 1)),
+            "started_at": self.started_at or self.created_at, "ended_at": ended_at,
+            "charged_s": round(self.charged_s), "energy_wh": round(self.energy_wh, 1),
+            "max_power_w": round(self.max_power_w, 1), "tier_w": tier, "amount_fen": amount,
+            "prepaid_fen": self.prepaid_fen, "refund_fen": refund, "stop_reason": stop_reason,
+            "resumed": self.resumed,
+        }
+
+
+@dataclass
+class PortView:
+    """What the controller knows of a port between polls."""
+
+    number: int
+    plugged: bool = False
+    power_w: float = 0.0
+    voltage_v: float = 0.0
+    temperature_c: float | None = None
+    relay_on: bool = False
+    live: bool = False
+    faults: set[str] = field(default_factory=set)
+    session: Session | None = None
+    last_reason: str | None = None  # why the last session ended (shown until the plug comes out)
+    counter_wh: int | None = None  # the MCU's energy counter of this port at the last poll
+    cold_since: float | None = None  # temperature implausibly low while drawing power, since
+    plugged_at: float | None = None
+
+    @property
+    def state(self) -> str:
+        if self.faults & {"relay_welded", "fuse_blown"}:
+            return "fault"
+        if self.session is not None:
+            return self.session.state
+        if self.last_reason is not None:
+            return "finished"
+        return "plugged" if self.plugged else "idle"

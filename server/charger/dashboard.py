@@ -1,0 +1,57 @@
+"""The charging piles' dashboard panels (found by ``server.dashboards.load_kind_dashboards``): energy and revenue
+per pile per day, sessions by stop reason, and safety cut-offs per day. Bills count on the day they ended."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from linli.contract import Kind
+from server.dashboards import (
+    ChartData,
+    DashboardRegistry,
+    Panel,
+    PanelQuery,
+    events_per_day,
+    local_day,
+    per_day,
+    scoped,
+)
+from server.db.models import Device
+
+from .models import ChargerOrder
+
+
+def _settled(q: PanelQuery, value: object, split: object, unit: str = "", scale: float = 1.0) -> ChartData:
+    day = local_day(q, ChargerOrder.ended_at)
+    stmt = (select(day, split, value).select_from(ChargerOrder).join(Device, ChargerOrder.device_id == Device.id)
+            .where(ChargerOrder.state == "settled", ChargerOrder.ended_at >= q.start, ChargerOrder.ended_at < q.end)
+            .group_by(day, split))
+    rows = [(d, str(n), round(float(v or 0) * scale, 3)) for d, n, v in q.session.execute(scoped(stmt, q))]
+    return per_day(q, rows, unit)
+
+
+def energy_per_day(q: PanelQuery) -> ChartData:
+    return _settled(q, func.sum(ChargerOrder.energy_wh), Device.device, "kWh", 0.001)
+
+
+def revenue_per_day(q: PanelQuery) -> ChartData:
+    return _settled(q, func.sum(ChargerOrder.amount_fen), Device.device, "元", 0.01)
+
+
+def reasons_per_day(q: PanelQuery) -> ChartData:
+    return _settled(q, func.count(), ChargerOrder.stop_reason)
+
+
+def cutoffs_per_day(q: PanelQuery) -> ChartData:
+    return events_per_day(q, Kind.charger, "charger.fault", severity="alarm", split="device")
+
+
+def register(dashboards: DashboardRegistry) -> None:
+    dashboards.add(Panel("charger.energy", ("每日充电电量（按桩）", "Energy charged per pile per day"), energy_per_day,
+                         kind=Kind.charger, stacked=True, order=10))
+    dashboards.add(Panel("charger.revenue", ("每日充电收入（按桩）", "Charging revenue per pile per day"),
+                         revenue_per_day, kind=Kind.charger, stacked=True, order=11))
+    dashboards.add(Panel("charger.reasons", ("每日充电结束原因", "How charging sessions ended, per day"),
+                         reasons_per_day, kind=Kind.charger, stacked=True, order=12))
+    dashboards.add(Panel("charger.cutoffs", ("每日安全断电与故障报警", "Safety cut-offs and fault alarms per day"),
+                         cutoffs_per_day, kind=Kind.charger, stacked=True, order=13))
