@@ -48,6 +48,17 @@ def wait_port(host: str, port: int, timeout: float = 10.0, proc: subprocess.Pope
     raise BrokerError(f"nothing listening on {host}:{port} after {timeout:.0f} s")
 
 
+def die_with_parent() -> None:
+    """``preexec_fn`` for child processes: they get SIGTERM when the process that started them dies, however it
+    dies (Linux ``PR_SET_PDEATHSIG``), so a killed demo or test run never leaves brokers or agents behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def find_mosquitto() -> str | None:
     for cand in (shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
         if cand and os.access(cand, os.X_OK):
@@ -122,7 +133,7 @@ class MosquittoBroker:
         self.conf_path.write_text(mosquitto_conf(self.host, self.port, self.data_dir, self.secrets, self.persistence))
         logf = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen([self.exe, "-c", str(self.conf_path)], stdout=logf, stderr=logf,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
         logf.close()
         try:
             wait_port(self.host, self.port, proc=self.proc)

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import yaml
 
-from linli.broker import BrokerError, free_port, start_broker
+from linli.broker import BrokerError, die_with_parent, free_port, start_broker
 from linli.contract import DeviceRef, Kind
 from linli.provision import SecretStore
 
@@ -86,6 +86,7 @@ class Demo:
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.broker: Any = None
         self.lines: list[str] = []
+        self.kiosk_urls: dict[str, str] = {}
 
     # ---------------------------------------------------------------- set-up
     def start_broker(self) -> None:
@@ -115,6 +116,9 @@ class Demo:
             "http": {"host": "127.0.0.1", "port": self.http_port},
             "storage": {"data_dir": str(self.var / "server")},
             "auth": {"users_file": str(users), "users": []},
+            # taxi kiosks: the built-in simulated fleet, its clock 5× faster so that a ride fits a demo
+            "kinds": {"taxi_kiosk": {"provider": "sim", "search_timeout_s": 90,
+                                     "sim": {"time_scale": 5, "board_after_s": 60}}},
         })
         return _write_yaml(self.var / "server.yaml", doc)
 
@@ -137,6 +141,10 @@ class Demo:
         })
         doc["local_page"].pop("password_hash", None)
         doc["local_page"].pop("password_env", None)
+        if dev.kind is Kind.taxi_kiosk:  # its touch-screen page (no password, loopback only) on a free port
+            kiosk_port = free_port()
+            doc["app"]["kiosk_page"] = {"host": "127.0.0.1", "port": kiosk_port}
+            self.kiosk_urls[dev.device] = f"http://127.0.0.1:{kiosk_port}/"
         return _write_yaml(self.var / "agents" / f"{dev.device}.yaml", doc)
 
     def spawn(self, name: str, args: list[str]) -> subprocess.Popen:
@@ -145,7 +153,8 @@ class Demo:
         env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1"}
         with open(logs / f"{name}.log", "ab") as log:
             p = subprocess.Popen([sys.executable, "-m", "linli.cli", *args], stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, env=env, cwd=REPO, start_new_session=True)
+                                 stdin=subprocess.DEVNULL, env=env, cwd=REPO, start_new_session=True,
+                                 preexec_fn=die_with_parent)
         self.procs.append((name, p))
         return p
 
@@ -187,6 +196,8 @@ class Demo:
             url = f"http://127.0.0.1:{self.http_port + i}/"
             self.wait_http(dev.device, url, (PAGE_USER, PAGE_PASSWORD))
             self.lines.append(f"{dev.kind.value:<10} {url}   (local page: {PAGE_USER} / {PAGE_PASSWORD})")
+            if dev.device in self.kiosk_urls:
+                self.lines.append(f"{'':<10} {self.kiosk_urls[dev.device]}   (taxi kiosk touch screen, no password)")
         self.lines.append(f"logs     {self.var / 'logs'}/")
 
     # ---------------------------------------------------------------- running / stopping

@@ -3,6 +3,7 @@ secrets, and a private PostgreSQL cluster. Real services on loopback, nothing mo
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -151,6 +152,10 @@ def chromium(http_credentials: tuple[str, str] | None = None, viewport: tuple[in
                                   "has_touch": has_touch}
             if http_credentials:
                 kw["http_credentials"] = {"username": http_credentials[0], "password": http_credentials[1]}
+                # also sent up front: the server sends browsers without credentials to its login form (303)
+                # instead of challenging them, so waiting for a 401 would never send them
+                token = base64.b64encode(f"{http_credentials[0]}:{http_credentials[1]}".encode()).decode()
+                kw["extra_http_headers"] = {"Authorization": f"Basic {token}"}
             ctx = browser.new_context(**kw)
             yield ctx
             ctx.close()

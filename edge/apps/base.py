@@ -89,6 +89,9 @@ class AppContext:
     stopping: threading.Event = field(default_factory=threading.Event)
     #: The command being handled (inside a handler), else None.
     current_command: Callable[[], CommandCall | None] = lambda: None
+    #: Whether the MQTT link to the server is up right now (for apps that tell people about connectivity,
+    #: e.g. a kiosk screen saying the network is down). Messages are queued in the outbox either way.
+    link_up: Callable[[], bool] = lambda: True
 
 
 class App(ABC):

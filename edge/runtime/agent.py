@@ -126,7 +126,7 @@ class Agent:
             self.ctx = AppContext(ref=self.ref, hal=self.hal, emit_event=self.emit_event,
                                   logger=logging.getLogger(f"edge.apps.{self.ref.kind.value}.{self.ref.device}"),
                                   data_dir=app_dir, watchdog=self.watchdog, clock=clock, stopping=self.stopping,
-                                  current_command=current_command)
+                                  current_command=current_command, link_up=self._link_connected)
             self.app: App = loaded.app_class(self.ctx, app_cfg)
             self.desired.app = self.app
             self.runner = CommandRunner(self.ref, {}, cfg.data_dir / "commands.sqlite", self.outbox,
@@ -165,6 +165,10 @@ class Agent:
             return read_credentials(m.password_file)
         except ValueError as exc:
             raise ConfigError(f"{self.loaded.source}: mqtt.password_file: {exc}") from None
+
+    def _link_connected(self) -> bool:
+        link = getattr(self, "link", None)  # the app may ask before the link is built
+        return bool(link is not None and link.connected)
 
     def _close_parts(self) -> None:
         if self.hal is not None:
