@@ -1,0 +1,210 @@
+"""The lift guard: wiring of the camera loop, the pipeline, the guard, voice and evidence; and its commands.
+
+Commands (remote through the server, and on the local page where marked; every one audited by the runtime):
+
+- ``release {minutes?, reason?}`` — let the door go and pause blocking (a false alarm, a permitted delivery);
+- ``resume`` — end a pause early;
+- ``reset_faults`` (local) — clear a latched relay read-back fault after the wiring was checked;
+- ``test_voice`` (local) and ``test_relay`` (local) — refused unless the car stands with its door open.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
+from edge.vision import Detector, ModelError, load_detector
+from linli.contract import Kind, Scalar
+from linli.i18n import Lang
+
+from . import page
+from .camera_loop import CameraLoop
+from .config import LiftGuardConfig
+from .evidence import EvidenceStore
+from .guard import LATCHING, Guard
+from .pipeline import LiftPipeline
+from .voice import Prompter
+
+
+class ReleaseArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    minutes: float | None = Field(None, gt=0, le=1440, description="pause length; default release_default_min")
+    reason: str | None = Field(None, max_length=200, description="why (false alarm, delivery …), for the audit")
+
+
+class NoArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LiftGuardApp(App):
+    kind = Kind.lift_guard
+    config_model = LiftGuardConfig
+    cfg: LiftGuardConfig
+
+    def __init__(self, ctx: AppContext, cfg: LiftGuardConfig) -> None:
+        super().__init__(ctx, cfg)
+        hal = ctx.hal
+        self.relay = hal.relays[cfg.hold_relay]
+        self.door = hal.inputs[cfg.door_input]
+        self.inhibits = {name: hal.inputs[name] for name in cfg.inhibit_inputs}
+        self.evidence = EvidenceStore(ctx.data_dir / "snapshots", cfg.snapshots.retention_days)
+        self.prompter = Prompter(cfg.voice, hal.speaker)
+        self.detector: Detector | None = None
+        self.model_error: str | None = None
+        self.guard = Guard(cfg, self.relay, self.door, self.inhibits, self.prompter, ctx.emit_event, self.evidence,
+                           ctx.clock, ctx.logger)
+        self.loop: CameraLoop | None = None
+        self._started = False
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    def _load_model(self) -> None:
+        try:
+            det = load_detector(self.cfg.detector)
+        except ModelError as exc:
+            self.model_error = str(exc)
+            return
+        unknown = [lb for lb in self.cfg.classes.map if lb not in det.label_names()]
+        if unknown:
+            self.model_error = (f"classes.map: label(s) {', '.join(unknown)} are not labels of {det.path.name} "
+                                f"(it has e.g. {', '.join(sorted(det.label_names())[:8])} …)")
+            return
+        self.detector = det
+        self.guard.model = det.version
+
+    def start(self) -> None:
+        self._load_model()
+        if self.model_error is not None:
+            self.ctx.logger.error("detector not usable: %s", self.model_error)
+            self.guard.set_fault("detector", self.model_error)
+        self.door.on_change(self.guard.door_changed)
+        for inp in self.inhibits.values():
+            inp.on_change(self.guard.inhibit_changed)
+        pipeline = LiftPipeline(self.cfg, self.detector)
+        self.loop = CameraLoop(self.ctx.hal.cameras[self.cfg.camera], pipeline, self.guard, self.ctx.watchdog,
+                               self.evidence, self.cfg.live_every_s, self.cfg.camera_grace_s, self.ctx.logger)
+        self.loop.start()
+        self._started = True
+
+    def stop(self) -> None:
+        self.relay.off()
+        if self.loop is not None:
+            self.loop.stop()
+        self.guard.shutdown()
+
+    def apply_config(self, cfg: LiftGuardConfig) -> None:
+        fixed = ("camera", "door_input", "hold_relay", "inhibit_inputs", "detector")
+        changed = [k for k in fixed if getattr(cfg, k) != getattr(self.cfg, k)]
+        if changed:
+            raise ValueError(f"{', '.join(changed)} cannot change while running (edit the file and restart)")
+        if self.detector is not None:
+            unknown = [lb for lb in cfg.classes.map if lb not in self.detector.label_names()]
+            if unknown:
+                raise ValueError(f"classes.map: {', '.join(unknown)} are not labels of the model")
+        self.cfg = cfg
+        self.guard.reconfigure(cfg)
+        self.prompter.cfg = cfg.voice
+        self.evidence.retention_days = cfg.snapshots.retention_days
+        if self.loop is not None:
+            self.loop.pipeline = LiftPipeline(cfg, self.detector)
+            self.loop.live_every_s = cfg.live_every_s
+
+    # ------------------------------------------------------------------ commands
+    def commands(self) -> dict[str, CommandSpec]:
+        return {
+            "release": CommandSpec(self._release, ReleaseArgs, "解除阻止并暂停", "Release and pause blocking",
+                                   local=True),
+            "resume": CommandSpec(self._resume, NoArgs, "恢复阻止", "Resume blocking", local=True),
+            "reset_faults": CommandSpec(self._reset_faults, NoArgs, "复位故障", "Reset faults", local=True),
+            "test_voice": CommandSpec(self._test_voice, NoArgs, "测试语音", "Test the voice prompt", local=True),
+            "test_relay": CommandSpec(self._test_relay, NoArgs, "测试继电器", "Test the hold relay", local=True),
+        }
+
+    def _caller(self) -> tuple[str, str]:
+        call = self.ctx.current_command()
+        if call is None:
+            return "app", "local"
+        return call.by, call.origin
+
+    def _release(self, args: ReleaseArgs) -> dict[str, Any]:
+        minutes = args.minutes if args.minutes is not None else self.cfg.release_default_min
+        if minutes > self.cfg.release_max_min:
+            raise CommandRefused(f"暂停 {minutes:g} 分钟超过上限 {self.cfg.release_max_min:g} 分钟 / a pause of "
+                                 f"{minutes:g} min is longer than release_max_min ({self.cfg.release_max_min:g} min)")
+        by, origin = self._caller()
+        return self.guard.release(by, origin, minutes, (args.reason or "").strip() or None)
+
+    def _resume(self, _args: NoArgs) -> dict[str, Any]:
+        by, _ = self._caller()
+        return self.guard.resume(by)
+
+    def _reset_faults(self, _args: NoArgs) -> dict[str, Any]:
+        by, _ = self._caller()
+        cleared = [k for k in list(self.guard.faults) if k in LATCHING and self.guard.clear_fault(k, by=by)]
+        return {"cleared": cleared, "still_active": sorted(self.guard.faults)}
+
+    def _car_may_move(self) -> str | None:
+        if not self.guard.door_open():
+            return ("门开信号无效，轿厢可能运行：请在轿厢停靠、开门时测试 / the door-open input is not active: "
+                    "the car may move (test only with the car at a floor, door open)")
+        return None
+
+    def _test_voice(self, _args: NoArgs) -> dict[str, Any]:
+        why = self._car_may_move()
+        if why:
+            raise CommandRefused(why)
+        self.prompter.say_now(None)
+        return {"prompts": [p.text for p in self.prompter.prompts_for(None)]}
+
+    def _test_relay(self, _args: NoArgs) -> dict[str, Any]:
+        why = self._car_may_move()
+        if why:
+            raise CommandRefused(why)
+        if self.guard.block is not None:
+            raise CommandRefused("正在阻止，继电器已保持开门 / a block is on: the relay is already holding the door")
+        if self.guard.faults:
+            raise CommandRefused(f"有故障（{', '.join(sorted(self.guard.faults))}），请先处理 / fault active "
+                                 f"({', '.join(sorted(self.guard.faults))}): clear it first")
+        if self.guard.inhibited():
+            raise CommandRefused(f"消防/检修输入有效（{', '.join(self.guard.inhibited())}） / inhibit input active: "
+                                 "the lift is under fire-service or inspection control")
+        self.guard.test_relay(self.cfg.test_relay_s)
+        return {"seconds": self.cfg.test_relay_s, "readback": self.relay.readback()}
+
+    # ------------------------------------------------------------------ views
+    def state(self) -> str:
+        return self.guard.state()
+
+    def model_version(self) -> str | None:
+        return self.detector.version if self.detector is not None else None
+
+    def gauges(self) -> dict[str, Scalar]:
+        v = self.guard.view()
+        loop = self.loop
+        g: dict[str, Scalar] = {
+            "state": v["state"],
+            "door_open": v["door_open"],
+            "relay_on": v["relay_on"],
+            "blocks": self.guard.blocks,
+            "max_hold_releases": self.guard.releases["max_hold"],
+            "staff_releases": self.guard.releases["remote"] + self.guard.releases["local"],
+            "faults": ",".join(sorted(v["faults"])) or "",
+            "paused": v["pause"] is not None,
+            "last_latency_ms": self.guard.last_latency_ms,
+        }
+        if loop is not None:
+            g["fps"] = round(loop.fps, 2)
+            g["detect_ms_p50"] = loop.detect_ms_p50()
+            g["frames"] = loop.pipeline.frames
+            g["detector_runs"] = loop.pipeline.detections_run
+        return g
+
+    def page_fragment(self, lang: Lang) -> str:
+        loop = self.loop
+        return page.render(lang, view=self.guard.view(), cfg=self.cfg, live=loop.live_jpeg if loop else None,
+                           live_at=loop.live_at if loop else None, recent=self.evidence.recent(6),
+                           model=self.detector.version if self.detector else None, model_error=self.model_error,
+                           fps=loop.fps if loop else 0.0, detect_ms=loop.detect_ms_p50() if loop else None)

@@ -1,0 +1,208 @@
+"""The ``app:`` section of a lift guard."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from edge.apps.base import check_hal_part
+from edge.vision import (
+    ClassMapConfig,
+    ConfirmConfig,
+    DetectorConfig,
+    HealthConfig,
+    MotionConfig,
+    RegionConfig,
+)
+
+#: The classes a lift guard knows. Which of them block is configured (``classes.acting``).
+LIFT_CLASSES = ("ebike", "battery", "bicycle", "person", "stroller", "wheelchair", "cart", "scooter", "other")
+
+DEFAULT_MODEL = Path("models/ssd_mobilenet_v2_coco_quant/ssd_mobilenet_v2_coco_quant.onnx")
+DEFAULT_LABELS = Path("models/ssd_mobilenet_v2_coco_quant/coco_labels.txt")
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _default_detector() -> DetectorConfig:
+    return DetectorConfig(kind="ssd", model=DEFAULT_MODEL, labels=DEFAULT_LABELS)
+
+
+def _default_classes() -> ClassMapConfig:
+    # The default COCO model has no e-bike class: a two-wheeler (bicycle or motorcycle) stands in for it.
+    return ClassMapConfig(map={"motorcycle": "ebike", "bicycle": "ebike", "person": "person"}, acting=["ebike"])
+
+
+class Prompt(_Section):
+    text: str = Field(min_length=1, max_length=200, title="Text", description="What the speaker says.")
+    lang: str = Field("zh", pattern=r"^[a-z]{2,3}(-[a-z0-9]+)?$", title="Language",
+                      description="zh (the Chinese voice of the speaker config), en, or an espeak-ng voice name.")
+
+
+def _default_prompts() -> list[Prompt]:
+    return [Prompt(text="电动车禁止进入电梯，请立即退出。", lang="zh"),
+            Prompt(text="E-bikes are not allowed in the lift. Please take it out.", lang="en")]
+
+
+class VoiceConfig(_Section):
+    """The spoken warning while the door is held."""
+
+    enabled: bool = Field(True, title="Enabled", description="Speak while blocking.")
+    repeat_s: float = Field(10.0, ge=2, le=120, title="Repeat every (s)",
+                            description="The warning is repeated this often while the object stays.")
+    prompts: list[Prompt] = Field(default_factory=_default_prompts, min_length=1, title="Prompts",
+                                  description="Said in order each time (Mandarin first).")
+    class_prompts: dict[str, list[Prompt]] = Field(
+        default_factory=lambda: {"battery": [Prompt(text="电动车电池禁止带入电梯，请立即带出。", lang="zh"),
+                                             Prompt(text="E-bike batteries are not allowed in the lift.",
+                                                    lang="en")]},
+        title="Prompts by class", description="Other words for some classes (e.g. battery); others use prompts.")
+    wav: Path | None = Field(None, title="Recorded prompt",
+                             description="A WAV file played instead of the synthesised prompts (a recorded voice).")
+
+
+class Window(_Section):
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1, title="Days",
+                                description="Weekdays (mon … sun) on which the window applies.")
+    start: str = Field("00:00", title="From", description="HH:MM, Shanghai time.")
+    end: str = Field("24:00", title="Until", description="HH:MM, Shanghai time; before `start` = past midnight.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not _HHMM.match(v):
+            raise ValueError(f"{v!r} is not a time: use HH:MM from 00:00 to 24:00")
+        return v
+
+    def minutes(self) -> tuple[int, int]:
+        def m(s: str) -> int:
+            h, mm = s.split(":")
+            return int(h) * 60 + int(mm)
+
+        return m(self.start), m(self.end)
+
+
+class ScheduleConfig(_Section):
+    """When blocking is enabled. Empty = always (the law applies all day)."""
+
+    windows: list[Window] = Field(default_factory=list, title="Windows",
+                                  description="Blocking is on inside any window; none = always on.")
+
+
+class SnapshotConfig(_Section):
+    quality: int = Field(80, ge=30, le=95, title="JPEG quality", description="Quality of evidence snapshots.")
+    max_width: int = Field(960, ge=160, le=4096, title="Largest width (px)",
+                           description="Snapshots are shrunk to this width.")
+    retention_days: int = Field(30, ge=1, le=3650, title="Kept for (days)",
+                                description="Snapshots stored on the device are deleted after this many days "
+                                "(evidence rules: at least 30).")
+
+
+class LiftGuardConfig(_Section):
+    """A camera in a lift car that holds the door open while an e-bike or its battery is inside."""
+
+    camera: str = Field("car", title="Camera", description="Name of the car camera in hal.cameras.")
+    door_input: str = Field(
+        "door_open", title="Door-open input",
+        description="Input (in hal.inputs) from the lift controller that is active while the car stands at a floor "
+        "with its door open. The hold relay is energised only while it is active.")
+    hold_relay: str = Field(
+        "door_hold", title="Hold-door relay",
+        description="Relay (in hal.relays) whose normally-open contact holds the door open / inhibits closing "
+        "(wired in parallel with the door-open button). Never part of a safety circuit.")
+    inhibit_inputs: list[str] = Field(
+        default_factory=list, title="Inhibit inputs",
+        description="Inputs (fire service, inspection/maintenance mode) that switch blocking off while active.")
+    detector: DetectorConfig = Field(default_factory=_default_detector, title="Detector",
+                                     description="The ONNX model and its adapter.")
+    classes: ClassMapConfig = Field(default_factory=_default_classes, title="Classes",
+                                    description=f"Model labels → lift classes ({', '.join(LIFT_CLASSES)}); "
+                                    "`acting` lists the classes that block.")
+    region: RegionConfig = Field(default_factory=RegionConfig, title="Region",
+                                 description="The car floor and door area; objects outside it are ignored.")
+    confirm: ConfirmConfig = Field(default_factory=ConfirmConfig, title="Confirmation",
+                                   description="Score and N-of-M persistence before blocking.")
+    release_frames: int = Field(10, ge=1, le=600, title="Release after (frames)",
+                                description="The door is released when the object has not been seen for this "
+                                "many frames in a row (10 = 2 s at 5 fps).")
+    track_iou: float = Field(0.3, gt=0, le=1, title="Tracking IoU",
+                             description="Box overlap that continues an object's track from frame to frame.")
+    motion: MotionConfig = Field(default_factory=MotionConfig, title="Motion gate",
+                                 description="Detect only when something moves (and while anything is tracked).")
+    recheck_frames: int = Field(5, ge=1, le=1000, title="Re-check every (frames)",
+                                description="With the door open, the detector also looks every this many frames "
+                                "even without motion (a bike standing still).")
+    health: HealthConfig = Field(default_factory=HealthConfig, title="Camera health",
+                                 description="Black, covered and frozen view checks.")
+    camera_grace_s: float = Field(15.0, ge=0, le=600, title="Camera start-up grace (s)",
+                                  description="A camera not yet delivering at start is a fault only after this long.")
+    max_hold_s: float = Field(180.0, ge=1, le=3600, title="Longest hold (s)",
+                              description="The door is released after holding this long, with an alarm (a work "
+                              "order): the guard never traps a lift.")
+    max_hold_cooldown_s: float = Field(
+        300.0, ge=0, le=86_400, title="Pause after a longest hold (s)",
+        description="After a max-hold release, blocking pauses this long (or until the car is clear).")
+    release_default_min: float = Field(5.0, ge=0.01, le=240, title="Remote release (min)",
+                                       description="How long a `release` command pauses blocking by default.")
+    release_max_min: float = Field(60.0, ge=0.01, le=1440, title="Longest release (min)",
+                                   description="A `release` asking for longer is refused.")
+    voice: VoiceConfig = Field(default_factory=VoiceConfig, title="Voice", description="Spoken warning.")
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, title="Schedule",
+                                     description="When blocking is enabled.")
+    snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig, title="Snapshots",
+                                      description="Evidence pictures.")
+    test_relay_s: float = Field(1.0, ge=0.1, le=5, title="Relay test pulse (s)",
+                                description="Length of the maintenance page's relay test pulse.")
+    live_every_s: float = Field(1.0, ge=0.2, le=60, title="Live picture every (s)",
+                                description="How often the local page's live picture is refreshed.")
+
+    @field_validator("camera")
+    @classmethod
+    def _camera(cls, v: str, info: ValidationInfo) -> str:
+        return check_hal_part(info, "cameras", v)
+
+    @field_validator("door_input")
+    @classmethod
+    def _door(cls, v: str, info: ValidationInfo) -> str:
+        return check_hal_part(info, "inputs", v)
+
+    @field_validator("hold_relay")
+    @classmethod
+    def _relay(cls, v: str, info: ValidationInfo) -> str:
+        return check_hal_part(info, "relays", v)
+
+    @field_validator("inhibit_inputs")
+    @classmethod
+    def _inhibits(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        return [check_hal_part(info, "inputs", name) for name in v]
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, v: ClassMapConfig) -> ClassMapConfig:
+        v.check_classes(LIFT_CLASSES)
+        if not v.acting:
+            raise ValueError("classes.acting is empty: the guard would never block")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.door_input in self.inhibit_inputs:
+            raise ValueError(f"input {self.door_input!r} cannot be both the door input and an inhibit input")
+        if self.release_default_min > self.release_max_min:
+            raise ValueError("release_default_min cannot be larger than release_max_min")
+        unknown = [c for c in self.confirm.per_class if c not in LIFT_CLASSES]
+        if unknown:
+            raise ValueError(f"confirm.per_class: unknown class(es) {', '.join(unknown)}")
+        unknown = [c for c in self.voice.class_prompts if c not in LIFT_CLASSES]
+        if unknown:
+            raise ValueError(f"voice.class_prompts: unknown class(es) {', '.join(unknown)}")
+        return self

@@ -1,0 +1,120 @@
+"""Frame → decision input: camera health, motion gate, detection in the region, tracking, N-of-M confirmation.
+
+Runs in the camera thread, one frame at a time. The detector looks only while the door is open, and then only
+when something moves, while anything is tracked, right after the door opened, and every ``recheck_frames``
+frames (an e-bike standing still). With the door closed the car may be moving: nothing the guard could do then,
+so the frames are only checked for camera health.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.vision import (
+    CameraHealth,
+    ClassMap,
+    Confirmer,
+    Detection,
+    Detector,
+    HealthState,
+    IouTracker,
+    MotionGate,
+    MotionResult,
+    Region,
+    Track,
+    TrackerConfig,
+    dedupe,
+)
+
+from .config import LiftGuardConfig
+
+
+@dataclass
+class FrameResult:
+    seq: int
+    ts: float  # capture time (monotonic)
+    width: int
+    height: int
+    health: HealthState
+    motion: MotionResult | None = None
+    detected: bool = False  # the detector looked at this frame
+    detections: list[Detection] = field(default_factory=list)  # mapped, in the region
+    tracks: list[Track] = field(default_factory=list)
+    newly_confirmed: list[Track] = field(default_factory=list)
+    detect_ms: float = 0.0
+    total_ms: float = 0.0
+
+    def acting(self, classes: ClassMap) -> list[Track]:
+        """Confirmed tracks of a blocking class, best first."""
+        found = [t for t in self.tracks if t.confirmed and classes.is_acting(t.cls)]
+        return sorted(found, key=lambda t: t.best_score, reverse=True)
+
+
+class LiftPipeline:
+    def __init__(self, cfg: LiftGuardConfig, detector: Detector | None) -> None:
+        self.cfg = cfg
+        self.detector = detector
+        self.classes = ClassMap(cfg.classes)
+        self.region = Region(cfg.region)
+        self.health = CameraHealth(cfg.health)
+        self.motion = MotionGate(cfg.motion)
+        self.tracker = IouTracker(TrackerConfig(iou=cfg.track_iou, max_missed=cfg.release_frames),
+                                  window=cfg.confirm.m)
+        self.confirmer = Confirmer(cfg.confirm)
+        self._since_detect = 10**9
+        self._door_was_open = False
+        self._motion_mask_size: tuple[int, int] | None = None
+        self.frames = 0
+        self.detections_run = 0
+
+    def reset(self) -> None:
+        """Forget tracks and motion history (camera reopened, door closed)."""
+        self.tracker.reset()
+        self.motion.reset()
+        self._since_detect = 10**9
+
+    def _motion_gate(self, width: int, height: int) -> MotionGate:
+        if self._motion_mask_size != (width, height):
+            self._motion_mask_size = (width, height)
+            mask = None if self.region.whole_frame else self.region.mask(width, height, 4)
+            self.motion = MotionGate(self.cfg.motion, mask)
+        return self.motion
+
+    def process(self, image: np.ndarray, ts: float, seq: int, door_open: bool) -> FrameResult:
+        t0 = time.perf_counter()
+        h, w = image.shape[:2]
+        self.frames += 1
+        health = self.health.update(image, ts)
+        res = FrameResult(seq=seq, ts=ts, width=w, height=h, health=health)
+        opened_now = door_open and not self._door_was_open
+        if (self._door_was_open and not door_open) or health.fault is not None:
+            self.reset()  # the car may have moved, or the view was bad: what was tracked is stale
+        self._door_was_open = door_open
+        gate = self._motion_gate(w, h)
+        res.motion = gate.update(image) if self.cfg.motion.enabled else None
+        self._since_detect += 1
+        want = door_open and self.detector is not None and health.fault is None and not health.suspect and (
+            opened_now
+            or res.motion is None
+            or res.motion.moving
+            or bool(self.tracker.tracks)
+            or self._since_detect >= self.cfg.recheck_frames)
+        if want:
+            assert self.detector is not None
+            t1 = time.perf_counter()
+            raw = self.detector.detect(image)
+            res.detect_ms = (time.perf_counter() - t1) * 1000
+            dets = dedupe(self.region.filter(self.classes.apply(raw), w, h))
+            res.tracks = self.tracker.update(dets, ts)
+            res.newly_confirmed = self.confirmer.update(res.tracks, ts)
+            res.detections = dets
+            res.detected = True
+            self._since_detect = 0
+            self.detections_run += 1
+        else:
+            res.tracks = list(self.tracker.tracks)
+        res.total_ms = (time.perf_counter() - t0) * 1000
+        return res

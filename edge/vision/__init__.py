@@ -1,0 +1,53 @@
+"""Vision parts shared by camera kinds: ONNX detector adapters (SSD, YOLOv5/v8) chosen by config, the class map
+(model labels → the kind's classes, which of them act), motion gate, region mask, IoU tracker, N-of-M
+confirmation, camera-health checks (black, covered, frozen) and evidence pictures.
+
+Nothing here knows about lifts, gates or kiosks, and nothing here opens a camera: frames come from
+``edge.hal.Camera`` through the kind's app.
+"""
+
+from edge.vision.camera_health import CameraHealth, HealthState
+from edge.vision.classmap import ClassMap, ClassMapConfig
+from edge.vision.config import (
+    ConfirmConfig,
+    DetectorConfig,
+    HealthConfig,
+    MotionConfig,
+    RegionConfig,
+    TrackerConfig,
+)
+from edge.vision.confirm import Confirmer
+from edge.vision.detection import Detection, dedupe, iou
+from edge.vision.detector import Detector, ModelError, load_detector, resolve_path
+from edge.vision.draw import annotate, to_jpeg
+from edge.vision.motion import MotionGate, MotionResult
+from edge.vision.region import Region
+from edge.vision.tracker import IouTracker, Track
+
+__all__ = [
+    "CameraHealth",
+    "ClassMap",
+    "ClassMapConfig",
+    "ConfirmConfig",
+    "Confirmer",
+    "Detection",
+    "Detector",
+    "DetectorConfig",
+    "HealthConfig",
+    "HealthState",
+    "IouTracker",
+    "ModelError",
+    "MotionConfig",
+    "MotionGate",
+    "MotionResult",
+    "Region",
+    "RegionConfig",
+    "Track",
+    "TrackerConfig",
+    "annotate",
+    "dedupe",
+    "iou",
+    "load_detector",
+    "resolve_path",
+    "to_jpeg",
+]

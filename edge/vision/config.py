@@ -1,0 +1,147 @@
+"""Config sections of the vision parts, for any camera kind to embed in its ``app:`` section.
+
+Every field has a title and a description (exported in the JSON schema and shown on the local page); unknown
+keys are refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _VisionModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+DetectorKind = Literal["ssd", "yolov5", "yolov8"]
+
+
+class DetectorConfig(_VisionModel):
+    """An ONNX object detector run with onnxruntime on the CPU."""
+
+    kind: DetectorKind = Field(
+        "ssd", title="Model family",
+        description="ssd: TF Object Detection API style outputs (boxes, classes, scores, count; NMS inside the "
+        "model), e.g. the default SSD-MobileNetV2. yolov5: one output [1, N, 5+classes] (objectness). "
+        "yolov8: one output [1, 4+classes, N] (Ultralytics v8/v11 export).")
+    model: Path = Field(
+        title="Model file",
+        description="The .onnx file. A relative path is looked up in the working directory, then in the "
+        "linli installation (so models/… works from anywhere).")
+    labels: Path | None = Field(
+        None, title="Labels file",
+        description="One label per line ('person' or '0  person'; ids may have gaps, as in COCO). Optional for "
+        "YOLO exports that carry their class names in the ONNX metadata ('names').")
+    sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", title="Expected sha256",
+        description="Refuse to start when the model file does not hash to this (a corrupt or swapped model).")
+    threads: int = Field(2, ge=1, le=16, title="CPU threads",
+                         description="onnxruntime intra-op threads (a Raspberry Pi 4/5 has 4 cores).")
+    min_score: float = Field(0.3, ge=0.01, le=0.99, title="Lowest score kept",
+                             description="Detections below this are dropped before tracking.")
+    nms_iou: float = Field(0.45, gt=0, le=1, title="NMS IoU (YOLO)",
+                           description="Overlap above which YOLO boxes of one class are merged.")
+    color: Literal["rgb", "bgr"] = Field("rgb", title="Input colour order",
+                                         description="Channel order the model was trained on.")
+    normalize: Literal["auto", "none", "unit", "symmetric"] = Field(
+        "auto", title="Input scaling",
+        description="none: 0-255 as is; unit: x/255; symmetric: (x-127.5)/127.5. auto: none for uint8 inputs "
+        "(quantised models scale inside), unit for float inputs.")
+
+
+class MotionConfig(_VisionModel):
+    """Frame-difference motion gate (after Frigate's): cheap, run on every frame, decides when to detect."""
+
+    enabled: bool = Field(True, title="Enabled",
+                          description="Off: the detector runs on every frame (more CPU, same decisions).")
+    height: int = Field(100, ge=40, le=480, title="Work height (px)",
+                        description="Frames are shrunk to this height (greyscale) for motion detection.")
+    threshold: int = Field(30, ge=1, le=255, title="Pixel threshold",
+                           description="Grey-level change (0-255) that counts a pixel as changed.")
+    contour_area: int = Field(10, ge=1, le=10_000, title="Least area (px)",
+                              description="Changed blobs smaller than this (at work size) are noise.")
+    frame_alpha: float = Field(0.2, gt=0, le=1, title="Background update rate",
+                               description="How fast the background average follows the scene (0-1).")
+    lightning_threshold: float = Field(
+        0.8, gt=0, le=1, title="Lighting flip",
+        description="A change of more than this fraction of the frame is a light switching (IR, lamp), not motion.")
+
+
+class TrackerConfig(_VisionModel):
+    """IoU tracker: keeps one identity per object across frames."""
+
+    iou: float = Field(0.3, gt=0, le=1, title="Match IoU",
+                       description="A detection continues a track of its class when their boxes overlap this much.")
+    max_missed: int = Field(10, ge=1, le=1000, title="Frames before a track ends",
+                            description="A track with no detection for this many detected frames is gone.")
+
+
+class ConfirmConfig(_VisionModel):
+    """Two-stage alarm: a score threshold, then persistence over several frames."""
+
+    threshold: float = Field(0.6, ge=0.05, le=0.99, title="Confirm score",
+                             description="A frame counts for an object when its score is at least this.")
+    per_class: dict[str, float] = Field(
+        default_factory=dict, title="Per-class confirm score",
+        description="Overrides of the confirm score by linli class, e.g. {battery: 0.5}.")
+    n: int = Field(3, ge=1, le=100, title="Frames needed (N)",
+                   description="An object is confirmed when N of its last M frames reach the confirm score.")
+    m: int = Field(5, ge=1, le=100, title="Frame window (M)", description="See N.")
+
+    @model_validator(mode="after")
+    def _n_le_m(self) -> Self:
+        if self.n > self.m:
+            raise ValueError(f"confirm.n ({self.n}) cannot be larger than confirm.m ({self.m})")
+        return self
+
+    def threshold_for(self, cls: str) -> float:
+        return self.per_class.get(cls, self.threshold)
+
+
+class RegionConfig(_VisionModel):
+    """Where objects count: a polygon in fractions of the frame (0-1), e.g. the car floor and door area."""
+
+    polygon: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)], title="Polygon",
+        description="Corners [x, y] as fractions of the frame width and height, in order. Default: whole frame.")
+    min_overlap: float = Field(0.25, ge=0, le=1, title="Least overlap",
+                               description="Fraction of an object's box that must lie inside the polygon.")
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(v) < 3:
+            raise ValueError("a region polygon needs at least 3 corners")
+        for x, y in v:
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise ValueError(f"corner ({x}, {y}) is outside the frame: use fractions from 0 to 1")
+        return v
+
+
+class HealthConfig(_VisionModel):
+    """Camera health: a camera that gives no frames, frozen frames, or a black or covered view is a fault."""
+
+    black_luma: float = Field(12.0, ge=0, le=255, title="Black below (luma)",
+                              description="Mean brightness (0-255) under which the view counts as black.")
+    black_s: float = Field(3.0, gt=0, le=600, title="Black for (s)",
+                           description="How long the view must stay black to raise a fault.")
+    covered_std: float = Field(6.0, ge=0, le=255, title="Covered below (contrast)",
+                               description="Brightness spread (standard deviation) under which the lens counts as "
+                               "covered (a hand, an umbrella, a bag over it).")
+    covered_sharpness: float = Field(
+        10.0, ge=0, le=10_000, title="Covered below (detail)",
+        description="Image detail (variance of the Laplacian at work size) under which the lens counts as covered.")
+    covered_s: float = Field(5.0, gt=0, le=600, title="Covered for (s)",
+                             description="How long the view must stay covered to raise a fault.")
+    frozen_diff: float = Field(0.08, ge=0, le=50, title="Frozen below (change)",
+                               description="Mean grey change between frames (full size, every other pixel) under "
+                               "which frames count as identical (a live sensor always has some noise).")
+    frozen_s: float = Field(5.0, gt=0, le=600, title="Frozen for (s)",
+                            description="How long frames must stay identical to raise a fault.")
+    clear_s: float = Field(2.0, gt=0, le=600, title="Healthy again after (s)",
+                           description="How long the view must look normal before a fault is cleared.")
+    work_width: int = Field(160, ge=32, le=640, title="Work width (px)",
+                            description="Frames are shrunk to this width (greyscale) for the checks.")

@@ -1,0 +1,142 @@
+"""Ingest handlers for the lift guards' ``lift.*`` events (inside ingest's transaction, once per stored event).
+
+Each event's data is validated with the same models the device used (``edge.apps.lift_guard.events``). A malformed
+one stays in the events table and is logged and counted, never raised: one bad device must not block the rest.
+Alarms (faults, longest-hold releases) become work orders through the spine's work-order handler, keyed by
+``data.fault``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from edge.apps.lift_guard import events as lev
+from linli import contract
+from linli.contract import Kind
+from linli.i18n import SHANGHAI
+from server.ingest.registry import HandlerRegistry, IngestContext
+
+from .models import LiftBlock, LiftFault, LiftPause
+
+log = logging.getLogger(__name__)
+BAD_EVENTS = {"count": 0}
+STAFF_REASONS = frozenset({"remote", "local"})
+
+
+def shanghai_day(ts: datetime) -> str:
+    return ts.astimezone(SHANGHAI).date().isoformat()
+
+
+def _parse(ctx: IngestContext, ev: contract.Event) -> Any:
+    try:
+        return lev.parse(ev.type, ev.data)
+    except (ValidationError, ValueError) as exc:
+        BAD_EVENTS["count"] += 1
+        log.warning("%s: %s %s ignored: %s", ctx.ref.key, ev.type, ev.id, str(exc).replace("\n", " ")[:300])
+        return None
+
+
+def _block(ctx: IngestContext, block_id: str) -> LiftBlock | None:
+    row = ctx.session.get(LiftBlock, block_id)
+    if row is not None and row.device_id != ctx.device_id:
+        log.warning("%s: block %s belongs to another device; ignored", ctx.ref.key, block_id)
+        return None
+    if row is None:
+        row = LiftBlock(block_id=block_id, device_id=ctx.device_id, cls="", staff_release=False, alarm=False)
+        ctx.session.add(row)
+    return row
+
+
+def on_block(ctx: IngestContext, ev: contract.Event) -> None:
+    d = _parse(ctx, ev)
+    if d is None:
+        return
+    row = _block(ctx, d.block_id)
+    if row is None:
+        return
+    row.started_at = ev.ts
+    row.day = shanghai_day(ev.ts)
+    row.cls, row.label, row.score = d.cls, d.label, d.score
+    row.best_score = max(row.best_score or 0.0, d.score)
+    row.latency_ms = d.latency_ms
+    row.model = d.model or None
+    row.snapshot = ev.blobs[0] if ev.blobs else None
+    row.start_event = ev.id
+
+
+def on_release(ctx: IngestContext, ev: contract.Event) -> None:
+    d = _parse(ctx, ev)
+    if d is None:
+        return
+    row = _block(ctx, d.block_id)
+    if row is None:
+        return
+    if row.started_at is None:  # the release came first (replays may reorder): place the start from the hold time
+        row.started_at = ev.ts - timedelta(seconds=d.hold_s)
+        row.day = shanghai_day(row.started_at)
+        row.cls = d.cls
+    row.ended_at = ev.ts
+    row.hold_s = d.hold_s
+    row.reason = d.reason
+    row.released_by = d.by
+    row.note = d.note
+    row.staff_release = d.reason in STAFF_REASONS
+    row.alarm = d.reason == "max_hold"
+    row.best_score = max(row.best_score or 0.0, d.best_score)
+    row.end_snapshot = ev.blobs[0] if ev.blobs else None
+    row.end_event = ev.id
+
+
+def on_fault(ctx: IngestContext, ev: contract.Event) -> None:
+    d = _parse(ctx, ev)
+    if d is None:
+        return
+    ctx.session.add(LiftFault(id=ev.id, device_id=ctx.device_id, fault=d.fault, detail=d.detail,
+                              relay_released=d.relay_released, started_at=ev.ts))
+
+
+def on_fault_cleared(ctx: IngestContext, ev: contract.Event) -> None:
+    d = _parse(ctx, ev)
+    if d is None:
+        return
+    row = ctx.session.execute(
+        select(LiftFault).where(LiftFault.device_id == ctx.device_id, LiftFault.fault == d.fault,
+                                LiftFault.cleared_at.is_(None), LiftFault.started_at <= ev.ts)
+        .order_by(LiftFault.started_at.desc()).limit(1)).scalar_one_or_none()
+    if row is not None:
+        row.cleared_at = ev.ts
+        row.duration_s = d.duration_s
+
+
+def on_suppress(ctx: IngestContext, ev: contract.Event) -> None:
+    d = _parse(ctx, ev)
+    if d is None:
+        return
+    ctx.session.add(LiftPause(id=ev.id, device_id=ctx.device_id, at=ev.ts, until=d.until, by=d.by, origin=d.origin,
+                              reason=d.reason, released_block=d.released_block))
+
+
+def on_resume(ctx: IngestContext, ev: contract.Event) -> None:
+    d = _parse(ctx, ev)
+    if d is None:
+        return
+    row = ctx.session.execute(
+        select(LiftPause).where(LiftPause.device_id == ctx.device_id, LiftPause.ended_at.is_(None),
+                                LiftPause.at <= ev.ts).order_by(LiftPause.at.desc()).limit(1)).scalar_one_or_none()
+    if row is not None:
+        row.ended_at = ev.ts
+        row.ended_why = d.why
+
+
+def register(registry: HandlerRegistry) -> None:
+    registry.on_event(Kind.lift_guard, on_block, types=lev.BLOCK)
+    registry.on_event(Kind.lift_guard, on_release, types=lev.RELEASE)
+    registry.on_event(Kind.lift_guard, on_fault, types=lev.FAULT)
+    registry.on_event(Kind.lift_guard, on_fault_cleared, types=lev.FAULT_CLEARED)
+    registry.on_event(Kind.lift_guard, on_suppress, types=lev.SUPPRESS)
+    registry.on_event(Kind.lift_guard, on_resume, types=lev.RESUME)

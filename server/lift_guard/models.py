@@ -1,0 +1,80 @@
+"""The lift guard's tables (migration ``lift_guard_0001`` on the ``lift_guard`` Alembic branch).
+
+A block's id is the ULID the device made for it, shared by its ``lift.block`` and ``lift.release`` events, so
+replays never make a second row and the two events may arrive in either order. ``day`` is the Shanghai calendar
+day the block started on (for "blocks per lift per day" on both databases).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db.models import Base
+
+
+def _device_fk() -> ForeignKey:
+    return ForeignKey("devices.id", ondelete="CASCADE")
+
+
+class LiftBlock(Base):
+    __tablename__ = "lift_blocks"
+    block_id: Mapped[str] = mapped_column(String(26), primary_key=True, doc="ULID made on the device")
+    device_id: Mapped[int] = mapped_column(_device_fk())
+    day: Mapped[str | None] = mapped_column(String(10), doc="Shanghai day the block started, YYYY-MM-DD")
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    cls: Mapped[str] = mapped_column(String(32), default="")
+    label: Mapped[str | None] = mapped_column(String(64))
+    score: Mapped[float | None] = mapped_column(Float)
+    best_score: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[float | None] = mapped_column(Float, doc="first sight → relay energised")
+    hold_s: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(String(16), doc="why it was released (None: still on)")
+    released_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    staff_release: Mapped[bool] = mapped_column(Boolean, default=False, doc="released by staff: a false alarm")
+    alarm: Mapped[bool] = mapped_column(Boolean, default=False, doc="ended by the longest hold")
+    snapshot: Mapped[str | None] = mapped_column(String(64), doc="sha256 of the block's snapshot")
+    end_snapshot: Mapped[str | None] = mapped_column(String(64), doc="snapshot at a longest-hold release")
+    model: Mapped[str | None] = mapped_column(String(200))
+    start_event: Mapped[str | None] = mapped_column(String(26))
+    end_event: Mapped[str | None] = mapped_column(String(26))
+
+    __table_args__ = (Index("ix_lift_blocks_device_started", "device_id", "started_at"),
+                      Index("ix_lift_blocks_day", "day"))
+
+
+class LiftFault(Base):
+    __tablename__ = "lift_faults"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, doc="id of the lift.fault event")
+    device_id: Mapped[int] = mapped_column(_device_fk())
+    fault: Mapped[str] = mapped_column(String(24))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    relay_released: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime]
+    cleared_at: Mapped[datetime | None]
+    duration_s: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_lift_faults_device_started", "device_id", "started_at"),
+                      Index("ix_lift_faults_open", "device_id", "fault", "cleared_at"))
+
+
+class LiftPause(Base):
+    """Blocking paused: by staff (remote or on site) or by the guard after a longest hold."""
+
+    __tablename__ = "lift_pauses"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, doc="id of the lift.suppress event")
+    device_id: Mapped[int] = mapped_column(_device_fk())
+    at: Mapped[datetime]
+    until: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    released_block: Mapped[str | None] = mapped_column(String(26))
+    ended_at: Mapped[datetime | None]
+    ended_why: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (Index("ix_lift_pauses_device_at", "device_id", "at"),)
