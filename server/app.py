@@ -6,8 +6,6 @@ lifespan starts them (migrations first) and stops them. ``app.state.linli`` is t
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -33,6 +31,7 @@ from server.ingest.link import MqttLink
 from server.ingest.registry import HandlerRegistry, load_kind_handlers
 from server.ingest.service import Ingest
 from server.ingest.stats import IngestStats
+from server.kinds import kind_modules
 from server.retention import Maintenance
 from server.settings import Settings
 from server.storage import SnapshotStore
@@ -68,14 +67,13 @@ def load_kind_services(srv: Server) -> dict[str, Any]:
     """Background parts of device kinds (e.g. taxi dispatch): a ``make_service(server)`` in ``server/<kind>/service.py``
     returns an object with ``start()`` and ``stop()``. Only for kinds whose ingest handlers are loaded."""
     out: dict[str, Any] = {}
-    for name in srv.handlers.loaded:
-        mod_name = name.rsplit(".", 1)[0] + ".service"
-        if importlib.util.find_spec(mod_name) is None:
-            continue
-        make = getattr(importlib.import_module(mod_name), "make_service", None)
+    kinds = {k.value: k for k in contract.Kind}
+    loaded = [kinds[name.split(".")[1]] for name in srv.handlers.loaded if name.split(".")[1] in kinds]
+    for kind, module in kind_modules("service", loaded):
+        make = getattr(module, "make_service", None)
         service = make(srv) if callable(make) else None
         if service is not None:
-            out[mod_name.split(".")[1]] = service
+            out[kind.value] = service
     return out
 
 
@@ -84,13 +82,7 @@ def kind_routers() -> list[Any]:
     routers = []
     for kind in contract.Kind:
         for part in ("api", "pages"):
-            mod_name = f"server.{kind.value}.{part}"
-            try:
-                found = importlib.util.find_spec(mod_name) is not None
-            except ModuleNotFoundError:
-                found = False
-            if found:
-                routers.append(importlib.import_module(mod_name).router)
+            routers += [module.router for _k, module in kind_modules(part, [kind])]
     return routers
 
 

@@ -21,8 +21,6 @@ CSV export at ``…?format=csv``, and live refresh.
 from __future__ import annotations
 
 import csv
-import importlib
-import importlib.util
 import io
 import logging
 from collections.abc import Callable, Iterable
@@ -35,6 +33,7 @@ from sqlalchemy.orm import Session
 from linli.contract import Kind
 from linli.i18n import SHANGHAI, Lang
 from server.auth import User
+from server.kinds import kind_modules, registrar
 
 log = logging.getLogger(__name__)
 ChartType = Literal["bar", "line", "doughnut", "table"]
@@ -136,19 +135,8 @@ class DashboardRegistry:
 
 def load_kind_dashboards(registry: DashboardRegistry, kinds: Iterable[Kind] = tuple(Kind)) -> list[str]:
     """Import ``server.<kind>.dashboard`` for each kind that has one and call its ``register(dashboards)``."""
-    for kind in kinds:
-        name = f"server.{kind.value}.dashboard"
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:
-            found = False
-        if not found:
-            continue
-        module = importlib.import_module(name)
-        register = getattr(module, "register", None)
-        if not callable(register):
-            raise TypeError(f"{name} has no register(dashboards) function")
-        register(registry)
-        registry.loaded.append(name)
-        log.info("dashboard panels loaded from %s", name)
+    for _kind, module in kind_modules("dashboard", kinds):
+        registrar(module)(registry)
+        registry.loaded.append(module.__name__)
+        log.info("dashboard panels loaded from %s", module.__name__)
     return registry.loaded

@@ -23,8 +23,6 @@ message; the failing message is rejected as ``store_error`` (and acknowledged), 
 from __future__ import annotations
 
 import fnmatch
-import importlib
-import importlib.util
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from linli import contract
 from linli.contract import DeviceRef, Kind
+from server.kinds import kind_modules, registrar
 
 log = logging.getLogger(__name__)
 
@@ -102,19 +101,8 @@ class HandlerRegistry:
 
 def load_kind_handlers(registry: HandlerRegistry, kinds: Iterable[Kind] = tuple(Kind)) -> list[str]:
     """Import ``server.<kind>.ingest`` for each kind that has one and call its ``register(registry)``."""
-    for kind in kinds:
-        name = f"server.{kind.value}.ingest"
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:
-            found = False
-        if not found:
-            continue
-        module = importlib.import_module(name)
-        register = getattr(module, "register", None)
-        if not callable(register):
-            raise TypeError(f"{name} has no register(registry) function")
-        register(registry)
-        registry.loaded.append(name)
-        log.info("ingest handlers loaded from %s", name)
+    for _kind, module in kind_modules("ingest", kinds):
+        registrar(module)(registry)
+        registry.loaded.append(module.__name__)
+        log.info("ingest handlers loaded from %s", module.__name__)
     return registry.loaded
