@@ -21,14 +21,10 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import uvicorn
 import yaml
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -40,6 +36,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from edge.runtime.config import LocalPageConfig
 from edge.runtime.metrics import render
+from edge.runtime.webserver import ThreadedServer
 from linli.contract import SHA256_RE
 from linli.i18n import Lang, fmt_ago, fmt_time, pick_lang
 
@@ -211,63 +208,13 @@ def create_app(agent: Agent) -> FastAPI:
     return app
 
 
-class LocalPage:
-    """The page's uvicorn server in a daemon thread. ``port: 0`` takes a free port (see :attr:`port`)."""
+class LocalPage(ThreadedServer):
+    """The maintenance page's server in a daemon thread. ``port: 0`` takes a free port (see :attr:`port`)."""
 
     def __init__(self, agent: Agent, cfg: LocalPageConfig) -> None:
+        super().__init__(create_app(agent), cfg.host, cfg.port, "local page")
         self.cfg = cfg
-        self.app = create_app(agent)
-        self._sock: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = cfg.port
-        self.error: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        host = "127.0.0.1" if self.cfg.host in ("0.0.0.0", "::") else self.cfg.host
-        return f"http://{host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
-        """Bind (an OSError such as 'address in use' is raised here) and serve in a thread."""
-        family = socket.AF_INET6 if ":" in self.cfg.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.cfg.host, self.cfg.port))
-            sock.listen(64)
-        except OSError:
-            sock.close()
-            raise
-        sock.set_inheritable(True)
-        self._sock = sock
-        self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-
-        def run() -> None:
-            try:
-                assert self._server is not None
-                self._server.run(sockets=[sock])
-            except BaseException as exc:  # SystemExit from uvicorn included
-                self.error = exc
-                log.error("local page stopped: %r", exc)
-
-        self._thread = threading.Thread(target=run, name="local-page", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not self._server.started:
-            raise OSError(f"local page did not start: {self.error!r}")
+        super().start(timeout)
         log.info("local page on %s", self.url)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None and self._thread.is_alive():
-            self._thread.join(5.0)
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None

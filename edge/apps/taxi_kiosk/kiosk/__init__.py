@@ -17,20 +17,17 @@ Posts from another origin are refused; bodies are small JSON objects checked by 
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-import time
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import uvicorn
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from edge.runtime.webserver import ThreadedServer
 from linli.contract_taxi_kiosk import RequestKey
 
 from ..orders import Kiosk
@@ -166,67 +163,12 @@ def create_app(kiosk: Kiosk, renderer: Renderer) -> FastAPI:
     return app
 
 
-class KioskServer:
-    """uvicorn in a daemon thread on the configured address. ``port: 0`` takes a free port (see :attr:`port`)."""
+class KioskServer(ThreadedServer):
+    """The touch screen's server in a daemon thread; stopping ends the screen's open long polls at once."""
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        self.app = app
-        self.host = host
-        self.port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
-        self.error: BaseException | None = None
+        super().__init__(app, host, port, "kiosk page", force_exit=True)
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}/"
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self._server is not None \
-            and self._server.started
-
-    def start(self, timeout: float = 10.0) -> None:
-        """Bind (an OSError such as 'address in use' is raised here) and serve in a thread."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-            sock.listen(64)
-        except OSError:
-            sock.close()
-            raise
-        self._sock = sock
-        self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-
-        def run() -> None:
-            try:
-                assert self._server is not None
-                self._server.run(sockets=[sock])
-            except BaseException as exc:  # SystemExit from uvicorn included
-                self.error = exc
-                log.error("kiosk page stopped: %r", exc)
-
-        self._thread = threading.Thread(target=run, name="kiosk-page", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not self._server.started:
-            raise OSError(f"kiosk page did not start: {self.error!r}")
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            self._server.force_exit = True
-        if self._thread is not None and self._thread.is_alive():
-            self._thread.join(5.0)
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        return super().url + "/"
