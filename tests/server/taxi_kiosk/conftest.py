@@ -65,7 +65,7 @@ class Taxi:
         with self.ls.server.db.session() as s:
             return s.get(TaxiOrder, order_id)
 
-    def wait_state(self, order_id: str, *states: str, timeout: float = 10.0) -> TaxiOrder:
+    def wait_state(self, order_id: str, *states: str, timeout: float = 20.0) -> TaxiOrder:
         def check() -> TaxiOrder | None:
             o = self.order(order_id)
             return o if o is not None and o.state in states else None
@@ -114,14 +114,14 @@ class Kiosk:
         out = [OrderUpdate.model_validate(c.args) for name, c in self.sim.commands() if name == CMD_ORDER_UPDATE]
         return [u for u in out if u.order_id == order_id]
 
-    def wait_update(self, order_id: str, *states: str, timeout: float = 10.0) -> OrderUpdate:
+    def wait_update(self, order_id: str, *states: str, timeout: float = 20.0) -> OrderUpdate:
         try:
             return wait_for(lambda: next((u for u in self.updates(order_id) if u.state in states), None),  # type: ignore[no-any-return]
                             timeout, what=f"order_update {states} for {order_id}")
         except AssertionError as exc:
             raise AssertionError(f"{exc} (got {[u.state.value for u in self.updates(order_id)]})") from None
 
-    def wait_driver(self, order_id: str, timeout: float = 10.0) -> OrderUpdate:
+    def wait_driver(self, order_id: str, timeout: float = 20.0) -> OrderUpdate:
         """The first update with a driver (``arriving`` straight away when the nearest taxi was close)."""
         return self.wait_update(order_id, "assigned", "arriving", timeout=timeout)
 

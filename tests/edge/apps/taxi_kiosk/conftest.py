@@ -48,6 +48,8 @@ class Kiosks:
     def make(self, ref: DeviceRef | None = None, app: dict[str, Any] | None = None, start: bool = True,
              **over: Any) -> Agent:
         agent: Agent = self.factory.make(ref, start=start, hal=HAL, app=merge(APP, app or {}), **over)
+        if start:  # the network coming up is a change of screen of its own: let it happen first
+            wait_for(lambda: agent.app.kiosk.online, 20, what="kiosk online")
         return agent
 
     def reboot(self, agent: Agent, app: dict[str, Any] | None = None) -> Agent:
@@ -65,10 +67,17 @@ def kiosks(mqtt_broker: TestBroker, tmp_path: Path) -> Iterator[Kiosks]:
     f.close()
 
 
+class PatientRecorder(Recorder):
+    """Waits up to 20 s by default: the machine may be busy with other test runs."""
+
+    def wait(self, pred: Callable[[], Any], timeout: float = 20.0, what: str = "messages") -> Any:
+        return super().wait(pred, timeout, what)
+
+
 @pytest.fixture
 def server(mqtt_broker: TestBroker, kiosks: Kiosks) -> Iterator[Recorder]:
     """The server's side of the wire (its account): what kiosks publish, and commands to them."""
-    with Recorder(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, [f"linli/v1/{SITE}/#"]) as r:
+    with PatientRecorder(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, [f"linli/v1/{SITE}/#"]) as r:
         yield r
 
 
@@ -91,7 +100,7 @@ def update(server: Recorder, agent: Agent, order_id: str, seq: int, state: str, 
     server.command(agent.ref, CMD_ORDER_UPDATE, args, by="taxi-dispatch")
 
 
-def screen_is(agent: Agent, name: str, timeout: float = 10.0) -> None:
+def screen_is(agent: Agent, name: str, timeout: float = 20.0) -> None:
     wait_for(lambda: agent.app.kiosk.screen_name() == name, timeout,
              what=f"screen {name!r} (now {agent.app.kiosk.screen_name()!r})")
 
