@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -31,12 +31,13 @@ from linli.contract import (
     Channel,
     ContractError,
     Event,
-    Severity,
+    EventData,
     Status,
     parse_topic,
     sha256_hex,
     utcnow,
 )
+from linli.contract import runtime as rt
 from linli.provision import Credentials, read_credentials
 
 from .clock import SYSTEM_CLOCK, Clock
@@ -119,18 +120,18 @@ class Agent:
                                      keep_safe=self.hal.all_relays_safe, enabled=cfg.watchdog.enabled,
                                      systemd=cfg.watchdog.systemd)
             self.desired = DesiredConfig(loaded, self.ref, self.outbox, cfg.data_dir / "desired.json",
-                                         self.emit_event, self.log)
+                                         self.emit, self.log)
             app_cfg = self.desired.initial()
             app_dir = cfg.data_dir / "app"
             app_dir.mkdir(parents=True, exist_ok=True)
-            self.ctx = AppContext(ref=self.ref, hal=self.hal, emit_event=self.emit_event,
+            self.ctx = AppContext(ref=self.ref, hal=self.hal, emit=self.emit,
                                   logger=logging.getLogger(f"edge.apps.{self.ref.kind.value}.{self.ref.device}"),
                                   data_dir=app_dir, watchdog=self.watchdog, clock=clock, stopping=self.stopping,
                                   current_command=current_command, link_up=self._link_connected)
             self.app: App = loaded.app_class(self.ctx, app_cfg)
             self.desired.app = self.app
             self.runner = CommandRunner(self.ref, {}, cfg.data_dir / "commands.sqlite", self.outbox,
-                                        self.emit_event, self.stats, self.audit)
+                                        self.emit, self.stats, self.audit)
             try:
                 self.link = Link(self.ref, cfg.mqtt, creds, self.outbox, self.stats, self.status,
                                  self._on_message, software=self.software, logger=self.log)
@@ -206,8 +207,8 @@ class Agent:
             except OSError as exc:  # the device keeps working without its maintenance page
                 self.log.error("local page not started on %s:%s: %s", self.cfg.local_page.host,
                                self.cfg.local_page.port, exc)
-        self.emit_event("agent.started", {"software": self.software, "config_version": self.desired.version_tag(),
-                                          "hostname": self.hostname})
+        self.emit(rt.AgentStarted(software=self.software, config_version=self.desired.version_tag(),
+                                  hostname=self.hostname))
         self.log.info("agent %s started (%s, config %s)", self.ref.key, self.software, self.desired.version_tag())
 
     def stop(self, flush_s: float = 2.0) -> None:
@@ -285,11 +286,13 @@ class Agent:
         self._exit.set()
 
     # ------------------------------------------------------------------ events
-    def emit_event(self, type: str, data: Mapping[str, Any] | None = None, severity: Severity = "info",
-                   blobs: Sequence[bytes] = ()) -> Event:
-        """Queue an event (and its blobs, published before it) for the server; keep it for the local page."""
+    def emit(self, data: EventData, blobs: Sequence[bytes] = ()) -> Event:
+        """Queue an event (and its blobs, published before it) for the server; keep it for the local page. Type and
+        severity come from the payload model's declaration in the contract."""
         blob_list = [bytes(b) for b in blobs]
-        ev = Event(type=type, data=dict(data or {}), severity=severity, blobs=[sha256_hex(b) for b in blob_list])
+        severity = data.event_severity()
+        type = data.EVENT.type
+        ev = Event(type=type, data=data.to_data(), severity=severity, blobs=[sha256_hex(b) for b in blob_list])
         self.outbox.enqueue_event(self.ref, ev, blob_list)
         self.recent_events.appendleft(ev)
         if blob_list:
@@ -311,12 +314,11 @@ class Agent:
     def _on_watchdog_trip(self, loop: str, stale_s: float) -> None:
         assert self.hal is not None
         self.hal.all_relays_safe()
-        self.emit_event("watchdog.tripped", {"loop": loop, "stale_s": round(stale_s, 2),
-                                             "timeout_s": self.watchdog.status().get(loop, {}).get("timeout_s"),
-                                             "action": "relays_safe"}, "alarm")
+        self.emit(rt.WatchdogTripped(loop=loop, stale_s=round(stale_s, 2),
+                                     timeout_s=self.watchdog.status().get(loop, {}).get("timeout_s")))
 
     def _on_watchdog_recover(self, loop: str) -> None:
-        self.emit_event("watchdog.recovered", {"loop": loop})
+        self.emit(rt.WatchdogRecovered(loop=loop))
 
     # ------------------------------------------------------------------ inbound messages
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:

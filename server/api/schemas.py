@@ -174,6 +174,15 @@ class RejectOut(BaseModel):
     reason: str
     detail: str
     size: int
+    kind: str = Field("", description="device kind named in the topic (- when unreadable)")
+    type: str = Field("", description="event type (- when unreadable or not an event)")
+
+
+class RejectCountOut(BaseModel):
+    kind: str
+    type: str
+    reason: str
+    count: int
 
 
 class BatchSizeOut(BaseModel):
@@ -195,6 +204,7 @@ class IngestStatsOut(BaseModel):
     duplicate: int
     rejected: dict[str, int] = Field(description="count per reason (reasons seen so far)")
     rejected_total: int
+    rejected_by: list[RejectCountOut] = Field(description="count per device kind, event type and reason")
     batches: int
     batch_size: BatchSizeOut
     lag_s: LagOut = Field(description="arrival at the server → committed")

@@ -130,17 +130,23 @@ class Ingest:
             except Rejected as rej:
                 self._reject(msg, rej)
                 self._ack(msg)
+            except Exception as exc:  # whatever a payload does to the parser, it only costs that message
+                self._reject(msg, Rejected("malformed", f"unparseable: {_one_line(exc)}"))
+                self._ack(msg)
         if good:
             self._store(good)
 
-    def _store(self, items: list[Parsed]) -> None:
+    def _store(self, items: list[Parsed], isolate: bool = False) -> None:
+        """Store ``items`` in one transaction; transient database errors retry it. Any other error stores them again
+        with each message in a SAVEPOINT of its own (``isolate``), so the one that fails is rejected alone; should
+        even that fail, each message is stored in a transaction of its own."""
         delay = self.cfg.retry_initial_s
         while not self._abort.is_set():
             new_devices: dict[DeviceRef, int] = {}
             now = datetime.now(UTC)
             try:
                 with self.db.session() as session:
-                    outcomes = store_batch(session, items, self.env, now, new_devices)
+                    outcomes = store_batch(session, items, self.env, now, new_devices, isolate)
             except Exception as exc:
                 if is_transient(exc):
                     self.stats.on_retry()
@@ -150,13 +156,18 @@ class Ingest:
                     delay = min(delay * 2, self.cfg.retry_max_s)
                     continue
                 self.env.devices.clear()
+                if not isolate:
+                    log.warning("ingest: batch of %d failed (%s); storing it again, one savepoint per message",
+                                len(items), _one_line(exc))
+                    self._store(items, isolate=True)
+                    return
                 if len(items) == 1:
-                    self._reject(items[0].msg, Rejected("store_error", _one_line(exc)))
+                    self._reject(items[0].msg, _about(Rejected("store_error", _one_line(exc)), items[0]))
                     self._ack(items[0].msg)
                     return
                 log.warning("ingest: batch of %d failed (%s); storing one by one", len(items), _one_line(exc))
                 for it in items:
-                    self._store([it])
+                    self._store([it], isolate=True)
                 return
             self.env.devices.ids.update(new_devices)
             self._done(items, outcomes)
@@ -167,7 +178,7 @@ class Ingest:
         lags = []
         for it, out in zip(items, outcomes, strict=True):
             if isinstance(out, Rejected):
-                self._reject(it.msg, out)
+                self._reject(it.msg, _about(out, it))
             elif out == "duplicate":
                 self.stats.on_duplicate(it.channel.value)
             else:
@@ -182,12 +193,20 @@ class Ingest:
             self.link.ack(msg.mid, msg.qos, msg.generation)
 
     def _reject(self, msg: Incoming, rej: Rejected) -> None:
-        self.stats.on_reject(msg.topic, rej.reason, rej.detail, len(msg.payload))
+        self.stats.on_reject(msg.topic, rej.reason, rej.detail, len(msg.payload), rej.kind, rej.type)
         ok, held = self._log_limit.allow()
         if ok:
             more = f" (+{held} more rejects not logged)" if held else ""
             log.warning("ingest rejected %s (%d bytes) from %s: %s%s", rej.reason, len(msg.payload), msg.topic[:200],
                         rej.detail[:300], more)
+
+
+def _about(rej: Rejected, it: Parsed) -> Rejected:
+    """``rej`` with the kind and event type of the message it is about."""
+    rej.kind = rej.kind or it.ref.kind.value
+    if not rej.type and isinstance(it.payload, contract.Event):
+        rej.type = it.payload.type
+    return rej
 
 
 def _one_line(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from linli.contract_taxi_kiosk import CarColour, Driver, Place
+from linli.contract.taxi_kiosk import CarColour, Driver, Place
 
 from .geo import heading, to_latlon, to_xy
 from .provider import ProviderError, ProviderTimeout, RideRequest, RideState, RideStatus, TaxiProvider

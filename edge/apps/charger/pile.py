@@ -16,6 +16,7 @@ from typing import Any
 
 from ulid import ULID
 
+from edge.apps.base import Emit
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.pile.client import PileClient
 from firmware_bridge.pile.messages import (
@@ -29,7 +30,7 @@ from firmware_bridge.pile.messages import (
     StatusFlag,
     WatchdogEvent,
 )
-from linli import contract_charger as cc
+from linli.contract import charger as cc
 
 from .config import ChargerConfig
 from .journal import Journal
@@ -39,7 +40,6 @@ from .tariff import Tariff
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[..., Any]
 STUCK_COLD_C = 1.0  # an outlet reading this or colder ...
 STUCK_MIN_W = 100.0  # ... while drawing this much ...
 STUCK_AFTER_S = 1800.0  # ... for this long has a stuck temperature sensor
@@ -101,10 +101,10 @@ class PileController:
             raise StartRefused(f"no port {n} (ports 1-{len(self.ports)})")
         return self.ports[n - 1]
 
-    def _fault(self, fault: str, port: int | None, detail: str, active: bool = True, value: float | None = None,
-               severity: str = "alarm") -> None:
-        data = cc.Fault(fault=fault, port=port, active=active, detail=detail, value=value)  # type: ignore[arg-type]
-        self.emit(cc.FAULT, data.model_dump(mode="json"), severity if active else "info")
+    def _fault(self, fault: str, port: int | None, detail: str, active: bool = True,
+               value: float | None = None) -> None:
+        data = cc.Fault(fault=fault, port=port, active=active, detail=detail[:500], value=value)  # type: ignore[arg-type]
+        self.emit(data)
 
     def _relay(self, n: int, on: bool) -> bool:
         """Switch a relay; True when the MCU confirmed it. Failures are left to the loss detection."""
@@ -167,7 +167,7 @@ class PileController:
         data = cc.SessionStarted(order_id=s.order_id, port=p.number, source=s.source, user=s.user,  # type: ignore[arg-type]
                                  mode=s.mode, tariff_version=int(s.tariff.get("version", 1)),  # type: ignore[arg-type]
                                  prepaid_fen=s.prepaid_fen, prepaid_s=s.prepaid_s, started_at=iso(t))
-        self.emit(cc.SESSION_STARTED, data.model_dump(mode="json"))
+        self.emit(data)
 
     def pay(self, source: str, user: str, prepaid_fen: int, prepaid_s: int, mode: str) -> dict[str, Any]:
         """A coin or card payment: to the port plugged most recently without a session, else held for the next plug."""
@@ -192,7 +192,7 @@ class PileController:
     def refuse(self, source: str, reason: str, port: int | None = None, user: str = "") -> None:
         self.counts["refused"] += 1
         data = cc.Refused(source=source, port=port, user=user, reason=reason)  # type: ignore[arg-type]
-        self.emit(cc.REFUSED, data.model_dump(mode="json"), "warning")
+        self.emit(data)
 
     # ------------------------------------------------------------------ stopping and settling
     def stop_session(self, port: int, reason: str, order_id: str | None = None) -> dict[str, Any]:
@@ -238,7 +238,7 @@ class PileController:
     def _send_settlement(self, bill: dict[str, Any], attempt: int) -> None:
         body = {**bill, "started_at": iso(bill["started_at"]), "ended_at": iso(bill["ended_at"]), "attempt": attempt}
         data = cc.Settlement.model_validate(body)
-        self.emit(cc.SETTLEMENT, data.model_dump(mode="json"))
+        self.emit(data)
         self.journal.mark_sent(bill["order_id"], self.now())
         self.counts["settlements_sent"] += 1
 
@@ -285,8 +285,7 @@ class PileController:
                 self._fault("mcu_watchdog", None, f"MCU watchdog ({ev.timeout_s} s) switched every relay off")
                 self.mcu_ready = False
             elif isinstance(ev, BootEvent):
-                self._fault("mcu_rebooted", None, f"MCU restarted (reset cause {int(ev.reset_cause)})",
-                            severity="warning")
+                self._fault("mcu_rebooted", None, f"MCU restarted (reset cause {int(ev.reset_cause)})")
                 self.mcu_ready = False
                 for p in self.ports:
                     p.relay_on = p.live = False
@@ -477,7 +476,7 @@ class PileController:
             self._fault("meter_lost", None, "energy meter answering again", active=False)
 
     def _meter_fault(self, kind: str, detail: str, value: float) -> None:
-        self._fault(kind, None, detail, value=value, severity="warning")
+        self._fault(kind, None, detail, value=value)
 
     def _expire_waits(self) -> None:
         t = self.now()

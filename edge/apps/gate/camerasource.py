@@ -14,8 +14,9 @@ from collections import Counter, deque
 from collections.abc import Callable
 from datetime import datetime
 
-from edge.apps.base import EmitEvent
+from edge.apps.base import Emit
 from edge.hal import Camera, CameraError
+from linli.contract.gate import CameraFault, CameraRecovered
 from linli.gate.plates import PlateColour, try_parse
 
 from .lane import Lane, Observation
@@ -45,7 +46,7 @@ def plate_colour(read: PlateRead) -> PlateColour:
 
 class CameraSource:
     def __init__(self, lane: Lane, camera: Camera, recognizer: PlateRecognizer, min_confidence: float, votes: int,
-                 emit: EmitEvent, now: Callable[[], datetime], kick: Callable[[], None]) -> None:
+                 emit: Emit, now: Callable[[], datetime], kick: Callable[[], None]) -> None:
         self.lane = lane
         self.camera = camera
         self.recognizer = recognizer
@@ -80,12 +81,12 @@ class CameraSource:
             except CameraError as exc:
                 if self.fault is None:
                     self.fault = str(exc)
-                    self.emit("gate.camera_fault", {"lane": self.lane.name, "error": str(exc)[:300]}, "alarm")
+                    self.emit(CameraFault(lane=self.lane.name, error=str(exc)[:300]))
                 self._stop.wait(2.0)
                 continue
             if self.fault is not None:
                 self.fault = None
-                self.emit("gate.camera_recovered", {"lane": self.lane.name})
+                self.emit(CameraRecovered(lane=self.lane.name))
             try:
                 self.process(frame.image)
             except Exception:

@@ -1,0 +1,112 @@
+"""Events every agent sends whatever its kind: the runtime's own (start, watchdog, commands, remote config).
+
+======================  ========  ===========================================================================
+type                    severity  data
+======================  ========  ===========================================================================
+``agent.started``       info      :class:`AgentStarted`
+``watchdog.tripped``    alarm     :class:`WatchdogTripped` — a loop stopped; every relay dropped to safe
+``watchdog.recovered``  info      :class:`WatchdogRecovered`
+``cmd.executed``        info      :class:`CmdExecuted` — a command ran (its result)
+``cmd.refused``         warning   :class:`CmdRefused` — refused (malformed, a safety check, a wrong state)
+``cmd.failed``          warning   :class:`CmdFailed` — the handler failed or the command expired/was unknown
+``config.applied``      info      :class:`ConfigApplied` — remote desired config taken
+``config.refused``      warning   :class:`ConfigRefused` — remote desired config refused (the old one stays)
+======================  ========  ===========================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .spec import EventData, EventInfo, Label
+
+
+class AgentStarted(EventData):
+    EVENT = EventInfo("agent.started", "info", "设备程序已启动", "Agent started")
+    software: str = Field(max_length=200)
+    config_version: str | None = Field(None, max_length=200)
+    hostname: str | None = Field(None, max_length=200)
+
+
+class WatchdogTripped(EventData):
+    EVENT = EventInfo("watchdog.tripped", "alarm", "看门狗触发：继电器已复位", "Watchdog tripped: relays safe",
+                      units={"stale_s": "s", "timeout_s": "s"})
+    loop: str = Field(max_length=64)
+    stale_s: float = Field(ge=0)
+    timeout_s: float | None = Field(None, ge=0)
+    action: Literal["relays_safe"] = "relays_safe"
+
+
+class WatchdogRecovered(EventData):
+    EVENT = EventInfo("watchdog.recovered", "info", "看门狗恢复", "Watchdog recovered")
+    loop: str = Field(max_length=64)
+
+
+class _CmdOutcome(EventData):
+    id: str | None = Field(None, max_length=64)
+    name: str = Field(max_length=64)
+    by: str | None = Field(None, max_length=64)
+    origin: Literal["mqtt", "local"]
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: str | None = Field(None, max_length=2000)
+
+
+class CmdExecuted(_CmdOutcome):
+    EVENT = EventInfo("cmd.executed", "info", "指令已执行", "Command executed")
+
+
+class CmdRefused(_CmdOutcome):
+    EVENT = EventInfo("cmd.refused", "warning", "指令被拒绝", "Command refused")
+
+
+class CmdFailed(_CmdOutcome):
+    EVENT = EventInfo("cmd.failed", "warning", "指令执行失败", "Command failed")
+
+
+CMD_OUTCOMES: dict[str, type[_CmdOutcome]] = {"ok": CmdExecuted, "refused": CmdRefused}
+
+
+def cmd_outcome_model(outcome: str) -> type[_CmdOutcome]:
+    """The event model for a command's outcome (``ok``, ``refused``, anything else is a failure)."""
+    return CMD_OUTCOMES.get(outcome, CmdFailed)
+
+
+class ConfigApplied(EventData):
+    EVENT = EventInfo("config.applied", "info", "远程配置已生效", "Remote config applied")
+    version: int = Field(ge=0)
+    by: str = Field(max_length=64)
+
+
+class ConfigRefused(EventData):
+    EVENT = EventInfo("config.refused", "warning", "远程配置被拒绝", "Remote config refused")
+    version: int = Field(ge=0)
+    by: str = Field(max_length=64)
+    error: str | None = Field(None, max_length=4000)
+
+
+EVENTS: tuple[type[EventData], ...] = (AgentStarted, WatchdogTripped, WatchdogRecovered, CmdExecuted, CmdRefused,
+                                       CmdFailed, ConfigApplied, ConfigRefused)
+
+#: States every agent may report (``App.state()`` default and runtime states).
+STATES: dict[str, Label] = {
+    "running": Label("运行中", "Running"),
+    "online": Label("在线", "Online"),
+    "offline": Label("离线", "Offline"),
+    "stopping": Label("正在停止", "Stopping"),
+}
+
+#: Health figures every agent sends with its telemetry.
+HEALTH: dict[str, Label] = {
+    "cpu_pct": Label("CPU 占用", "CPU use", "%"),
+    "mem_pct": Label("内存占用", "Memory use", "%"),
+    "rss_mb": Label("程序内存", "Process memory", "MB"),
+    "disk_pct": Label("磁盘占用", "Disk use", "%"),
+    "soc_temp_c": Label("芯片温度", "SoC temperature", "°C"),
+    "fps": Label("帧率", "Frame rate", "fps"),
+    "outbox_depth": Label("待发消息", "Messages waiting"),
+    "outbox_dropped": Label("丢弃消息", "Messages dropped"),
+    "uptime_s": Label("运行时长", "Uptime", "s"),
+}
