@@ -52,7 +52,8 @@ def guard(state_dir: Path, prefix: Path, now: float | None = None) -> str:
               else "not healthy before its deadline")
     switch(prefix, str(pending["from_slot"]))
     result = {"version": pending.get("version"), "from_version": pending.get("from_version"),
-              "state": "rolled_back", "reason": reason, "ts": now}
+              "state": "rolled_back", "reason": reason, "ts": now,
+              "rollout": pending.get("rollout")}
     (state_dir / "update" / "result.json").write_text(json.dumps(result))
     pending_path.unlink(missing_ok=True)
     return f"rolled back {pending.get('version')} → slot {pending['from_slot']}: {reason}"
