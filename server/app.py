@@ -35,6 +35,8 @@ from server.kinds import kind_modules
 from server.retention import Maintenance
 from server.settings import Settings
 from server.storage import SnapshotStore
+from server.updates.service import RolloutWorker, update_config
+from server.updates.service import register as register_updates
 from server.users.directory import UserDirectory
 from server.users.sessions import SessionStore
 from server.web import router as web_router
@@ -106,6 +108,9 @@ class Server:
         self.sessions = SessionStore(self.db, settings.auth.session_idle_min, settings.auth.session_max_h)
         self.csrf_key = secrets.token_bytes(32)
         register_workorders(self.handlers, settings.workorders)  # alarms of every kind → work orders
+        register_updates(self.handlers)  # devices' update reports → roll-out progress
+        self.rollouts = RolloutWorker(self.db, lambda: self.link, update_config(settings),
+                                      settings.updates.check_interval_s)
         self.dashboards = DashboardRegistry()
         register_fleet_panels(self.dashboards)
         load_kind_dashboards(self.dashboards)
@@ -137,6 +142,7 @@ class Server:
         self.auth.bootstrap()
         self.maintenance.start()
         self.checker.start()
+        self.rollouts.start()
         self.started = True
         log.info("linli server started (database %s, ingest %s)", self.db.dialect,
                  "on" if self.ingest else "off")
@@ -146,6 +152,7 @@ class Server:
         for service in self.kind_services.values():
             service.stop()
         self.checker.stop()
+        self.rollouts.stop()
         self.maintenance.stop()
         if self.ingest is not None:  # drain first, so its acks go out before the DISCONNECT
             self.ingest.stop(self.settings.ingest.stop_timeout_s)

@@ -159,6 +159,19 @@ class WorkOrderSettings(_Section):
     max_photo_mb: float = Field(default=8, gt=0, le=64, description="largest photo a handler may upload")
 
 
+class UpdateSettings(_Section):
+    public_key_file: Path | None = Field(
+        default=None, description="Ed25519 public key (PEM) releases must be signed with (`linli release keygen`); "
+        "without it no release can be uploaded")
+    release_dir: Path | None = Field(default=None, description="where releases are kept; default <data_dir>/releases")
+    base_url: str | None = Field(default=None, description="the address devices download releases from, e.g. "
+                                 "http://10.0.0.2:8600; default http://<http.host>:<http.port>")
+    check_interval_s: float = Field(default=5.0, ge=0.05, le=3600, description="how often roll-outs advance")
+    step_timeout_s: float = Field(default=900.0, ge=1, le=86_400,
+                                  description="a device with no progress for this long has failed its update")
+    command_ttl_s: float = Field(default=600.0, ge=1, le=86_400, description="life of one update command")
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
@@ -169,6 +182,7 @@ class Settings(_Section):
     commands: CommandSettings = Field(default_factory=CommandSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     workorders: WorkOrderSettings = Field(default_factory=WorkOrderSettings)
+    updates: UpdateSettings = Field(default_factory=UpdateSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kinds: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-kind sections, each validated by its own server/<kind>/ "
