@@ -52,7 +52,7 @@ class Client:
 def three(mqtt_broker):
     creds = {ref: mqtt_broker.provision(ref)[1] for ref in (A, B, OTHER_SITE)}
     clients = {ref: Client(mqtt_broker.host, mqtt_broker.port, cr) for ref, cr in creds.items()}
-    server = Client(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server)
+    server = Client(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server)
     yield clients, server
     for cl in (*clients.values(), server):
         cl.close()
