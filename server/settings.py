@@ -48,7 +48,7 @@ class MqttSettings(_Section):
     port: int = Field(default=1884, ge=1, le=65535,
                       description="the broker's listener for the server account (`linli broker --server-port`); "
                                   "devices use another one, where their client id is bound to their account")
-    client_id: str = Field(default="linli-server-1", min_length=1, max_length=64, pattern=r"^(?!dev\.)",
+    client_id: str = Field(default="linli-server-1", min_length=1, max_length=64,
                            description="fixed client id: the broker keeps this session's queue while the server "
                                        "restarts. Give every server worker its own; never dev.… (device ids).")
     protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
@@ -70,6 +70,13 @@ class MqttSettings(_Section):
     tls_ca_file: Path | None = Field(default=None, description="CA file: connect with TLS when set")
     startup_wait_s: float = Field(default=5.0, ge=0, le=120,
                                   description="how long startup waits for the broker subscription before going on")
+
+    @field_validator("client_id")
+    @classmethod
+    def _not_a_device_id(cls, v: str) -> str:
+        if v.startswith("dev."):
+            raise ValueError("must not start with dev. (device client ids)")
+        return v
 
     @field_validator("protocol", mode="before")
     @classmethod

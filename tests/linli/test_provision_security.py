@@ -24,7 +24,7 @@ OTHER_SITE = DeviceRef("site-b", Kind.probe, "dev-1")
 
 class Client:
     def __init__(self, host: str, port: int, creds: Credentials, proto=mqtt.MQTTv311) -> None:
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=proto)
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=creds.username, protocol=proto)
         self.c.username_pw_set(creds.username, creds.password)
         self.got: list[tuple[str, bytes]] = []
         self.rc = None
