@@ -51,12 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--ca-file", help="with --bundle: the site CA the device trusts (TLS sites)")
     pv.add_argument("--tls-port", type=int, help="with --bundle: the broker's TLS port")
     pv.add_argument("--update-key", help="with --bundle: public key (PEM) the device trusts for signed updates")
+    pv.add_argument("--tls", action="store_true",
+                    help="make the site CA (once) and the broker's TLS certificate for --hosts (in <secrets>/tls)")
+    pv.add_argument("--tls-cert", metavar="NAME",
+                    help="issue a further certificate <secrets>/tls/NAME.crt for --hosts (HTTPS of the server or "
+                         "an agent page)")
+    pv.add_argument("--hosts", default="",
+                    help="comma-separated host names / IP addresses the certificate is valid for")
     pv.set_defaults(func=_dispatch("linli.provision_cli:main"))
 
     b = sub.add_parser("broker", help="run a broker on loopback with linli's passwd/ACL (mosquitto, else amqtt)")
     b.add_argument("--secrets", default="var/secrets")
     b.add_argument("--data", default="var/broker")
-    b.add_argument("--port", type=int, default=1883)
+    b.add_argument("--port", type=int, default=1883, help="device listener (client id = account)")
+    b.add_argument("--host", default="127.0.0.1", help="address of the device listeners (0.0.0.0: every interface)")
+    b.add_argument("--server-port", type=int, default=1884, help="the server account's listener (loopback)")
+    b.add_argument("--tls-port", type=int, default=None,
+                   help="also a TLS device listener on this port (certificates from `linli provision --tls`)")
     b.add_argument("--prefer", choices=["auto", "mosquitto", "amqtt"], default="auto")
     b.set_defaults(func=_dispatch("linli.provision_cli:broker_main"))
 
