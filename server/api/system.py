@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from server.api.deps import current_user, get_server, require
 from server.api.schemas import AuditOut, IngestStatsOut, MeOut
+from server.audit import visible_audit
 from server.auth import ROLE_PERMISSIONS, User
 from server.db.models import AuditLog
 
@@ -29,7 +30,7 @@ def me(user: Annotated[User, Depends(current_user)]) -> MeOut:
 def list_audit(request: Request, user: Annotated[User, Depends(require("audit"))],
                who: str | None = None, action: str | None = None, since: datetime | None = None,
                limit: int = Query(100, ge=1, le=1000)) -> list[AuditOut]:
-    stmt = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
+    stmt = visible_audit(select(AuditLog), user).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
     if who:
         stmt = stmt.where(AuditLog.who == who)
     if action:
