@@ -193,6 +193,7 @@ def world(mqtt_broker: TestBroker, tmp_path_factory: pytest.TempPathFactory) -> 
 
         with srv.db.session() as s:
             w.ids["photo_id"] = s.scalar(select(WorkOrderPhoto.id).where(WorkOrderPhoto.order_id == w.ids["workorder"]))
+        srv.stats.on_reject(f"linli/v1/{a}/probe/probe-1/event", "parse", "not JSON", 3)  # a site-A reject
         srv.snapshots.root.mkdir(parents=True, exist_ok=True)
         srv.snapshots.write(w.ids["sha256"], buf.getvalue())
         w.ids["panel_id"] = root.get("/api/v1/dashboards").json()[0]["id"]
