@@ -377,3 +377,48 @@ def test_audit_shows_only_the_users_sites(world: World) -> None:
         assert all(e["site"] in (w.b, None) for e in theirs) and all(w.a not in json.dumps(e) for e in theirs)
         page = cb.get("/audit", headers={"accept": "text/html"})
         assert page.status_code == 200 and w.a not in page.text
+
+
+def _hardened(r: httpx.Response, what: str) -> None:
+    csp = r.headers.get("content-security-policy", "")
+    script = csp.split("script-src", 1)[1].split(";", 1)[0] if "script-src" in csp else ""
+    assert "frame-ancestors 'none'" in csp and script.strip() == "'self'", (what, csp)
+    assert r.headers.get("x-content-type-options") == "nosniff", what
+    assert r.headers.get("referrer-policy") and r.headers.get("x-frame-options") == "DENY", what
+
+
+def test_every_get_route_sends_the_hardening_headers(world: World) -> None:
+    """Every GET route of the server (from the route table, with real ids), signed in or not, and errors too."""
+    w = world
+    n = 0
+    with w.client("admin") as c, httpx.Client(base_url=w.live.url, timeout=20) as anon:
+        for method, path in _routes(w):
+            if method != "GET" or path in ("/docs", "/redoc", "/docs/oauth2-redirect") or path in STREAMS:
+                continue
+            url = path
+            for name in _params(path):
+                url = re.sub(r"{" + name + r"(?::[^}]*)?}", _path_value(w, path, name), url)
+            for accept in ("text/html", "application/json"):
+                r = c.get(url, headers={"accept": accept})
+                assert r.status_code < 500, (url, r.status_code)
+                _hardened(r, f"GET {url} ({accept})")
+                n += 1
+            _hardened(anon.get(url, headers={"accept": "text/html"}), f"anonymous GET {url}")
+        for extra in ("/static/linli.js", "/nowhere"):
+            _hardened(c.get(extra), extra)
+        docs = c.get("/docs")  # Swagger UI from its CDN: a policy of its own, still no framing
+        assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    assert n > 60
+
+
+def test_cookies_are_secure_over_https(world: World) -> None:
+    from starlette.testclient import TestClient
+
+    app = world.live.app  # the running app, called in-process with an https scope (no second lifespan)
+    tls = TestClient(app, base_url="https://testserver")
+    r = tls.get("/login", params={"lang": "en"})
+    cookies = r.headers.get_list("set-cookie")
+    assert len(cookies) == 2 and all("; Secure" in ck for ck in cookies), cookies
+    plain = httpx.get(world.live.url + "/login", params={"lang": "en"})
+    assert plain.headers.get_list("set-cookie") and not any(
+        "Secure" in ck for ck in plain.headers.get_list("set-cookie"))
