@@ -412,11 +412,15 @@ def test_every_get_route_sends_the_hardening_headers(world: World) -> None:
 
 
 def test_cookies_are_secure_over_https(world: World) -> None:
-    from starlette.testclient import TestClient
+    import asyncio
 
-    app = world.live.app  # the running app, called in-process with an https scope (no second lifespan)
-    tls = TestClient(app, base_url="https://testserver")
-    r = tls.get("/login", params={"lang": "en"})
+    async def over_tls() -> httpx.Response:
+        # the running app, called in-process with an https scope (no second lifespan)
+        transport = httpx.ASGITransport(app=world.live.app, client=("127.0.0.1", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as tls:
+            return await tls.get("/login", params={"lang": "en"})
+
+    r = asyncio.run(over_tls())
     cookies = r.headers.get_list("set-cookie")
     assert len(cookies) == 2 and all("; Secure" in ck for ck in cookies), cookies
     plain = httpx.get(world.live.url + "/login", params={"lang": "en"})
