@@ -186,6 +186,12 @@ class LoginGuard:
             self.addresses.fail(address, now)
             self.accounts.fail(account, now)
 
+    def flooded(self, address: str) -> None:
+        """An attempt refused as busy counts against its address (not the account: it was never checked), so
+        that flooding locks an address as surely as guessing does."""
+        with self._lock:
+            self.addresses.fail(address, time.monotonic())
+
     def succeeded(self, address: str, account: str) -> None:
         """A right password clears the account's count of wrong ones (not the address's: a valid account of
         one's own must not reset a spray)."""

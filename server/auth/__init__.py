@@ -84,11 +84,17 @@ class Authenticator:
         self._cache: dict[bytes, tuple[float, str]] = {}
         self._lock = threading.Lock()
         self._dummy: str | None = None  # made on first use, with the users' own argon2 parameters
+        self._dummy_lock = threading.Lock()
 
     def _dummy_hash(self) -> str:
         """A hash to verify against for unknown names, as costly as the real ones, so that timing does not tell
-        which names exist."""
-        if self._dummy is None:
+        which names exist. Made once (under a lock, in a hashing slot: a first burst of unknown names must not
+        make one each)."""
+        if self._dummy is not None:
+            return self._dummy
+        with self._dummy_lock, self.guard.hashing():
+            if self._dummy is not None:
+                return self._dummy
             params = None
             for e in self.entries.values():
                 try:
@@ -98,7 +104,7 @@ class Authenticator:
                     continue
             hasher = PasswordHasher.from_parameters(params) if params is not None else _hasher
             self._dummy = hasher.hash(secrets.token_urlsafe(16))
-        return self._dummy
+            return self._dummy
 
     def verify_hash(self, password_hash: str, password: str) -> bool:
         """One argon2 check, in one of the guard's hashing slots (``LoginRefused('busy')`` when none is free)."""
@@ -108,8 +114,15 @@ class Authenticator:
     def sign_in(self, name: str, password: str, address: str) -> User | None:
         """``authenticate`` behind the guard: raises ``LoginRefused`` (locked or busy); a wrong name or password
         (None) counts against the account and the address."""
+        hit = self.remembered(name, password)
+        if hit is not None:  # verified before (not a guess): no lock-out, no hashing
+            return hit
         self.guard.check(address, name)
-        user = self.authenticate(name, password)
+        try:
+            user = self.authenticate(name, password)
+        except LoginRefused:
+            self.guard.flooded(address)
+            raise
         if user is None:
             self.guard.failed(address, name)
         else:
@@ -118,6 +131,15 @@ class Authenticator:
 
     def _user(self, e: UserEntry) -> User:
         return User(e.name, e.role, frozenset(e.sites) if e.sites is not None else None, e.display_name)
+
+    def remembered(self, name: str, password: str) -> User | None:
+        """The user, when this exact pair verified within ``cache_s`` (no hashing)."""
+        tag = hmac.new(self._key, f"{name}\x00{password}".encode(), hashlib.sha256).digest()
+        with self._lock:
+            hit = self._cache.get(tag)
+            if hit is not None and hit[0] > time.monotonic() and hit[1] in self.entries:
+                return self._user(self.entries[hit[1]])
+        return None
 
     def authenticate(self, name: str, password: str) -> User | None:
         tag = hmac.new(self._key, f"{name}\x00{password}".encode(), hashlib.sha256).digest()

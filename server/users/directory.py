@@ -94,6 +94,18 @@ class UserDirectory(Authenticator):
         return added
 
     # ------------------------------------------------------------------------------------------ sign-in
+    def remembered(self, name: str, password: str) -> User | None:
+        with self.db.session() as s:
+            row = s.execute(select(UserAccount).where(UserAccount.name == name)).scalar_one_or_none()
+            if row is not None:
+                s.expunge(row)
+        if row is None or not row.active:
+            return None
+        tag = hmac.new(self._key, f"{name}\x00{password}\x00{row.password_hash}".encode(), hashlib.sha256).digest()
+        with self._lock:
+            hit = self._cache.get(tag)
+            return as_user(row) if hit is not None and hit[0] > time.monotonic() else None
+
     def authenticate(self, name: str, password: str) -> User | None:
         with self.db.session() as s:
             row = s.execute(select(UserAccount).where(UserAccount.name == name)).scalar_one_or_none()

@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from edge.runtime.config import ConfigError, LocalPageConfig
-from linli.websec import LoginGuard
+from linli.websec import LoginGuard, LoginRefused
 
 _ph = PasswordHasher()
 
@@ -59,7 +59,11 @@ class PasswordCheck:
             if mac in self._good:
                 return user_ok
         self.guard.check(address, username)
-        ok = self._verify(mac, password) and user_ok
+        try:
+            ok = self._verify(mac, password) and user_ok
+        except LoginRefused:
+            self.guard.flooded(address)
+            raise
         if not ok:
             self.guard.failed(address, username)
             return False
