@@ -113,7 +113,9 @@ class IngestSettings(_Section):
 class HttpSettings(_Section):
     host: str = Field(default="127.0.0.1", description="address the page and API listen on")
     port: int = Field(default=8600, ge=1, le=65535)
-    cookie_secure: bool = Field(default=False, description="mark cookies Secure (behind HTTPS)")
+    cookie_secure: bool = Field(default=False, description="mark cookies Secure even when a request arrives over "
+                                                          "plain HTTP (e.g. behind a TLS proxy that does not say "
+                                                          "so); requests over HTTPS get Secure cookies anyway")
 
 
 class StorageSettings(_Section):
@@ -155,7 +157,17 @@ class AuthSettings(_Section):
                                     description="a page session ends after this many minutes without a request")
     session_max_h: float = Field(default=12, ge=0.1, le=30 * 24, description="and at the latest this long after login")
     login_max_failures: int = Field(default=5, ge=1, le=100,
-                                    description="wrong passwords per user name and address before a 5 min lock-out")
+                                    description="wrong passwords for one user name (from anywhere) within 5 min "
+                                                "before that account is locked out for 5 min")
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, le=10_000,
+        description="wrong passwords from one address (for any user names) within 5 min before that address is "
+                    "locked out for 5 min; spraying user names does not get around it")
+    login_lockout_s: float = Field(default=300, ge=1, le=86_400, description="how long a lock-out lasts")
+    max_concurrent_hashes: int = Field(
+        default=2, ge=1, le=64,
+        description="password checks (argon2, 64 MiB each) running at once; more sign-ins at the same moment get "
+                    "503 'busy' at once instead of piling up memory and CPU")
 
 
 class WorkOrderSettings(_Section):
