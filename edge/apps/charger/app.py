@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
 from edge.hal.serialport import SerialPortError
-from firmware_bridge.errors import BridgeError
 from linli.contract import Kind, Scalar
 from linli.contract_charger import SettleAckArgs
 from linli.i18n import Lang
@@ -80,20 +79,7 @@ class ChargerApp(App):
         for t in self._threads:
             if t.is_alive() and t is not threading.current_thread():
                 t.join(3.0)
-        with self.pile.lock:
-            if self.pile.mcu_ok:
-                # a clean stop (not a power cut): the relays go off; open sessions stay journaled and are
-                # resumed or settled when the agent comes back
-                for p in self.pile.ports:
-                    if p.relay_on:
-                        try:
-                            self.pile.mcu.set_relay(p.number, False)
-                        except BridgeError:
-                            pass
-            for p in self.pile.ports:
-                if p.session is not None:
-                    self.journal.save_session(p.session.to_json(), True, self.ctx.clock.time())
-        self.pile.close()
+        self.pile.shutdown()
         self.journal.close()
 
     def _loop(self) -> None:
@@ -167,15 +153,10 @@ class ChargerApp(App):
         return {"acked": self.pile.settle_ack(args.order_ids)}
 
     def _clear_fault(self, args: PortArgs) -> dict[str, Any]:
-        with self.pile.lock:
-            p = self.pile.ports[args.port - 1] if args.port <= len(self.pile.ports) else None
-            if p is None:
-                raise CommandRefused(f"no port {args.port}")
-            try:
-                ack = self.pile.mcu.clear_fault(args.port)
-            except BridgeError as e:
-                raise CommandRefused(f"pile controller: {e}") from None
-            return {"port": args.port, "flags": int(ack.flags)}
+        try:
+            return self.pile.clear_fault(args.port)
+        except StartRefused as e:
+            raise CommandRefused(str(e)) from None
 
     # ------------------------------------------------------------------ views
     def apply_config(self, cfg: ChargerConfig) -> None:
@@ -184,9 +165,8 @@ class ChargerApp(App):
             raise ValueError("ports, serial ports, meter, card reader and coin input cannot change while running")
         if cfg.tariff != self.cfg.tariff and cfg.tariff.version <= self.cfg.tariff.version:
             raise ValueError(f"tariff changed without a higher version (now {self.cfg.tariff.version})")
-        with self.pile.lock:
-            self.cfg = cfg
-            self.pile.cfg = cfg  # running sessions keep the tariff they started under
+        self.cfg = cfg
+        self.pile.reconfigure(cfg)
 
     def gauges(self) -> dict[str, Scalar]:
         p = self.pile
