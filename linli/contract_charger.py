@@ -7,7 +7,8 @@ Event types:
   the same ``order_id``) until the server answers with the ``settle_ack`` command naming the order; the server
   stores one bill per ``order_id`` however often it arrives.
 - ``charger.fault`` (:class:`Fault`): a safety cut-off or hardware fault (overload, over-temperature, smoke,
-  meter/MCU lost, relay welded, fuse blown, sensor fault, meter counter reset/backwards), and its clearing.
+  meter/MCU lost, relay welded, fuse blown, sensor fault, meter counter reset/backwards, the meter and the ports'
+  sum disagreeing in power or energy), and its clearing. A lost meter is an alarm only: charging goes on.
 - ``charger.refused`` (:class:`Refused`): a card, coin or start that was not accepted (no plug, port busy...).
 """
 
@@ -28,7 +29,7 @@ BillingMode = Literal["time_tiers", "energy_tou", "coin_time", "free"]
 FaultKind = Literal[
     "overload", "pile_overload", "over_temperature", "smoke", "meter_lost", "mcu_lost", "relay_welded",
     "fuse_blown", "sensor_fault", "meter_counter_reset", "meter_counter_backwards", "relay_mismatch",
-    "mcu_watchdog", "mcu_rebooted",
+    "mcu_watchdog", "mcu_rebooted", "meter_power_mismatch", "meter_energy_mismatch",
 ]
 
 SESSION_STARTED = "charger.session_started"

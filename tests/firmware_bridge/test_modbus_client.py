@@ -116,7 +116,7 @@ def test_busy_and_other_transient_answers_are_retried_with_backoff_and_counted(
         assert time.monotonic() - t0 >= 0.02 + 0.04 + 0.08  # backed off, doubling
         assert c.stats.transient == 3 and c.stats.exception_codes == {code: 3} and c.stats.exceptions == 3
         ddsu.fail_next(code, count=4)  # busy on every try: now it is an error, named
-        with pytest.raises(MeterExceptionResponse, match=r"code %d" % code):
+        with pytest.raises(MeterExceptionResponse, match=rf"code {code}\)"):
             c.read("voltage")
         assert c.stats.transient == 6 and c.stats.exception_codes == {code: 7}
 

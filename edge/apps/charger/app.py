@@ -177,6 +177,7 @@ class ChargerApp(App):
             "sessions_open": sum(1 for x in p.ports if x.session is not None),
             "settlements_pending": self.journal.pending_count(), "tariff_version": self.cfg.tariff.version,
             "cycle_ms": round(p.cycle_ms, 1),
+            "meter_power_mismatch": p.power_mismatch, "meter_energy_mismatch": p.energy_mismatch,
         }
         for x in p.ports:
             g[f"p{x.number}_state"] = x.state
@@ -188,8 +189,8 @@ class ChargerApp(App):
         p = self.pile
         if p.smoke:
             return "smoke"
-        if not p.mcu_ok or (p.meter is not None and p.meter.lost()):
-            return "fault"
+        if not p.mcu_ok:
+            return "fault"  # a lost meter is an alarm, not a stop (meter_checks.py)
         return "charging" if any(x.session is not None for x in p.ports) else "idle"
 
     def page_fragment(self, lang: Lang) -> str:

@@ -40,7 +40,8 @@ class PileMeter:
         if cfg.protocol == "dlt645":
             self.client: Any = Dlt645Client(port, cfg.address, timeout=cfg.timeout_s, retries=cfg.retries)
         else:
-            self.client = MeterClient(port, cfg.map, cfg.device_id, cfg.timeout_s, retries=cfg.retries)
+            self.client = MeterClient(port, cfg.map, cfg.device_id, cfg.timeout_s, retries=cfg.retries,
+                                      busy_retries=cfg.busy_retries, busy_backoff_s=cfg.busy_backoff_s)
         self.last: MeterReading | None = None
         self.last_ok: float = clock()
         self.last_error: str | None = None

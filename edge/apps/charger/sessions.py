@@ -29,8 +29,6 @@ class Sessions(PileState):
                 raise StartRefused("smoke alarm active: charging is stopped")
             if not self.mcu_ok:
                 raise StartRefused("pile controller (MCU) not reachable")
-            if self.meter is not None and self.meter.lost():
-                raise StartRefused("energy meter not reachable")
             if port is None:
                 raise StartRefused("no port given")
             p = self.port(port)
