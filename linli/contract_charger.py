@@ -66,7 +66,13 @@ class Settlement(_Model):
     charged_s: int = Field(ge=0, description="seconds with the relay on")
     energy_wh: float = Field(ge=0)
     max_power_w: float = Field(ge=0)
-    tier_w: int | None = Field(None, description="power tier billed (time_tiers)")
+    tier_w: int | None = Field(None, description="power tier billed (time_tiers): its 'up to' watts")
+    tier_power_w: float | None = Field(None, ge=0, description="the power that set the tier (time_tiers): the "
+                                       "highest held for tier_window_s without a break, not the highest sample")
+    tier_window_s: float | None = Field(None, ge=0, description="how long a power had to be held to count")
+    tier_basis: Literal["held", "whole_session"] | None = Field(
+        None, description="held: over a whole window; whole_session: the session was shorter than the window, "
+                          "so the power held from its start")
     amount_fen: int = Field(ge=0, description="what the session cost, in fen (0.01 元)")
     prepaid_fen: int = Field(ge=0)
     refund_fen: int = Field(ge=0, description="unused prepay to give back")

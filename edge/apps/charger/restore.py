@@ -33,6 +33,7 @@ class Restore(Sessions):
                     and s.limit_reason(self.cfg.limits, s.tariff_model) is None):
                 s.resumed += 1
                 s.last_tick = t  # the outage is not billed as charging time
+                s.restart_tier_window()
                 if self._relay(p.number, True):
                     self.journal.save_session(s.to_json(), True, t)
                     continue
