@@ -174,6 +174,8 @@ class ChargerApp(App):
             "mcu_ok": p.mcu_ok, "meter_ok": p.meter is not None and not p.meter.lost(), "smoke": p.smoke,
             "pile_power_w": round(p.pile_power_w, 1),
             "meter_kwh": round(p.meter.total_kwh, 3) if p.meter is not None else None,
+            "meter_errors": p.meter.errors if p.meter is not None else None,
+            "meter_busy_retries": p.meter.transient_retries if p.meter is not None else None,
             "sessions_open": sum(1 for x in p.ports if x.session is not None),
             "settlements_pending": self.journal.pending_count(), "tariff_version": self.cfg.tariff.version,
             "cycle_ms": round(p.cycle_ms, 1),

@@ -92,6 +92,11 @@ class PileMeter:
             return  # rebased: the new value is the new base, nothing is added or taken away
         self.total_kwh += energy - prev
 
+    @property
+    def transient_retries(self) -> int:
+        """Busy / acknowledge / gateway answers asked again (Modbus; DL/T 645 has none)."""
+        return int(getattr(self.client.stats, "transient", 0))
+
     def lost(self) -> bool:
         return self.clock() - self.last_ok > self.cfg.lost_after_s
 

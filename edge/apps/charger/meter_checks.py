@@ -37,11 +37,16 @@ METER_RESOLUTION_WH = 20.0  # a 0.01 kWh register, read at both ends of an energ
 
 
 class MeterChecks(Safety):
-    _power_gap_since: float | None = None  # outside the tolerance since
-    _power_ok_since: float | None = None  # back inside since (while the alarm is raised)
-    power_mismatch: bool = False
-    energy_mismatch: bool = False
-    _energy_start: tuple[float, float, int] | None = None  # (time, meter total kWh, ports' counters Wh)
+    power_mismatch: bool  # the meter_power_mismatch alarm is raised
+    energy_mismatch: bool  # the meter_energy_mismatch alarm is raised
+    _power_gap_since: float | None  # outside the tolerance since
+    _power_ok_since: float | None  # back inside since (while the alarm is raised)
+    _energy_start: tuple[float, float, int] | None  # (time, meter total kWh, ports' counters Wh) of this window
+
+    def _init_meter_checks(self) -> None:
+        self.power_mismatch = self.energy_mismatch = False
+        self._power_gap_since = self._power_ok_since = None
+        self._energy_start = None
 
     def _check_meter(self) -> None:
         if self.meter is None:

@@ -65,6 +65,7 @@ class PileController(McuEvents, MeterChecks, Inputs, Restore):
         self.cycle_ms = 0.0
         self.polls = 0
         self.counts = {"sessions": 0, "settlements_sent": 0, "settlements_acked": 0, "refused": 0}
+        self._init_meter_checks()
 
     def poll(self) -> None:
         t0 = time.monotonic()

@@ -21,7 +21,8 @@ def test_a_busy_modbus_meter_is_retried_not_lost(make_bench: Any) -> None:
     stats = b.ctl.meter.client.stats
     assert stats.transient >= 20 and set(stats.exception_codes) == {6}
     assert b.ctl.meter.last is not None and 100 < b.ctl.meter.last.power_w < 140
-    assert b.agent.app.gauges()["meter_ok"] is True
+    g = b.agent.app.gauges()
+    assert g["meter_ok"] is True and g["meter_busy_retries"] == stats.transient
 
 
 def test_a_lost_meter_raises_an_alarm_and_charging_goes_on(make_bench: Any) -> None:
