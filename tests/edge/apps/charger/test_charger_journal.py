@@ -37,3 +37,26 @@ def test_agent_starts_on_a_corrupt_journal_and_charges(make_bench: Any) -> None:
     res = b.command("start", port=2, order_id="after-corrupt")
     assert res.ok and res.result["state"] == "charging" and b.pile.relay_on(2)
     assert list(data.glob("charger.sqlite.corrupt-*"))
+
+
+def test_clean_stop_switches_off_keeps_the_session_and_the_next_start_resumes_it(make_bench: Any) -> None:
+    b = make_bench()
+    b.pile.plug(4, "ebike_48v")
+    b.settle()
+    assert b.command("start", port=4, order_id="clean-4").ok and b.pile.relay_on(4)
+    b.advance(600, step=300)
+    b.agent.stop()  # PileController.shutdown(): relays off, the open session journaled
+    assert not b.pile.relay_on(4)
+    j = Journal(load_config(b.config_path()).agent.data_dir / "app" / "charger.sqlite")
+    try:
+        assert [s["order_id"] for s in j.open_sessions()] == ["clean-4"] and j.pending_count() == 0
+    finally:
+        j.close()
+    b.start_agent()
+    assert b.pile.relay_on(4) and b.ctl.ports[3].session.order_id == "clean-4"
+    b.advance(600, step=300)
+    b.command("stop", port=4)
+    bills = [e.data for e in b.wait_events("charger.settlement")]
+    assert [(x["order_id"], x["resumed"], x["stop_reason"]) for x in bills] == [("clean-4", 1, "remote_stop")]
+    assert 1195 <= bills[0]["charged_s"] <= 1205
+    assert [e.data["order_id"] for e in b.events("charger.session_started")] == ["clean-4"]
