@@ -3,7 +3,6 @@ acknowledges. A session is billed from the MCU's per-port counter and its own co
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ulid import ULID
@@ -13,8 +12,6 @@ from linli import contract_charger as cc
 
 from .port import PortView, Session
 from .state import PileState, StartRefused, iso
-
-log = logging.getLogger(__name__)
 
 
 class Sessions(PileState):
