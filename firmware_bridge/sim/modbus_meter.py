@@ -258,6 +258,12 @@ class ModbusMeterSim(LineFaults):
         with self._lock:
             self._exceptions.extend([int(code)] * count)
 
+    def clear_exceptions(self) -> None:
+        """Answer normally again: no queued exceptions (fail_next), no busy_every."""
+        with self._lock:
+            self._exceptions.clear()
+            self._busy_every = 0
+
     def busy_every(self, n: int, code: int = ExcCodes.DEVICE_BUSY) -> None:
         """From now on answer every ``n``-th request with exception ``code`` (a busy meter that still answers
         every request); ``n`` = 0 stops it."""

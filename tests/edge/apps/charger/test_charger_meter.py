@@ -25,6 +25,20 @@ def test_a_busy_modbus_meter_is_retried_not_lost(make_bench: Any) -> None:
     assert g["meter_ok"] is True and g["meter_busy_retries"] == stats.transient
 
 
+def test_a_meter_busy_on_every_try_is_lost_only_after_lost_after_s(make_bench: Any) -> None:
+    b = make_bench(MODBUS)
+    start(b, 1, "ebike_48v", "allbusy-1")
+    b.world.meter.fail_next(6, count=100_000)  # busy whatever it is asked: no good reading at all
+    b.advance(15, step=5)
+    assert not faults(b, "meter_lost")  # lost_after_s is 20 s
+    b.advance(10, step=5)
+    lost = faults(b, "meter_lost")
+    assert lost and lost[-1].active and "device busy" in lost[-1].detail and b.pile.relay_on(1)
+    b.world.meter.clear_exceptions()
+    b.advance(2, step=1)
+    wait_for(lambda: not faults(b, "meter_lost")[-1].active, 5, what="meter_lost cleared")
+
+
 def test_a_lost_meter_raises_an_alarm_and_charging_goes_on(make_bench: Any) -> None:
     b = make_bench(MODBUS)
     start(b, 1, "ebike_48v", "lost-1")
