@@ -7,6 +7,7 @@ started are billed, rounded half up to the fen. Polls every second, as the pile 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pytest
 
@@ -93,3 +94,21 @@ def test_time_cost_rounds_half_up_to_the_fen() -> None:
     assert time_cost_fen(t, 150 * 60, 5.0) == 63  # 62.5
     assert time_cost_fen(t, 90, 1200.0) == 5  # 2 minutes at 1.5 元/h = 5 fen
     assert time_cost_fen(t, 0, 100.0) == 0
+
+
+def test_end_to_end_a_one_second_spike_through_the_simulated_pile(make_bench: Any) -> None:
+    b = make_bench({"limits": {"full_w": 3, "unplug_w": 1}})
+    load = b.pile.plug(1, "phone", full_after_s=None)  # 5 W throughout
+    b.settle()
+    assert b.command("start", port=1, order_id="spike-1").ok
+    b.advance(600, step=300)
+    load.watts = 450.0  # one poll sees 450 W ...
+    b.advance(1, step=1)
+    load.watts = 5.0  # ... and the poll one second later 5 W again
+    b.advance(1, step=1)
+    b.advance(9000 - 602, step=600)
+    b.command("stop", port=1)
+    s = Settlement.model_validate(b.wait_events("charger.settlement")[0].data)
+    assert s.charged_s == 9000 and s.max_power_w == 450.0
+    assert (s.tier_w, s.tier_power_w, s.tier_window_s, s.tier_basis) == (200, 5.0, 60.0, "held")
+    assert s.amount_fen == 63
