@@ -50,4 +50,5 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "f_relay_mismatch": ("继电器状态不符", "relay state mismatch"),
     "f_mcu_watchdog": ("控制板看门狗断电", "MCU watchdog"),
     "f_mcu_rebooted": ("控制板重启", "MCU restarted"),
+    "qr_sheet": ("打印扫码充电贴纸", "Print the scan-to-charge QR codes"),
 }

@@ -34,14 +34,20 @@ def lanes_of(dev: Device) -> list[str]:
 
 def waiting(s: Session, dev: Device, lane: str) -> dict[str, Any] | None:
     """The car waiting to pay at ``lane`` of gate ``dev``: its session, fee due and times; None if there is none."""
-    g = dev.gauges or {}
-    if g.get(f"lane_{lane}_pending") not in ("pay", None):
-        return None
     p = s.scalars(select(GatePassage).where(GatePassage.device_id == dev.id, GatePassage.lane == lane)
                   .order_by(GatePassage.at.desc()).limit(1)).first()
-    if p is None or p.decision != "pay" or p.opened or not p.session_id or utcnow() - p.at > WAIT_MAX:
+    if p is None or p.decision != "pay" or p.opened or utcnow() - p.at > WAIT_MAX:
         return None
-    sess = s.get(GateSession, p.session_id)
+    # telemetry newer than the read that says the lane no longer waits (the car backed away, the guard let it
+    # out): nobody to pay for. Older telemetry says nothing about this car.
+    g = dev.gauges or {}
+    pending = g.get(f"lane_{lane}_pending")
+    if pending is not None and pending != "pay" and dev.health_at is not None and dev.health_at > p.at:
+        return None
+    # the exit read names the session when the gate knew it; else the car's open session at this site
+    sess = s.get(GateSession, p.session_id) if p.session_id else s.scalars(
+        select(GateSession).where(GateSession.site == dev.site, GateSession.plate == p.plate,
+                                  GateSession.state == "open").order_by(GateSession.entry_at.desc()).limit(1)).first()
     if sess is None or sess.state != "open":
         return None
     fee = p.fee_cents or 0

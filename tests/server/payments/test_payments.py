@@ -260,3 +260,16 @@ def test_staff_list_payments(srv: LiveServer, pile: DeviceSim) -> None:
         rows = c.get("/api/v1/payments/orders", params={"site": SITE}).json()
     assert rows and all(re.fullmatch(r"P[0-9A-Z]{26}", r["out_trade_no"]) for r in rows)
     assert httpx.get(srv.url + "/api/v1/payments/orders").status_code == 401
+
+
+def test_printable_qr_sheet_per_pile_for_staff(srv: LiveServer, pile: DeviceSim) -> None:
+    ready(srv, pile)
+    with httpx.Client(base_url=srv.url, auth=("maint", PASSWORDS["maint"]), timeout=10) as c:
+        r = c.get(f"/resident/sheets/charger/{SITE}/pile-p1")
+        assert r.status_code == 200 and r.text.count("<svg") == 4 and "4 号插座" in r.text
+    assert httpx.get(f"{srv.url}/resident/sheets/charger/{SITE}/pile-p1").status_code in (401, 303)
+    # each code on the sheet is the port's signed URL (what the phone opens)
+    import segno  # noqa: F401  (the sheet's renderer, as the gate's door codes)
+
+    assert url_of(srv, 4) != url_of(srv, 3) and tokens.check(srv.server.payments.token_key,
+                                                             url_of(srv, 4).rsplit("/", 1)[1]).port == 4
