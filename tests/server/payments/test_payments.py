@@ -273,3 +273,45 @@ def test_printable_qr_sheet_per_pile_for_staff(srv: LiveServer, pile: DeviceSim)
 
     assert url_of(srv, 4) != url_of(srv, 3) and tokens.check(srv.server.payments.token_key,
                                                              url_of(srv, 4).rsplit("/", 1)[1]).port == 4
+
+
+def test_unpaid_order_closes_and_a_late_payment_is_refunded(srv: LiveServer, pile: DeviceSim) -> None:
+    ready(srv, pile)
+    with httpx.Client(timeout=10) as c:
+        r = c.post(url_of(srv, 2) + "/pay", data={"choice": "amount:200"})
+        assert r.status_code == 303
+    key = _newest_key(srv)
+    o = row(srv, "/r/o/" + key)
+    later = utcnow() + timedelta(seconds=PAYMENTS.get("order_ttl_s", 900) + 1)
+    srv.server.payments.run_once(later)
+    assert row(srv, "/r/o/" + key).state == "closed"
+    assert sim(srv).query(o.out_trade_no).state == "closed"
+    # the platform had taken the money anyway (its order closed a moment too late): all of it goes back
+    prov = sim(srv)
+    prov.orders[o.out_trade_no].state = "unpaid"
+    prov.pay(o.prepay_id or "")
+    wait_for(lambda: row(srv, "/r/o/" + key).refund_state == "done", 10, what="late payment refunded")
+    final = row(srv, "/r/o/" + key)
+    assert final.state == "failed" and final.failure == "expired" and final.refund_fen == 200
+    assert not starts(pile, o.out_trade_no)
+
+
+def _paths(routes: list[Any], prefix: str = "") -> Iterator[str]:
+    for r in routes:
+        inner = getattr(r, "original_router", None)  # an included router (FastAPI keeps it as it was)
+        if inner is not None:
+            yield from _paths(inner.routes, prefix + getattr(r.include_context, "prefix", ""))
+        elif getattr(r, "path", None):
+            yield prefix + r.path
+
+
+def test_public_resident_routes_are_declared_public_by_design(srv: LiveServer) -> None:
+    from server.app import public_by_design
+
+    declared = public_by_design()
+    mine = {p for p in _paths(srv.app.routes)
+            if p.startswith(("/r/", "/pay/sim/")) or p.startswith("/api/v1/payments/notify")}
+    assert mine and mine == set(declared), mine ^ set(declared)
+    with httpx.Client(base_url=srv.url, timeout=10) as c:  # the staff parts are not public
+        assert c.get(f"/resident/sheets/charger/{SITE}/pile-p1").status_code in (401, 303)
+        assert c.get("/api/v1/payments/orders").status_code == 401

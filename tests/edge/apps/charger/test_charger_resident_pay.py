@@ -16,6 +16,7 @@ from server.app import create_app
 from server.charger.models import ChargerOrder
 from server.db.models import Device
 from server.payments.models import PayOrder
+from server.payments.sim import SimProvider
 from server.resident.pages import port_url
 from server.testing import make_settings, running
 
@@ -66,6 +67,11 @@ def test_scan_pay_watch_stop_refund_receipt(make_bench: Any, mqtt_broker: TestBr
             wait_for(lambda: page.locator("#phase").get_attribute("data-phase") == "charging", 20,
                      what="page shows charging")
             wait_for(lambda: b.pile.relay_on(3), 5, what="relay on")
+            # the provider notifies again (its own resend): answered, and nothing more starts
+            with srv.db.session() as s:
+                oid = s.scalars(select(PayOrder.out_trade_no)).one()
+            prov = srv.payments.provider
+            assert isinstance(prov, SimProvider) and prov.renotify(oid) == 200
             b.advance(1200, step=300)  # 20 simulated minutes of charging
             wait_for(lambda: page.locator("#v-energy").inner_text() not in ("—", "0.000 kWh"), 15,
                      what="live energy on the phone")
@@ -100,3 +106,43 @@ def test_scan_pay_watch_stop_refund_receipt(make_bench: Any, mqtt_broker: TestBr
             assert "Charging receipt" in page.content() and "Refund" in page.locator("#receipt").inner_text()
             screenshot(page, "resident-receipt-en")
         assert len([e for e in b.events("charger.session_started") if e.data["order_id"] == o.out_trade_no]) == 1
+
+
+def test_paid_start_refused_by_the_pile_is_refunded(make_bench: Any, mqtt_broker: TestBroker,
+                                                     tmp_path: Path) -> None:
+    """The port was free when the resident scanned, but a card took it before the payment went through: the
+    real agent refuses the start (port busy) and the whole payment goes back."""
+    import httpx
+
+    settings = make_settings(tmp_path / "srv", f"sqlite:///{tmp_path / 'srv.db'}", mqtt_broker,
+                             payments={"provider": "sim", "start_timeout_s": 15})
+    with running(create_app(settings)) as ls:
+        srv = ls.server
+        b = make_bench(start=False)
+        b.pile.plug(5, "ebike_48v")
+        start_with_fast_telemetry(b)
+        wait_for(lambda: (d := _dev(srv, b.ref.device)) is not None and (d.gauges or {}).get("p5_state") == "plugged",
+                 15, what="port 5 plugged at the server")
+        url = port_url(srv.payments, ls.url, b.ref.site, b.ref.device, 5)
+        with httpx.Client(timeout=10) as c:
+            r = c.post(url + "/pay", data={"choice": "full:0"})
+            assert r.status_code == 303 and "/pay/sim/" in r.headers["location"]
+            assert b.command("start", port=5, order_id="card-first", prepaid_fen=300).ok  # someone else's start
+            r = c.post(ls.url + r.headers["location"] + "/confirm")
+            assert r.status_code == 303
+
+            def pay_row() -> PayOrder:
+                with srv.db.session() as s:
+                    return s.scalars(select(PayOrder)).one()
+
+            wait_for(lambda: pay_row().refund_state == "done", 15, what="refund after the pile refused")
+            o = pay_row()
+            assert o.failure == "start_refused" and o.refund_fen == o.amount_fen == 1000
+            page = c.get(ls.url + f"/r/o/{o.view_key}").text
+            assert "未能开始充电" in page and "已退回 ¥10.00" in page
+        assert b.ctl.ports[4].session.order_id == "card-first"  # the other session runs on, untouched
+
+
+def _dev(srv: Any, device: str) -> Device | None:
+    with srv.db.session() as s:
+        return s.scalars(select(Device).where(Device.device == device)).first()
