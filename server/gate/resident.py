@@ -27,9 +27,13 @@ if TYPE_CHECKING:
 WAIT_MAX = timedelta(hours=2)  # a pay decision older than this is not "the car at the lane now"
 
 
-def lanes_of(dev: Device) -> list[str]:
+def exit_lanes(s: Session, dev: Device) -> list[str]:
+    """The gate's lanes (from its telemetry) less those its passages show to be entries."""
     g = dev.gauges or {}
-    return sorted(k[5:-6] for k in g if k.startswith("lane_") and k.endswith("_state"))
+    lanes = sorted(k[5:-6] for k in g if k.startswith("lane_") and k.endswith("_state"))
+    entries = set(s.scalars(select(GatePassage.lane).where(GatePassage.device_id == dev.id,
+                                                           GatePassage.direction == "entry").distinct()))
+    return [lane for lane in lanes if lane not in entries]
 
 
 def waiting(s: Session, dev: Device, lane: str) -> dict[str, Any] | None:

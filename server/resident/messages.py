@@ -95,8 +95,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "r_tier_why": ("档位依据", "Why this band"),
     "r_tier_text": ("不超过 {w} 瓦", "up to {w} W"),
     "r_tier_reason": (
-        "本次充电持续的最高功率为 {p} 瓦，属于“不超过 {w} 瓦”档。",
-        "The highest power sustained in this charge was {p} W: the “up to {w} W” band."),
+        "本次充电的最高功率为 {p} 瓦，属于“不超过 {w} 瓦”档。",
+        "The highest power in this charge was {p} W: the “up to {w} W” band."),
+    "r_tier_peak": (
+        "本次最高功率 {p} 瓦只是短时峰值，持续功率没有超过 {w} 瓦，按“不超过 {w} 瓦”档计费。",
+        "The {p} W peak was brief: the power sustained stayed within {w} W, so the “up to {w} W” band applies."),
     "r_elec_price": ("电费单价", "Electricity unit price"),
     "r_elec_fee": ("电费", "Electricity fee"),
     "r_service_price": ("服务费单价", "Service fee unit price"),

@@ -335,7 +335,7 @@ def gate_sheet(request: Request, site: str, device: str,
     pay = _pay(request)
     with get_server(request).db.session() as s:
         dev = find_device(s, user, site, Kind.gate.value, device)
-        lanes = parking.lanes_of(dev)
+        lanes = parking.exit_lanes(s, dev)
     base = _public_base(request)
     t = _t(_lang(request))
     codes = [{"label": t("exit_lane", lane=lane), "hint": t("scan_to_pay_exit"),

@@ -67,7 +67,8 @@ def receipt(co: Any, order: Any, tariff: Tariff, t: T, lang: str, refund_text: s
         minutes = math.ceil((co.charged_s or 0) / 60 - 1e-9)
         rows += [
             (t("r_tier"), t("r_tier_text", w=tier.max_w)),
-            (t("r_tier_why"), t("r_tier_reason", p=f"{co.max_power_w or 0:.0f}", w=tier.max_w)),
+            (t("r_tier_why"), t("r_tier_reason" if tariff.tier_for(co.max_power_w or 0).max_w == tier.max_w
+                                else "r_tier_peak", p=f"{co.max_power_w or 0:.0f}", w=tier.max_w)),
             (t("r_elec_price"), t("r_included")), (t("r_elec_fee"), t("r_included")),
             (t("r_service_price"), t("r_per_hour", yuan=f"{tier.yuan_per_hour:.2f}")),
             (t("r_service_qty"), t("r_minutes", m=minutes)), (t("r_service_fee"), f"¥{yuan(total)}"),

@@ -61,6 +61,9 @@ def test_exit_fee_paid_from_the_phone_opens_the_barrier(mqtt_broker: TestBroker,
             car_out = CarSim(board, lane_pins(agent.cfg.hal, agent.app.cfg, "out"))
             cam_in, cam_out = LprCameraSim(agent.app.lpr.url, "cam-in"), LprCameraSim(agent.app.lpr.url, "cam-out")
             url = lane_url(ls.server.payments, ls.url, site, agent.ref.device, "out")
+            with ls.client("maint") as c:  # the printable sheet carries this signed URL for the exit lane
+                sheet = f"/resident/sheets/gate/{site}/{agent.ref.device}"
+                wait_for(lambda: f'data-url="{url}"' in c.get(sheet).text, 10, what="the exit lane on the QR sheet")
             with chromium(viewport=PHONE, has_touch=True) as ctx:
                 page = ctx.new_page()
                 page.goto(url)
@@ -93,6 +96,10 @@ def test_exit_fee_paid_from_the_phone_opens_the_barrier(mqtt_broker: TestBroker,
                          what="the phone says the barrier opened")
                 screenshot(page, "resident-exit-paid")
             car_out.drive_through(0.1)
+            with ls.client("maint") as c:  # once the gate has shown which lane is the entry, only exits are printed
+                text = c.get(sheet).text
+                assert f'data-url="{url}"' in text
+                assert lane_url(ls.server.payments, ls.url, site, agent.ref.device, "in") not in text
             with ls.server.db.session() as s:
                 o = s.scalars(select(PayOrder)).one()
                 assert o.purpose == "parking" and o.state == "done" and o.amount_fen == 600 and o.refund_fen == 0
