@@ -18,7 +18,8 @@ def t(key: str, **kw: object) -> str:
 
 def bill(**over: object) -> SimpleNamespace:
     doc = {"started_at": datetime(2026, 12, 5, 12, 0, tzinfo=UTC),
-           "ended_at": datetime(2026, 12, 5, 14, 30, tzinfo=UTC), "charged_s": 9000, "energy_wh": 310.0, "mode": "time_tiers", "max_power_w": 130.0, "tier_w": 200,
+           "ended_at": datetime(2026, 12, 5, 14, 30, tzinfo=UTC),
+           "charged_s": 9000, "energy_wh": 310.0, "mode": "time_tiers", "max_power_w": 130.0, "tier_w": 200,
            "amount_fen": 63, "stop_reason": "full"}
     return SimpleNamespace(**{**doc, **over})
 
