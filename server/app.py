@@ -33,6 +33,7 @@ from server.ingest.registry import HandlerRegistry, load_kind_handlers
 from server.ingest.service import Ingest
 from server.ingest.stats import IngestStats
 from server.kinds import kind_modules
+from server.payments.service import Payments
 from server.retention import Maintenance
 from server.security import dependencies as security_dependencies
 from server.security import install as install_security
@@ -91,6 +92,33 @@ def kind_routers() -> list[Any]:
     return routers
 
 
+def resident_purposes() -> dict[str, Any]:
+    """What residents can pay for online (see server.payments): charging and the parking fee at the exit."""
+    from server.charger.resident import ChargePurpose
+    from server.gate.resident import ParkingPurpose
+
+    return {"charge": ChargePurpose(), "parking": ParkingPurpose()}
+
+
+def resident_routers() -> list[Any]:
+    """Residents' pages and the payment provider's endpoints (public by design; see their PUBLIC_BY_DESIGN)."""
+    from server.payments import api as pay_api
+    from server.payments import sim as pay_sim
+    from server.resident import pages as resident_pages
+
+    return [pay_api.router, pay_sim.router, resident_pages.router]
+
+
+def public_by_design() -> dict[str, str]:
+    """Residents' and payment routes that anyone may use without an account, each with why that is safe (a signed
+    QR token, an unguessable order key, the provider's signature). The route-table test allow-lists these."""
+    from server.payments import api as pay_api
+    from server.payments import sim as pay_sim
+    from server.resident import pages as resident_pages
+
+    return {**pay_api.PUBLIC_BY_DESIGN, **pay_sim.PUBLIC_BY_DESIGN, **resident_pages.PUBLIC_BY_DESIGN}
+
+
 class Server:
     def __init__(self, settings: Settings, registry: HandlerRegistry | None = None) -> None:
         self.settings = settings
@@ -127,6 +155,7 @@ class Server:
         self.ingest: Ingest | None = None
         self.maintenance = Maintenance(self.db, self.snapshots, settings.retention.snapshot_days,
                                        settings.retention.interval_s)
+        self.payments = Payments(self, resident_purposes())
         self.started = False
 
     def start(self) -> None:
@@ -147,6 +176,7 @@ class Server:
                         s.mqtt.host, s.mqtt.port, s.mqtt.startup_wait_s)
         for service in self.kind_services.values():
             service.start()
+        self.payments.start()
         self.auth.bootstrap()
         self.maintenance.start()
         self.checker.start()
@@ -157,6 +187,7 @@ class Server:
 
     def stop(self, forget_session: bool = False) -> None:
         """Stop everything. ``forget_session`` also drops the broker session (decommissioning; tests)."""
+        self.payments.stop()
         for service in self.kind_services.values():
             service.stop()
         self.checker.stop()
@@ -202,6 +233,8 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> F
         app.include_router(r)
     app.include_router(web_router)
     for router in kind_routers():
+        app.include_router(router)
+    for router in resident_routers():
         app.include_router(router)
     app.mount("/static", static_files(), name="static")
     install_security(app, settings)  # site scoping on every route, browser headers on every response

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from linli.contract import NAME_RE
 from linli.provision import Credentials, read_credentials
 from server.auth import Role
+from server.payments.settings import PaymentSettings
 
 ENV_PREFIX = "LINLI_"
 SiteName = Annotated[str, Field(pattern=NAME_RE.pattern)]
@@ -207,6 +208,7 @@ class Settings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     workorders: WorkOrderSettings = Field(default_factory=WorkOrderSettings)
     updates: UpdateSettings = Field(default_factory=UpdateSettings)
+    payments: PaymentSettings = Field(default_factory=PaymentSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kinds: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-kind sections, each validated by its own server/<kind>/ "

@@ -185,6 +185,10 @@ class ChargerApp(App):
             g[f"p{x.number}_state"] = x.state
             g[f"p{x.number}_w"] = round(x.power_w, 1)
             g[f"p{x.number}_wh"] = round(x.session.energy_wh, 1) if x.session is not None else None
+            # for the resident's live page: charged time and cost so far, priced by the session's own tariff
+            g[f"p{x.number}_s"] = round(x.session.charged_s) if x.session is not None else None
+            g[f"p{x.number}_fen"] = (x.session.cost_fen(x.session.tariff_model) if x.session is not None
+                                     else None)
         return g
 
     def state(self) -> str:
