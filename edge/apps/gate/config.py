@@ -117,6 +117,10 @@ class GateConfig(_M):
     repeat_window_s: float = Field(60.0, ge=1, le=900, title="Repeat window (s)",
                                    description="Reads of the same plate at the same lane within this time are one "
                                                "passage.")
+    reread_window_s: float = Field(900.0, ge=0, le=86400, title="Re-read window (s)",
+                                   description="A plate that entered through a lane this recently and has not been "
+                                               "seen leaving is the same stay read again there: no second opening, "
+                                               "no new parking session.")
     exit_without_entry: Literal["guard", "open"] = Field(
         "guard", title="Exit without entry record", description="guard: the guard decides; open: let it out.")
     tariff: Tariff = Field(default_factory=Tariff, title="Tariff until synced")
