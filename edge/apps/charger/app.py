@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
-from edge.hal.serialport import SerialPortError
+from edge.hal.cardreader import CardReader, Credential
 from linli.contract import Kind, Scalar
 from linli.contract_charger import SettleAckArgs
 from linli.i18n import Lang
@@ -94,25 +94,15 @@ class ChargerApp(App):
 
     def _card_loop(self) -> None:
         assert self.cfg.card_serial is not None
-        port = self.ctx.hal.serial[self.cfg.card_serial]
-        buf = b""
-        while not self._stop.is_set():
-            try:
-                chunk = port.read_until(b"\n", 64)
-            except SerialPortError:
-                self._stop.wait(1.0)
-                continue
-            buf += chunk
-            if len(buf) > 64:  # line noise without an end: drop it
-                buf = b""
-            if not buf.endswith(b"\n"):
-                continue
-            line, buf = buf.strip(), b""
-            card = line.decode("ascii", "replace").strip()
-            if card and card.isalnum() and len(card) <= 32:
-                self.pile.card(card.upper())
-            elif card:
-                self.pile.refuse("card", "unreadable card data")
+        CardReader("charger", self.ctx.hal.serial[self.cfg.card_serial], self.cfg.card_format, self._credential,
+                   lambda _e: self.pile.refuse("card", "unreadable card data"), stop=self._stop).run()
+
+    def _credential(self, cred: Credential) -> None:
+        """A card shown at the pile: the same identity as at the gate (edge.hal.cardreader)."""
+        if cred.kind != "card":
+            self.pile.refuse("card", "not a card")
+            return
+        self.pile.card(cred.value)
 
     def _coin(self, name: str, active: bool) -> None:
         if active and not self._stop.is_set():

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from edge.apps.base import check_hal_part
+from edge.hal.cardreader import CardError, CardFormat, normalise_card
 
 from .tariff import Tariff
 
@@ -89,8 +90,11 @@ class ChargerConfig(BaseModel):
                                  description="Coins inserted within this time make one payment.")
     card_prepay_fen: int = Field(500, ge=0, le=100_000, title="Card prepay (fen)",
                                  description="Amount held from a card for a session; the unused part is refunded.")
+    card_format: CardFormat = Field(default_factory=CardFormat, title="Card number format",
+                                    description="How the reader writes card numbers (edge/hal/cardreader.py).")
     cards_allowed: list[str] | None = Field(None, title="Cards allowed",
-                                            description="Card ids accepted offline (null: any card).")
+                                            description="Card ids accepted offline (null: any card); written in "
+                                                        "any form a reader sends, kept as the card's identity.")
     limits: Limits = Field(default_factory=Limits)
     tariff: Tariff = Field(default_factory=Tariff)
     poll_interval_s: float = Field(1.0, gt=0, le=10, title="Poll every (s)")
@@ -110,6 +114,17 @@ class ChargerConfig(BaseModel):
     @classmethod
     def _card(cls, v: str | None, info: ValidationInfo) -> str | None:
         return v if v is None else check_hal_part(info, "serial", v)
+
+    @field_validator("cards_allowed")
+    @classmethod
+    def _cards(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if v is None:
+            return None
+        fmt = info.data.get("card_format") or CardFormat()
+        try:
+            return [normalise_card(c, fmt) for c in v]
+        except CardError as exc:
+            raise ValueError(f"cards_allowed: {exc}") from None
 
     @field_validator("coin_input")
     @classmethod
