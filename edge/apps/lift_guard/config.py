@@ -33,13 +33,19 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: One object may get any of these names in different frames (COCO calls an e-bike "bicycle" now and then).
+#: Used when ``classes.families`` is not given.
+DEFAULT_FAMILIES = {"two_wheeler": ["ebike", "bicycle", "scooter"]}
+
+
 def _default_detector() -> DetectorConfig:
     return DetectorConfig(kind="ssd", model=DEFAULT_MODEL, labels=DEFAULT_LABELS)
 
 
 def _default_classes() -> ClassMapConfig:
     # The default COCO model has no e-bike class: a two-wheeler (bicycle or motorcycle) stands in for it.
-    return ClassMapConfig(map={"motorcycle": "ebike", "bicycle": "ebike", "person": "person"}, acting=["ebike"])
+    return ClassMapConfig(map={"motorcycle": "ebike", "bicycle": "ebike", "person": "person"}, acting=["ebike"],
+                          families=dict(DEFAULT_FAMILIES))
 
 
 class Prompt(_Section):
@@ -136,6 +142,10 @@ class LiftGuardConfig(_Section):
                                 "many frames in a row (10 = 2 s at 5 fps).")
     track_iou: float = Field(0.3, gt=0, le=1, title="Tracking IoU",
                              description="Box overlap that continues an object's track from frame to frame.")
+    track_contain: float = Field(
+        0.6, gt=0, le=1, title="Tracking containment",
+        description="A box lying this much inside another of the same family (a bike half hidden by its owner) is "
+        "the same object: the pieces are joined and continue one track.")
     motion: MotionConfig = Field(default_factory=MotionConfig, title="Motion gate",
                                  description="Detect only when something moves (and while anything is tracked).")
     recheck_frames: int = Field(5, ge=1, le=1000, title="Re-check every (frames)",
@@ -188,6 +198,8 @@ class LiftGuardConfig(_Section):
     @field_validator("classes")
     @classmethod
     def _classes(cls, v: ClassMapConfig) -> ClassMapConfig:
+        if "families" not in v.model_fields_set and not v.families:
+            v = v.model_copy(update={"families": dict(DEFAULT_FAMILIES)})
         v.check_classes(LIFT_CLASSES)
         if not v.acting:
             raise ValueError("classes.acting is empty: the guard would never block")

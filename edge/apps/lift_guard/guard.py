@@ -272,7 +272,9 @@ class Guard:
                         started_wall=self.clock.now(), best_score=track.best_score)
         self.block = b
         self._enforce()  # the relay goes on here, before the snapshot is encoded
-        first = track.first_confirming_ts if track.first_confirming_ts is not None else track.first_ts
+        # latency: from the first frame the object was seen on the car floor (it crossed the sill), or from the
+        # first frame it was seen at all when it was first seen already inside
+        first = track.first_inside_ts if track.first_inside_ts is not None else track.first_ts
         latency = max(0.0, (now - first) * 1000)
         seen = max(latency, (now - track.first_ts) * 1000)
         self.last_latency_ms = round(latency, 1)
