@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--prefer", choices=["auto", "mosquitto", "amqtt"], default="auto")
     b.set_defaults(func=_dispatch("linli.provision_cli:broker_main"))
 
+    r = sub.add_parser("replay", help="run the real lift pipeline on a recorded clip with a door schedule; prints a "
+                       "timeline and a verdict (installers tune a lift from footage)")
+    from edge.apps.lift_guard.replay_args import add_arguments
+
+    add_arguments(r)
+    r.set_defaults(func=_dispatch("edge.apps.lift_guard.replay:main"))
+
     d = sub.add_parser("demo", help="broker + server + one simulated agent of each kind; Ctrl-C stops all")
     d.add_argument("--var", default="var/demo", help="working folder for the demo (databases, secrets, logs)")
     d.add_argument("--http-port", type=int, default=8600, help="server page port; agents use the next ones")
