@@ -7,7 +7,8 @@ Event types:
   the same ``order_id``) until the server answers with the ``settle_ack`` command naming the order; the server
   stores one bill per ``order_id`` however often it arrives.
 - ``charger.fault`` (:class:`Fault`): a safety cut-off or hardware fault (overload, over-temperature, smoke,
-  meter/MCU lost, relay welded, fuse blown, sensor fault, meter counter reset/backwards), and its clearing.
+  meter/MCU lost, relay welded, fuse blown, sensor fault, meter counter reset/backwards, the meter and the ports'
+  sum disagreeing in power or energy), and its clearing. A lost meter is an alarm only: charging goes on.
 - ``charger.refused`` (:class:`Refused`): a card, coin or start that was not accepted (no plug, port busy...).
 
 The :class:`Tariff` (versioned; prices in 元, time-of-use bands in Asia/Shanghai) is set on the server and sent to
@@ -36,7 +37,7 @@ BillingMode = Literal["time_tiers", "energy_tou", "coin_time", "free"]
 FaultKind = Literal[
     "overload", "pile_overload", "over_temperature", "smoke", "meter_lost", "mcu_lost", "relay_welded",
     "fuse_blown", "sensor_fault", "meter_counter_reset", "meter_counter_backwards", "relay_mismatch",
-    "mcu_watchdog", "mcu_rebooted",
+    "mcu_watchdog", "mcu_rebooted", "meter_power_mismatch", "meter_energy_mismatch",
 ]
 
 #: Faults that are reported as warnings (the meter's counter, a controller restart: not a danger by themselves).
@@ -61,6 +62,7 @@ class SessionStarted(EventData):
 class Settlement(EventData):
     EVENT = EventInfo("charger.settlement", "info", "充电结算", "Charging bill",
                       units={"charged_s": "s", "energy_wh": "Wh", "max_power_w": "W", "tier_w": "W",
+                             "tier_power_w": "W", "tier_window_s": "s",
                              "amount_fen": "fen", "prepaid_fen": "fen", "refund_fen": "fen"})
     order_id: str = Field(min_length=1, max_length=64)
     port: int = Field(ge=1, le=17)
@@ -73,7 +75,13 @@ class Settlement(EventData):
     charged_s: int = Field(ge=0, le=10**7, description="seconds with the relay on")
     energy_wh: float = Field(ge=0, le=10**7)
     max_power_w: float = Field(ge=0, le=10**6)
-    tier_w: int | None = Field(None, ge=0, le=10**6, description="power tier billed (time_tiers)")
+    tier_w: int | None = Field(None, ge=0, le=10**6, description="power tier billed (time_tiers): its 'up to' watts")
+    tier_power_w: float | None = Field(None, ge=0, le=10**6, description="the power that set the tier (time_tiers): "
+                                       "the highest held for tier_window_s without a break, not the highest sample")
+    tier_window_s: float | None = Field(None, ge=0, le=10**6, description="how long a power had to be held to count")
+    tier_basis: Literal["held", "whole_session"] | None = Field(
+        None, description="held: over a whole window; whole_session: the session was shorter than the window, "
+                          "so the power held from its start")
     amount_fen: int = Field(ge=0, le=10**9, description="what the session cost, in fen (0.01 元)")
     prepaid_fen: int = Field(ge=0, le=10**9)
     refund_fen: int = Field(ge=0, le=10**9, description="unused prepay to give back")
@@ -150,7 +158,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 class PowerTier(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_w: int = Field(gt=0, title="Up to (W)", description="Sessions whose highest power is at most this.")
+    max_w: int = Field(gt=0, title="Up to (W)",
+                       description="Sessions whose highest power held for tier_window_s is at most this.")
     yuan_per_hour: float = Field(ge=0, title="元 per hour")
 
 
@@ -187,6 +196,9 @@ class Tariff(BaseModel):
     coin_yuan: float = Field(1.0, gt=0, title="元 per coin")
     coin_minutes: int = Field(240, ge=1, le=1440, title="Minutes per coin")
     min_fen: int = Field(0, ge=0, title="Least charge (fen)", description="A started session costs at least this.")
+    tier_window_s: float = Field(60.0, ge=0, le=3600, title="Tier from power held for (s)",
+                                 description="time_tiers: the tier is set by the highest power held this long "
+                                             "without a break (0: the highest single measurement).")
 
     @model_validator(mode="after")
     def _check(self) -> Tariff:
@@ -237,6 +249,8 @@ FAULTS: dict[str, Label] = {
     "relay_mismatch": Label("继电器状态不符", "Relay does not follow"),
     "mcu_watchdog": Label("控制板看门狗断电", "Controller watchdog cut power"),
     "mcu_rebooted": Label("控制板重启", "Controller restarted"),
+    "meter_power_mismatch": Label("电表与端口功率不符", "Meter and ports disagree on power"),
+    "meter_energy_mismatch": Label("电表与端口电量不符", "Meter and ports disagree on energy"),
 }
 STOP_REASONS: dict[str, Label] = {
     "full": Label("已充满", "Full"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from linli.gate.fees import Tariff
 
@@ -20,6 +20,9 @@ Source = Literal["lpr_push", "camera", "manual"]
 ListName = Literal["resident", "visitor", "blacklist", "card"]
 Short = Annotated[str, Field(max_length=64)]
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+#: an LPR camera's ``plateid``: up to 2^64 - 1 or text, carried as text (agents before 2026-12 send a number)
+CameraPlateId = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool)
+                                               else v), Field(max_length=40)]
 
 
 
@@ -56,7 +59,7 @@ class PassageData(EventData):
     paid_cents: int | None = Field(None, ge=0, le=10**9)
     opened: bool
     offline_replay: bool = False
-    camera_plate_id: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
+    camera_plate_id: CameraPlateId | None = None
     clock_skew_s: float | None = Field(None, ge=-10**9, le=10**9)
     by: Short | None = None
     note: Annotated[str, Field(max_length=200)] | None = None

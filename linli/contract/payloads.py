@@ -207,8 +207,8 @@ def _constant(name: str) -> Any:
 
 
 def _int(text: str) -> int:
-    if len(text.lstrip("-")) > 19 or not -MAX_INT - 1 <= (value := int(text)) <= MAX_INT:
-        raise PayloadError("number_range", f"integer {text[:24]}… is out of range (±{MAX_INT})")
+    if len(text.lstrip("-")) > 20 or not -(2**63) <= (value := int(text)) <= MAX_INT:
+        raise PayloadError("number_range", f"integer {text[:24]}… is out of range (-2^63 … 2^64 - 1)")
     return value
 
 

@@ -11,12 +11,16 @@ type                    severity  data
 ``cmd.failed``          warning   :class:`CmdFailed` — the handler failed or the command expired/was unknown
 ``config.applied``      info      :class:`ConfigApplied` — remote desired config taken
 ``config.refused``      warning   :class:`ConfigRefused` — remote desired config refused (the old one stays)
+``update.progress``     info      :class:`UpdateProgress` — a software update's step (downloading, verified…)
+``update.healthy``      info      :class:`UpdateHealthy` — the new version ran healthy long enough
+``update.rolled_back``  alarm     :class:`UpdateRolledBack` — the new version was not healthy: old one back
+``update.failed``       warning   :class:`UpdateFailed` — download, signature or install failed
 ======================  ========  ===========================================================================
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -87,8 +91,45 @@ class ConfigRefused(EventData):
     error: str | None = Field(None, max_length=4000)
 
 
+Version = Annotated[str, Field(max_length=64)]
+Rollout = Annotated[int, Field(ge=0, le=2**62)]
+
+
+class UpdateProgress(EventData):
+    EVENT = EventInfo("update.progress", "info", "软件更新进度", "Software update progress")
+    version: Version
+    step: Literal["downloading", "verified", "installed"]
+    rollout: Rollout | None = None
+    slot: str | None = Field(None, max_length=200)
+
+
+class UpdateHealthy(EventData):
+    EVENT = EventInfo("update.healthy", "info", "软件更新成功", "Software update healthy")
+    version: Version
+    from_version: Version | None = None
+    rollout: Rollout | None = None
+
+
+class UpdateRolledBack(EventData):
+    EVENT = EventInfo("update.rolled_back", "alarm", "软件更新已回退", "Software update rolled back")
+    version: Version | None = None
+    running: Version | None = None
+    reason: str | None = Field(None, max_length=500)
+    rollout: Rollout | None = None
+
+
+class UpdateFailed(EventData):
+    EVENT = EventInfo("update.failed", "warning", "软件更新失败", "Software update failed")
+    version: Version
+    running: Version
+    reason: str = Field(max_length=500)
+    rollout: Rollout | None = None
+
+
+UPDATE_EVENTS: tuple[type[EventData], ...] = (UpdateProgress, UpdateHealthy, UpdateRolledBack, UpdateFailed)
+
 EVENTS: tuple[type[EventData], ...] = (AgentStarted, WatchdogTripped, WatchdogRecovered, CmdExecuted, CmdRefused,
-                                       CmdFailed, ConfigApplied, ConfigRefused)
+                                       CmdFailed, ConfigApplied, ConfigRefused, *UPDATE_EVENTS)
 
 #: States every agent may report (``App.state()`` default and runtime states).
 STATES: dict[str, Label] = {

@@ -28,8 +28,8 @@ SHARE_GROUP = "linli"
 MAX_JSON_BYTES = 256 * 1024
 #: Deepest nesting of arrays and objects in a JSON payload (deeper ones are refused before parsing).
 MAX_JSON_DEPTH = 32
-#: Largest integer magnitude in a JSON payload (64-bit signed, as both databases store it).
-MAX_INT = 2**63 - 1
+#: Largest integer in a JSON payload (64 bits: cameras number their reads up to 2^64 - 1); models bound the rest.
+MAX_INT = 2**64 - 1
 #: Largest blob (JPEG snapshot) accepted.
 MAX_BLOB_BYTES = 4 * 1024 * 1024
 

@@ -60,9 +60,10 @@ class EventOut(_Out):
     blobs: list[SnapshotRef]
 
     @classmethod
-    def of(cls, e: Event, d: Device) -> EventOut:
+    def of(cls, e: Event, d: Device, data: dict[str, Any] | None = None) -> EventOut:
+        """``data``: the event's data when the caller read it itself (``e.data`` otherwise)."""
         return cls(id=e.id, site=d.site, kind=d.kind, device=d.device, type=e.type, severity=e.severity, ts=e.ts,
-                   received_at=e.received_at, data=e.data,
+                   received_at=e.received_at, data=e.data if data is None else data,
                    blobs=[SnapshotRef(sha256=s, url=f"/api/v1/blobs/{s}") for s in e.blobs])
 
 
@@ -161,6 +162,7 @@ class AuditOut(_Out):
     action: str
     target: str
     result: str
+    site: str | None = None
     detail: dict[str, Any]
 
     @classmethod

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 
@@ -52,6 +53,8 @@ class Ingest:
         self._abort = threading.Event()
         self._thread: threading.Thread | None = None
         self._log_limit = LogLimiter()
+        self._in_hand = 0  # messages taken off the queue and not yet acknowledged
+        self._progress_mono = time.monotonic()  # last acknowledgement, or last time there was nothing to do
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def attach(self, link: MqttLink) -> None:
@@ -114,8 +117,14 @@ class Ingest:
             try:
                 batch = self._next_batch()
                 self.stats.set_queue(self._q.qsize())
-                if batch:
+                if not batch:
+                    self._progress_mono = time.monotonic()  # idle is not stuck
+                    continue
+                self._in_hand = len(batch)
+                try:
                     self.process(batch)
+                finally:
+                    self._in_hand = 0
             except Exception:  # never let the writer die
                 log.exception("ingest writer: unexpected error; continuing")
                 time.sleep(0.1)
@@ -188,7 +197,17 @@ class Ingest:
             self._ack(it.msg)
         self.stats.on_batch(len(items), lags)
 
+    def health(self) -> dict[str, Any]:
+        """Is ingest making progress? Unhealthy when the writer is gone, or messages wait and none has been stored
+        or rejected for ``stall_s`` (a database that stays away, a message that stalls the writer)."""
+        waiting = self._q.qsize() + self._in_hand
+        idle_s = time.monotonic() - self._progress_mono
+        stalled = bool(waiting) and idle_s > self.cfg.stall_s
+        return {"running": self.running, "waiting": waiting, "stalled": stalled,
+                "since_progress_s": round(idle_s, 1), "ok": self.running and not stalled}
+
     def _ack(self, msg: Incoming) -> None:
+        self._progress_mono = time.monotonic()
         if self.link is not None:
             self.link.ack(msg.mid, msg.qos, msg.generation)
 
