@@ -188,6 +188,8 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def json_depth(payload: bytes, limit: int = MAX_JSON_DEPTH) -> int:
     """How deeply arrays and objects nest in a JSON text (without parsing it; stops counting past ``limit``)."""
+    if payload.count(b"[") + payload.count(b"{") <= limit:  # cannot be deeper than it has brackets
+        return min(limit, payload.count(b"[") + payload.count(b"{"))
     brackets = _JSON_STRING.sub(b"", payload).translate(None, _NOT_BRACKETS)
     depth = deepest = 0
     for c in brackets:
@@ -219,6 +221,10 @@ def _float(text: str) -> float:
     return value
 
 
+#: One decoder, made once (``json.loads`` with hooks would build a new one per call).
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_int=_int, parse_float=_float)
+
+
 def _has_lone_surrogate(value: Any) -> bool:
     if isinstance(value, str):
         try:
@@ -242,7 +248,7 @@ def loads(payload: bytes) -> Any:
     if (depth := json_depth(payload)) > MAX_JSON_DEPTH:
         raise PayloadError("too_deep", f"payload nests deeper than {MAX_JSON_DEPTH} levels ({depth}+)")
     try:
-        obj = json.loads(payload, parse_constant=_constant, parse_int=_int, parse_float=_float)
+        obj = _DECODER.decode(payload.decode("utf-8"))
     except PayloadError:
         raise
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
