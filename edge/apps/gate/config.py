@@ -86,10 +86,11 @@ class RecognitionConfig(_M):
     det_max_side: int = Field(800, ge=160, le=1920, title="Detector input (px)",
                               description="Frames are scaled so that their longer side is this long.")
     det_threshold: float = Field(0.5, ge=0.1, le=0.99, title="Detection threshold")
-    min_confidence: float = Field(0.85, ge=0.1, le=1.0, title="Reading confidence",
-                                  description="Reads below this are not used.")
+    min_confidence: float = Field(0.7, ge=0.1, le=1.0, title="Reading confidence",
+                                  description="Every character of a plate, voted over the looks and frames, must "
+                                              "be read with at least this confidence; else the read is unsure.")
     votes: int = Field(2, ge=1, le=10, title="Frames to agree",
-                       description="The same text in this many of the last 5 frames makes one read.")
+                       description="Frames of one vehicle that must read its plate before the lane decides.")
     threads: int = Field(2, ge=1, le=8, title="Inference threads")
 
 

@@ -53,6 +53,7 @@ class Observation:
     clock_skew_s: float | None = None
     image_problem: str | None = None
     trigger: int | None = None  # the LPR camera's triggerType
+    unsure: tuple[str, ...] = ()  # the reader could not decide between these: the guard decides
 
 
 @dataclass
@@ -122,6 +123,8 @@ class Lane:
     # ------------------------------------------------------------------ reads
     def handle(self, obs: Observation) -> Outcome:
         plate, problem = try_parse(obs.raw, obs.colour)
+        if obs.unsure:
+            plate, problem = None, "unsure between " + " / ".join(obs.unsure)
         with self._lock:
             now = obs.at
             key = plate.text if plate is not None and not plate.is_none else "-"

@@ -210,11 +210,13 @@ def count(looks: list[tuple[int, Look]], t: Thresholds, need_frames: int) -> Bal
     text, shares, confs = [], [], []
     for i in range(layout[0]):
         votes: dict[str, float] = defaultdict(float)
+        doubt = 0.0  # what the looks were unsure of counts against every character
         for _, lk in mine:
             votes[lk.text[i]] += lk.confs[i]
+            doubt += 1.0 - lk.confs[i]
         ch, w = max(votes.items(), key=lambda kv: kv[1])
         text.append(ch)
-        shares.append(w / sum(votes.values()))
+        shares.append(w / (sum(votes.values()) + doubt))
         confs.append(w / sum(1 for _, lk in mine if lk.text[i] == ch))
     got = "".join(text)
     plate, _ = try_parse(got)
