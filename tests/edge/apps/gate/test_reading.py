@@ -75,6 +75,19 @@ def test_votes_that_disagree_make_unsure_not_a_guess(reader: FrameReader) -> Non
     assert count([], T, 2).status == "none"
 
 
+def test_without_colour_the_vote_is_stricter(reader: FrameReader) -> None:
+    """IR night: no colour checks the layout, so one dissenting layout or a split character is enough doubt."""
+    night = [(0, _look(reader, "沪AD12345")), (1, _look(reader, "沪AD12345")), (2, _look(reader, "沪AD12345")),
+             (3, _look(reader, "沪AD12345")), (4, _look(reader, "沪A12345"))]
+    assert not night[0][1].checked and count(night, T, 2).status == "unsure"
+    day = [(n, _look(reader, t, colour=PlateColour.green)) for n, t in enumerate(
+        ["沪AD12345"] * 4 + ["沪A12345"])]
+    assert day[0][1].checked and count(day, T, 2).text == "沪AD12345"  # the 7-character read does not fit green
+    grey = cv2.cvtColor(cv2.cvtColor(make_scene("沪AD12345", seed=4).image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    fr = reader.read(grey)
+    assert fr.night and fr.colour is PlateColour.unknown
+
+
 def test_a_vehicle_is_read_over_its_frames(reader: FrameReader) -> None:
     vote = VehicleVote()
     for k in range(3):
