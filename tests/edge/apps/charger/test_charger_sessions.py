@@ -31,8 +31,10 @@ def test_full_charge_floats_then_finishes_and_is_settled_once(make_bench: Any) -
     assert s.stop_reason == "full" and s.order_id == "ord-full-1" and s.mode == "time_tiers"
     assert 450 < s.energy_wh < 800, s.energy_wh  # a 48 V 12 Ah pack from 25 %, as the meter saw it
     assert s.tier_w == 200 and s.max_power_w > 100
+    # the tier and why, on the settlement: the highest power held for the tariff's 60 s window
+    assert s.tier_basis == "held" and s.tier_window_s == 60 and 100 < (s.tier_power_w or 0) <= s.max_power_w
     # 0.25 元/h for whole minutes charged
-    assert s.amount_fen == round(25 * -(-s.charged_s // 60) / 60)
+    assert s.amount_fen == (25 * -(-s.charged_s // 60) + 30) // 60  # half up
     assert b.ctl.ports[2].state == "finished"
     # not acknowledged: resent with the same order id (a new event id, attempt + 1); acknowledged: never again
     n = len(b.events("charger.settlement"))
