@@ -151,6 +151,9 @@ class Lane:
         session = None
         if plate is not None and not plate.is_none and self.direction == "entry":
             session = self.store.open_session(plate.text)
+            if session is None:  # a one-character misread of a known plate is that car (decision rule 3/4)
+                near = {m.plate for m in self.store.lookup_fuzzy(plate.text)}
+                session = self.store.open_session(near.pop()) if len(near) == 1 else None
         within = session is not None and session.entry_lane == self.name \
             and abs((now - session.entry_at).total_seconds()) < self.reread_window_s
         if not (same_vehicle or within):
