@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
+from edge.hal.cardreader import CardReader
 from linli.contract import Kind, Scalar
 from linli.gate.contract import GateSettings, ListsSyncArgs, SessionPaidArgs
 from linli.i18n import Lang
@@ -67,6 +68,7 @@ class GateApp(App):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.intake: PushIntake | None = None
+        self.card_readers: dict[str, CardReader] = {}
 
     @staticmethod
     def _file_settings(cfg: GateConfig) -> GateSettings:
@@ -95,6 +97,11 @@ class GateApp(App):
             self.lanes[name] = Lane(name, lc, self.store, barrier, self.ctx.emit_event, self._now, self._say,
                                     self.cfg.repeat_window_s, self.cfg.exit_without_entry,
                                     reread_window_s=self.cfg.reread_window_s)
+        for name, lc in self.cfg.lanes.items():
+            if lc.card_reader:
+                lane = self.lanes[name]
+                self.card_readers[name] = CardReader(f"lane-{name}", hal.serial[lc.card_reader], lc.card_format,
+                                                     lambda c, lane=lane: lane.card(c))
         if any(lc.source == "camera" for lc in self.cfg.lanes.values()):
             rc = self.cfg.recognition
             self.recognizer = PlateRecognizer(rc.models_dir, rc.det_max_side, rc.det_threshold, rc.threads)
@@ -126,6 +133,8 @@ class GateApp(App):
                 self.lpr = None
         for src in self.cameras.values():
             src.start()
+        for reader in self.card_readers.values():
+            reader.start()
         self.ctx.watchdog.watch(LOOP)
         self._thread = threading.Thread(target=self._loop, name="gate-loop", daemon=True)
         self._thread.start()
@@ -137,6 +146,8 @@ class GateApp(App):
             b.safe()
         if self.lpr is not None:
             self.lpr.stop()
+        for reader in self.card_readers.values():
+            reader.stop()
         for name, src in self.cameras.items():
             self.ctx.watchdog.unwatch(f"camera-{name}")
             src.stop()

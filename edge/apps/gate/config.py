@@ -48,6 +48,11 @@ class LaneConfig(_M):
     arm_timeout_s: float = Field(6.0, ge=1, le=60, title="Arm timeout (s)")
     loop_stuck_s: float = Field(300.0, ge=5, le=86400, title="Loop stuck after (s)")
     tailgate_window_s: float = Field(30.0, ge=1, le=600, title="Tailgating window (s)")
+    card_reader: str | None = Field(None, title="Card reader",
+                                    description="hal serial port of a card reader at this lane (monthly cards): a "
+                                                "valid card on the synced card list opens like a resident plate.")
+    card_format: CardFormat = Field(default_factory=CardFormat, title="Card number format",
+                                    description="How the lane's reader writes card numbers (edge/hal/cardreader.py).")
 
     @model_validator(mode="after")
     def _source_parts(self) -> Self:
@@ -147,6 +152,8 @@ class GateConfig(_M):
                 check_hal_part(info, "relays", lane.close_relay)
             if lane.camera:
                 check_hal_part(info, "cameras", lane.camera)
+            if lane.card_reader:
+                check_hal_part(info, "serial", lane.card_reader)
         return lanes
 
     @field_validator("door")
