@@ -53,13 +53,8 @@ class LoginThrottle:
 
 
 def _throttle(request: Request) -> LoginThrottle:
-    """One per server (kept on it: per process; behind several workers the lock-out counts per worker)."""
-    srv = get_server(request)
-    throttle = getattr(srv, "login_throttle", None)
-    if not isinstance(throttle, LoginThrottle):
-        throttle = LoginThrottle(srv.settings.auth.login_max_failures)
-        srv.login_throttle = throttle  # type: ignore[attr-defined]
-    return throttle
+    """The server's (one per process: behind several workers the lock-out counts per worker)."""
+    return get_server(request).login_throttle
 
 
 def _safe_next(target: str | None) -> str:
