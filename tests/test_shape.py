@@ -102,3 +102,20 @@ def test_documents_point_at_nothing_outside_the_repository() -> None:
             if re.search(r"\]\(\.\./|\.\./shared|/work/|shared/design\.md|shared/reference", line):
                 bad.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()[:80]}")
     assert not bad, bad
+
+
+def test_shared_pieces_are_written_once() -> None:
+    """``deep_merge`` lives in ``linli/merge.py`` only; migrations take their column helpers from
+    ``server/db/types.py`` instead of defining their own."""
+    merges, helpers = [], []
+    for path in ROOT.glob("**/*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.startswith((".venv/", "var/")) or rel == "linli/merge.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"^def (_?deep_merge|_merge|deep|merge)\(", text, re.MULTILINE):
+            merges.append(rel)
+        if "/migrations/" in rel and re.search(r"^(JSON|BIGPK) = |^def (TS|_device_fk)\(", text, re.MULTILINE):
+            helpers.append(rel)
+    assert not merges, f"a deep merge of its own (use linli.merge.deep_merge): {merges}"
+    assert not helpers, f"migration column helpers of its own (use server.db.types): {helpers}"
