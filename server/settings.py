@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from linli.contract import NAME_RE
+from linli.merge import deep_merge
 from linli.provision import Credentials, read_credentials
 from server.auth import Role
 from server.payments.settings import PaymentSettings
@@ -295,16 +296,6 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tup
     return out, source
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    res = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(res.get(k), Mapping):
-            res[k] = _merge(res[k], v)
-        else:
-            res[k] = v
-    return res
-
-
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:
     """Load the YAML at ``path`` (None: defaults), apply env overrides, then ``overrides`` (a nested dict)."""
@@ -328,7 +319,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
                                 f"({', '.join(Settings.model_fields)})")
         doc = loaded
     env, source_of = _env_overrides(environ)
-    merged = _merge(_merge(doc, env), overrides or {})
+    merged = deep_merge(deep_merge(doc, env), overrides or {})
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:

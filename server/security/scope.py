@@ -7,7 +7,7 @@ is itself, a work order's ``order_id`` is the order's site, a user ``name`` the 
 and a user who does not see one of them gets 404 (the same answer as for an id that does not exist, so ids of
 other sites do not leak) before the handler runs; the refusal is audited. Ids that do not exist resolve to nothing
 and are left to the handler's own 404. Lists and pages without ids filter by ``visible`` / ``User.sees`` as
-before; ``tests/server/test_security_scope.py`` walks the app's route table and proves both for every route.
+before; ``tests/server/security/test_security_scope.py`` walks the app's route table and proves both for every route.
 
 A new route whose ids are not in ``RULES`` is caught by that test: add a rule here (path prefix, field, resolver).
 ``PUBLIC`` lists the routes anyone may call, each with the reason; they are not scoped (no user).

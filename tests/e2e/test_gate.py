@@ -26,7 +26,8 @@ from linli.gate import qr
 from linli.testing import TestBroker, wait_for
 from server.app import create_app as _create_app
 from server.gate.models import GatePassage, GateSession
-from server.ingest.registry import HandlerRegistry, load_kind_handlers
+from server.ingest.registry import HandlerRegistry
+from server.kinds import ServerKinds
 from server.testing import LiveServer, make_settings, running
 from tests.edge.apps.gate.conftest import HAL, gate_app
 
@@ -36,7 +37,7 @@ SECRET = "pay-secret-for-tests-0123456789"
 def create_app(settings: Any) -> Any:
     """The server with the gate's handlers and services only (other kinds are tested on their own)."""
     reg = HandlerRegistry()
-    load_kind_handlers(reg, [Kind.gate])
+    ServerKinds.load([Kind.gate]).register_handlers(reg)
     return _create_app(settings, reg)
 
 

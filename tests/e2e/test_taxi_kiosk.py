@@ -28,8 +28,8 @@ from linli.testing import CHROMIUM, TestBroker, chromium, screenshot, wait_for
 from server.app import create_app
 from server.taxi_kiosk.models import TaxiOrder, TaxiOrderStep
 from server.taxi_kiosk.provider import NoProvider
-from server.taxi_kiosk.service import TaxiService
 from server.taxi_kiosk.simfleet import SimFleet
+from server.taxi_kiosk.worker import TaxiService
 from server.testing import LiveServer, make_settings, running
 
 pytestmark = pytest.mark.browser
