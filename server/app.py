@@ -28,6 +28,7 @@ from server.dashboards.fleet import register as register_fleet_panels
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import Device
+from server.homeassistant.bridge import HomeAssistantBridge
 from server.ingest.link import MqttLink
 from server.ingest.registry import HandlerRegistry, load_kind_handlers
 from server.ingest.service import Ingest
@@ -145,6 +146,8 @@ class Server:
         self.csrf_key = secrets.token_bytes(32)
         register_workorders(self.handlers, settings.workorders)  # alarms of every kind → work orders
         register_updates(self.handlers)  # devices' update reports → roll-out progress
+        if settings.homeassistant.enabled:  # read-only MQTT discovery for a compound's Home Assistant
+            HomeAssistantBridge(lambda: self.link).register(self.handlers)
         self.rollouts = RolloutWorker(self.db, lambda: self.link, update_config(settings),
                                       settings.updates.check_interval_s)
         self.dashboards = DashboardRegistry()
