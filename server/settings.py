@@ -359,3 +359,18 @@ def load_users_file(path: Path) -> list[UserEntry]:
     except ValidationError as exc:
         raise SettingsError(format_errors(exc, _Users, {}, str(path)).replace(": users.", ": ")) from None
 
+
+
+def settings_json_schema() -> dict[str, Any]:
+    """JSON schema of the server's YAML (editors validate config/server.yaml with it)."""
+    schema = Settings.model_json_schema()
+    schema["title"] = "linli server settings"
+    return schema
+
+
+if __name__ == "__main__":  # python -m server.settings  → JSON schema of the server's YAML
+    import json
+    import sys
+
+    json.dump(settings_json_schema(), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")

@@ -191,6 +191,7 @@ class Installer:
         tmp.symlink_to(Path("slots") / slot)
         os.replace(tmp, current)
         (self.at(slot_dir) / "VERSION").write_text(_version(self.source) + "\n")
+        self._write("/usr/local/bin/linli", f'#!/bin/sh\nexec {self.layout.python} -m linli.cli "$@"\n', 0o755)
         self._write(self.layout.prefix / "bootguard.py", (Path(__file__).parent / "bootguard.py").read_bytes(), 0o755)
         self.say(f"[3] code: {slot_dir} ({_version(self.source)}), {self.layout.current} -> slots/{slot}")
         return slot_dir

@@ -126,3 +126,13 @@ def test_every_kind_publishes_only_well_formed_discovery() -> None:
     ref = DeviceRef("sh-x", Kind.charger, "d-1")
     bad = dict(entities(ref, gauges)[1].config, command_topic="x/set", unit_of_measurement="V")
     assert len(problems("homeassistant/sensor/n/o/config", bad)) == 2
+
+
+def test_server_settings_have_a_json_schema_like_the_agents() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "server.settings"], capture_output=True, text=True, check=True)
+    schema = json.loads(out.stdout)
+    assert schema["title"] == "linli server settings"
+    assert {"database", "mqtt", "updates", "homeassistant"} <= set(schema["properties"])
