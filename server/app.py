@@ -46,6 +46,7 @@ from server.users.directory import UserDirectory
 from server.users.sessions import SessionStore
 from server.web import router as web_router
 from server.web import static_files
+from server.web.apidocs import install_docs
 from server.web.ops import ops_routers
 from server.workorders.service import Checker
 from server.workorders.service import register as register_workorders
@@ -226,7 +227,7 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> F
             await run_in_threadpool(srv.stop)
 
     app = FastAPI(title="linli server", version=server.__version__, lifespan=lifespan,
-                  dependencies=security_dependencies(),
+                  dependencies=security_dependencies(), docs_url=None, redoc_url=None,
                   description="Central server of linli (邻里): MQTT ingest, device registry, events, snapshots, "
                               "commands and config, dashboards, work orders, users. HTTP Basic authentication "
                               "(the pages use a login form and a session cookie).")
@@ -240,5 +241,6 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> F
     for router in resident_routers():
         app.include_router(router)
     app.mount("/static", static_files(), name="static")
+    install_docs(app)  # /docs with Swagger UI served from here (offline), HTTP Basic in the schema
     install_security(app, settings)  # site scoping on every route, browser headers on every response
     return app
