@@ -28,6 +28,7 @@ from server.dashboards.fleet import register as register_fleet_panels
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import Device
+from server.homeassistant.bridge import HomeAssistantBridge
 from server.ingest.link import MqttLink
 from server.ingest.registry import HandlerRegistry
 from server.ingest.service import Ingest
@@ -45,6 +46,7 @@ from server.users.directory import UserDirectory
 from server.users.sessions import SessionStore
 from server.web import router as web_router
 from server.web import static_files, use_kind_templates
+from server.web.apidocs import install_docs
 from server.web.ops import ops_routers
 from server.workorders.service import Checker
 from server.workorders.service import register as register_workorders
@@ -126,6 +128,8 @@ class Server:
         self.csrf_key = secrets.token_bytes(32)
         register_workorders(self.handlers, settings.workorders)  # alarms of every kind → work orders
         register_updates(self.handlers)  # devices' update reports → roll-out progress
+        if settings.homeassistant.enabled:  # read-only MQTT discovery for a compound's Home Assistant
+            HomeAssistantBridge(lambda: self.link).register(self.handlers)
         self.rollouts = RolloutWorker(self.db, lambda: self.link, update_config(settings),
                                       settings.updates.check_interval_s)
         self.dashboards = DashboardRegistry()
@@ -204,7 +208,7 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> F
             await run_in_threadpool(srv.stop)
 
     app = FastAPI(title="linli server", version=server.__version__, lifespan=lifespan,
-                  dependencies=security_dependencies(),
+                  dependencies=security_dependencies(), docs_url=None, redoc_url=None,
                   description="Central server of linli (邻里): MQTT ingest, device registry, events, snapshots, "
                               "commands and config, dashboards, work orders, users. HTTP Basic authentication "
                               "(the pages use a login form and a session cookie).")
@@ -219,5 +223,6 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> F
         app.include_router(router)
     use_kind_templates(srv.kinds.template_dirs())
     app.mount("/static", static_files(), name="static")
+    install_docs(app)  # /docs with Swagger UI served from here (offline), HTTP Basic in the schema
     install_security(app, settings)  # site scoping on every route, browser headers on every response
     return app

@@ -185,6 +185,11 @@ class WorkOrderSettings(_Section):
     max_photo_mb: float = Field(default=8, gt=0, le=64, description="largest photo a handler may upload")
 
 
+class HomeAssistantSettings(_Section):
+    enabled: bool = Field(default=False, description="publish MQTT discovery and device state for Home Assistant "
+                          "(read-only; HA connects with the account from `linli provision --homeassistant`)")
+
+
 class UpdateSettings(_Section):
     public_key_file: Path | None = Field(
         default=None, description="Ed25519 public key (PEM) releases must be signed with (`linli release keygen`); "
@@ -209,6 +214,7 @@ class Settings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     workorders: WorkOrderSettings = Field(default_factory=WorkOrderSettings)
     updates: UpdateSettings = Field(default_factory=UpdateSettings)
+    homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kinds: dict[str, dict[str, Any]] = Field(
@@ -344,3 +350,18 @@ def load_users_file(path: Path) -> list[UserEntry]:
     except ValidationError as exc:
         raise SettingsError(format_errors(exc, _Users, {}, str(path)).replace(": users.", ": ")) from None
 
+
+
+def settings_json_schema() -> dict[str, Any]:
+    """JSON schema of the server's YAML (editors validate config/server.yaml with it)."""
+    schema = Settings.model_json_schema()
+    schema["title"] = "linli server settings"
+    return schema
+
+
+if __name__ == "__main__":  # python -m server.settings  → JSON schema of the server's YAML
+    import json
+    import sys
+
+    json.dump(settings_json_schema(), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")

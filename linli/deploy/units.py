@@ -188,24 +188,32 @@ DefaultInstance=tty1
 
 
 def mosquitto_dropin(layout: Layout | None = None, port: int = 1883, tls_port: int | None = None,
-                     host: str = "0.0.0.0") -> str:
-    """Drop-in for Debian's mosquitto.service (``include_dir /etc/mosquitto/conf.d`` is in its main file; Debian's
-    main file already turns persistence on under /var/lib/mosquitto)."""
+                     host: str = "0.0.0.0", server_port: int = 1884) -> str:
+    """Drop-in for Debian's mosquitto.service (its main file has ``include_dir /etc/mosquitto/conf.d`` and already
+    keeps sessions and queued messages in /var/lib/mosquitto across restarts). The same two listeners as
+    ``linli.broker.mosquitto_conf``: devices on ``port`` with the client id bound to the account (no device can
+    take over another's or the server's session), the server account only on loopback ``server_port``."""
     layout = layout or Layout()
     broker = layout.secrets / "broker"
+
+    def device_listener(p: int, extra: list[str]) -> list[str]:
+        return ["", f"listener {p} {host}", *extra, "use_username_as_clientid true", "allow_anonymous false",
+                f"password_file {broker}/passwd", f"acl_file {broker}/acl"]
+
     lines = [
         "# linli: accounts and ACL written by `linli provision` (regenerate, then `systemctl reload mosquitto`)",
-        "per_listener_settings false",
-        f"listener {port} {host}",
-        "allow_anonymous false",
-        f"password_file {broker}/passwd",
-        f"acl_file {broker}/acl",
+        "per_listener_settings true",
+        "autosave_interval 30",
         "# the server's persistent session: keep what devices send while it restarts",
-        "max_queued_messages 100000",
-        "max_inflight_messages 1000",
-        "persistent_client_expiration 14d",
+        "max_queued_messages 200000",
+        "max_queued_bytes 0",
+        "max_inflight_messages 200",
+        "max_packet_size 8388608",
+        *device_listener(port, []),
     ]
     if tls_port:
-        lines += [f"listener {tls_port} {host}", f"cafile {broker}/ca.crt", f"certfile {broker}/broker.crt",
-                  f"keyfile {broker}/broker.key"]
+        lines += device_listener(tls_port, [f"cafile {broker}/ca.crt", f"certfile {broker}/broker.crt",
+                                            f"keyfile {broker}/broker.key", "tls_version tlsv1.2"])
+    lines += ["", f"listener {server_port} 127.0.0.1", "allow_anonymous false",
+              f"password_file {broker}/passwd_server", f"acl_file {broker}/acl"]
     return "\n".join(lines) + "\n"

@@ -43,8 +43,8 @@ PUBLIC: dict[tuple[str, str], str] = {
                                                 "signature over the body (X-Linli-Signature), not by a user",
     ("GET", "/openapi.json"): "the API's description (no data)",
     ("GET", "/docs"): "the API's documentation page (no data)",
-    ("GET", "/docs/oauth2-redirect"): "part of the API documentation page (no data)",
-    ("GET", "/redoc"): "the API's documentation page (no data)",
+    ("GET", "/releases/{filename}"): "a signed software release the devices download; devices check its size, "
+                                     "SHA-256 and Ed25519 signature before use (open-source code, no site data)",
 }
 
 Resolver = Callable[[Session, Any], Iterable[str] | None]
@@ -128,6 +128,23 @@ def _granted(_s: Session, value: Any) -> Iterable[str] | None:
     return parts or [EVERY_SITE]
 
 
+def _rollout(s: Session, value: Any) -> Iterable[str] | None:
+    """A roll-out reaches the sites of all its devices: only a user who sees every one of them may touch it."""
+    from server.updates.models import RolloutDevice
+
+    n = _int(value)
+    if n is None:
+        return None
+    sites = set(s.scalars(select(Device.site).join(RolloutDevice, RolloutDevice.device_id == Device.id)
+                          .where(RolloutDevice.rollout_id == n)))
+    return sites or None
+
+
+def _fleet_wide(_s: Session, _value: Any) -> Iterable[str]:
+    """A release goes to every site's devices: only a user of every site may upload one."""
+    return [EVERY_SITE]
+
+
 @dataclass(frozen=True)
 class Rule:
     prefixes: tuple[str, ...]  # route path templates this rule applies to ("" = every route)
@@ -148,6 +165,8 @@ RULES: list[Rule] = [
     Rule(("/api/v1/taxi", "/taxi"), "order_id", _taxi_order),
     Rule(("/api/v1/users", "/admin/users"), "name", _account),
     Rule(("/api/v1/users", "/admin/users"), "sites", _granted),
+    Rule(("/api/v1/rollouts",), "rollout_id", _rollout),
+    Rule(("/api/v1/releases",), "manifest", _fleet_wide),
 ]
 
 

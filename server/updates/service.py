@@ -221,8 +221,12 @@ def progress(db: Database, rollout_id: int) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for rd, _ in rows:
             counts[rd.state] = counts.get(rd.state, 0) + 1
+        try:
+            sizes = stage_sizes(list(ro.stages), len(rows))
+        except (TypeError, ValueError):  # a damaged row is shown, never a failure
+            sizes = []
         return {"id": ro.id, "version": ro.version, "site": ro.site, "kind": ro.kind, "state": ro.state,
-                "reason": ro.reason, "stages": ro.stages, "stage_sizes": stage_sizes(ro.stages, len(rows)),
+                "reason": ro.reason, "stages": ro.stages, "stage_sizes": sizes,
                 "max_parallel": ro.max_parallel, "max_failures": ro.max_failures, "counts": counts,
                 "devices": [{"site": dev.site, "kind": dev.kind, "device": dev.device, "state": rd.state,
                              "detail": rd.detail, "updated_at": rd.updated_at} for rd, dev in rows]}

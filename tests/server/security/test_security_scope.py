@@ -38,7 +38,8 @@ SELF = {
     ("POST", "/api/v1/me/password"): "changes the caller's own password (the current one is checked)",
 }
 #: Mounts (not routes): files anyone may fetch.
-MOUNTS = {"/static": "CSS, JS and vendored Chart.js of the pages: no data"}
+MOUNTS = {"/static": "CSS, JS and vendored Chart.js of the pages: no data",
+          "/static-docs": "Swagger UI of the API documentation page: no data"}
 #: Data routes whose body this test cannot read to the end (they stream until the client leaves).
 STREAMS = {"/api/v1/stream": "server-sent events; checked for the site-A refusal only"}
 
@@ -118,6 +119,12 @@ def _fill(w: World) -> None:
                    and ({"site", "device_id"} & set(t.columns.keys()) or any(
                        fkey.target_fullname in ("work_orders.id", "taxi_orders.id")
                        for c in t.columns for fkey in c.foreign_keys))]
+        # and the tables those rows point at (a roll-out's release, …), so every foreign key has a target
+        wanted = {t.name for t in pending}
+        for t in list(pending):
+            wanted |= {fkey.column.table.name for c in t.columns for fkey in c.foreign_keys}
+        wanted -= {"devices"} | set(SKIP_TABLES)
+        pending = [t for t in Base.metadata.sorted_tables if t.name in wanted]
         for table in pending:  # sorted_tables: parents first
             kind = _kind_of(table.name)
             ctx = {"site": w.a, "device_id": w.devices[kind], "fk": fk}
@@ -213,7 +220,8 @@ def _path_value(w: World, path: str, name: str) -> str:
         "kind": "gate" if path.startswith("/dashboards/") else "probe", "name": "adm-a",
         "order_id": ids["taxi"] if "/taxi" in path else ids["workorder"], "photo_id": ids["photo_id"],
         "command_id": ids["command_id"], "event_id": ids["event_id"], "sha256": ids["sha256"],
-        "panel_id": ids["panel_id"],
+        "panel_id": ids["panel_id"], "rollout_id": ids["fk"]["rollouts.id"], "action": "pause",
+        "filename": "linli-0.0.1.tar.gz",
     }
     if name not in table:
         pytest.fail(f"{path}: the test does not know an id of site A for {{{name}}}: add it (and a scope rule in "
@@ -228,6 +236,8 @@ def _bodies(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
     tariff = {"free_minutes": 1, "hourly_cents": 900, "daily_cap_cents": 9000}
     return {
         ("POST", "/gate/lists/{site}/add"): ("form", {"list": "resident", "plate": "沪B54321", "label": "x"}),
+        ("POST", "/api/v1/rollouts"): ("json", {"version": f"x{a}", "site": a}),
+        ("POST", "/api/v1/releases"): ("form", {"manifest": "{}"}),
         ("POST", "/gate/lists/{site}/remove"): ("form", {"list": "resident", "key": PLATE}),
         ("POST", "/gate/lists/{site}/settings"): ("form", {"free_minutes": "1", "hourly": "9", "daily_cap": "90",
                                                            "capacity": "3"}),
@@ -406,7 +416,7 @@ def test_every_get_route_sends_the_hardening_headers(world: World) -> None:
             _hardened(anon.get(url, headers={"accept": "text/html"}), f"anonymous GET {url}")
         for extra in ("/static/linli.js", "/nowhere"):
             _hardened(c.get(extra), extra)
-        docs = c.get("/docs")  # Swagger UI from its CDN: a policy of its own, still no framing
+        docs = c.get("/docs")  # Swagger UI served from here: a policy of its own, still no framing
         assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
     assert n > 60
 
