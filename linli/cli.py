@@ -17,6 +17,9 @@ def _dispatch(target: str):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="linli", description="linli (邻里): edge controllers for residential compounds")
+    from linli import __version__
+
+    p.add_argument("--version", action="version", version=f"linli {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("agent", help="run a device agent (on the Raspberry Pi next to the device)")
@@ -47,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "an agent page)")
     pv.add_argument("--hosts", default="",
                     help="comma-separated host names / IP addresses the certificate is valid for")
+    pv.add_argument("--bundle", metavar="FILE",
+                    help="also write the device's provisioning bundle (one file for `linli install` on the Pi)")
+    pv.add_argument("--broker-host", help="with --bundle: the broker address the device connects to")
+    pv.add_argument("--broker-port", type=int, default=1883, help="with --bundle: broker port (default 1883)")
+    pv.add_argument("--server-url", default="", help="with --bundle: the server's address, for the installer")
+    pv.add_argument("--ca-file", help="with --bundle: the site CA the device trusts (TLS sites)")
+    pv.add_argument("--tls-port", type=int, help="with --bundle: the broker's TLS port")
+    pv.add_argument("--update-key", help="with --bundle: public key (PEM) the device trusts for signed updates")
     pv.set_defaults(func=_dispatch("linli.provision_cli:main"))
 
     b = sub.add_parser("broker", help="run a broker on loopback with linli's passwd/ACL (mosquitto, else amqtt)")
@@ -66,6 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto")
     d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)")
     d.set_defaults(func=_dispatch("linli.demo:main"))
+    ins = sub.add_parser("install", help="install an agent (on a Raspberry Pi) or the server as systemd services")
+    ins.add_argument("--role", choices=["agent", "server"], default="agent")
+    ins.add_argument("--kind", help="agent: device kind (lift_guard, gate, charger, taxi_kiosk, probe)")
+    ins.add_argument("--device", help="agent: device id, as provisioned on the server")
+    ins.add_argument("--bundle", help="agent: the provisioning bundle from `linli provision … --bundle`")
+    ins.add_argument("--server", help="agent: the server's address (shown to the installer)")
+    ins.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set hal.serial.mcu.url=/dev/ttyUSB0 (repeatable)")
+    ins.add_argument("--root", default="/", help="install into this root instead of / (an image, a test)")
+    ins.add_argument("--no-system", action="store_true",
+                     help="skip apt, useradd, chown, pip and starting services (prepare an image)")
+    ins.add_argument("--no-enable", action="store_true", help="write the units but do not enable them")
+    ins.add_argument("--venv-from", help="reuse this virtual environment's packages instead of pip (offline)")
+    ins.add_argument("--broker-port", type=int, default=1883, help="server: Mosquitto port")
+    ins.add_argument("--http-port", type=int, default=8600, help="server: page/API port")
+    ins.add_argument("--database-url", help="server: database URL (default SQLite under /var/lib/linli/server)")
+    ins.set_defaults(func=_dispatch("linli.deploy.install:main"))
     return p
 
 

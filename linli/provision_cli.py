@@ -29,7 +29,20 @@ def main(args: argparse.Namespace) -> int:
             else:
                 path, creds = store.provision_device(ref, rotate=args.rotate)
                 print(f"device {ref.key} account {creds.username}: secret file {path}")
-                print("  copy it to the device and point mqtt.password_file at it (mode 0600)")
+                if getattr(args, "bundle", None):
+                    if not args.broker_host:
+                        print("linli provision: --bundle needs --broker-host (the address the device connects to)",
+                              file=sys.stderr)
+                        return 2
+                    from linli.deploy.bundle import make_bundle
+
+                    out = make_bundle(store, ref, args.bundle, args.broker_host, args.broker_port,
+                                      server_url=args.server_url, broker_tls_port=args.tls_port,
+                                      ca_file=args.ca_file, update_pub_file=args.update_key)
+                    print(f"  bundle {out} (0600): copy it to the device and run `linli install --kind "
+                          f"{ref.kind.value} --device {ref.device} --bundle …` there")
+                else:
+                    print("  copy it to the device and point mqtt.password_file at it (mode 0600)")
         elif not args.server:
             store.write_broker_files()
         if args.tls or args.tls_cert:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
+from linli.logs import setup_logging as _setup_logging
 from server.settings import Settings, SettingsError, load_settings
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    """Text at a terminal, no doubled timestamps under journald, JSON lines with LINLI_LOG_FORMAT=json."""
+    _setup_logging(level)
 
 
 def main(args: argparse.Namespace) -> int:

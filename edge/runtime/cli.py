@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from linli.logs import setup_logging
+
 from .config import ConfigError, LoadedConfig, effective_config, load_config
 
 
@@ -61,8 +63,11 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
             print(f"warning: {w}", file=sys.stderr)
         return 0
 
-    logging.basicConfig(level=loaded.agent.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        setup_logging(loaded.agent.log_level)
+    except ValueError as exc:
+        print(f"linli agent: {exc}", file=sys.stderr)
+        return 2
     from .agent import Agent
 
     try:
