@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from linli.contract import NAME_RE
 from linli.provision import Credentials, read_credentials
@@ -114,6 +114,14 @@ class HttpSettings(_Section):
     host: str = Field(default="127.0.0.1", description="address the page and API listen on")
     port: int = Field(default=8600, ge=1, le=65535)
     cookie_secure: bool = Field(default=False, description="mark cookies Secure (behind HTTPS)")
+    tls_cert_file: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key_file)")
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        return self
 
 
 class StorageSettings(_Section):

@@ -113,10 +113,17 @@ class LocalPageConfig(_Section):
     password_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$", title="Password variable",
                                      description="Name of an environment variable holding the password.")
 
+    tls_cert_file: Path | None = Field(None, title="HTTPS certificate",
+                                       description="PEM certificate (e.g. from `linli provision --tls-cert`); "
+                                       "with tls_key_file the page is served over HTTPS.")
+    tls_key_file: Path | None = Field(None, title="HTTPS key", description="PEM private key of tls_cert_file.")
+
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.enabled:
             _one_secret(self, ("password_hash", "password_file", "password_env"), "local_page")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("local_page.tls_cert_file and tls_key_file go together")
         return self
 
 
