@@ -71,12 +71,30 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--prefer", choices=["auto", "mosquitto", "amqtt"], default="auto")
     b.set_defaults(func=_dispatch("linli.provision_cli:broker_main"))
 
+    r = sub.add_parser("replay", help="run the real lift pipeline on a recorded clip with a door schedule; prints a "
+                       "timeline and a verdict (installers tune a lift from footage)")
+    from edge.apps.lift_guard.replay_args import add_arguments
+
+    add_arguments(r)
+    r.set_defaults(func=_dispatch("edge.apps.lift_guard.replay:main"))
+
     d = sub.add_parser("demo", help="broker + server + one simulated agent of each kind; Ctrl-C stops all")
     d.add_argument("--var", default="var/demo", help="working folder for the demo (databases, secrets, logs)")
     d.add_argument("--http-port", type=int, default=8600, help="server page port; agents use the next ones")
     d.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto")
     d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)")
     d.set_defaults(func=_dispatch("linli.demo:main"))
+    rel = sub.add_parser("release", help="signed software releases: make a signing key, build and sign a release")
+    rel_sub = rel.add_subparsers(dest="release_command", required=True)
+    kg = rel_sub.add_parser("keygen", help="a new Ed25519 key pair (private key 0600; the .pub goes to devices)")
+    kg.add_argument("--key", default="var/secrets/release.key", help="private key file to write")
+    mk = rel_sub.add_parser("make", help="pack this source tree as a release and sign it")
+    mk.add_argument("--version", required=True, help="release version, e.g. 0.2.0")
+    mk.add_argument("--key", default="var/secrets/release.key", help="private signing key")
+    mk.add_argument("--source", default=".", help="source tree (default: here)")
+    mk.add_argument("--out", default="var/releases", help="folder for linli-<version>.tar.gz and .json")
+    rel.set_defaults(func=_dispatch("linli.release_cli:main"))
+
     ins = sub.add_parser("install", help="install an agent (on a Raspberry Pi) or the server as systemd services")
     ins.add_argument("--role", choices=["agent", "server"], default="agent")
     ins.add_argument("--kind", help="agent: device kind (lift_guard, gate, charger, taxi_kiosk, probe)")

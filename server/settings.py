@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from linli.contract import NAME_RE
 from linli.provision import Credentials, read_credentials
 from server.auth import Role
+from server.payments.settings import PaymentSettings
 
 ENV_PREFIX = "LINLI_"
 SiteName = Annotated[str, Field(pattern=NAME_RE.pattern)]
@@ -113,7 +114,9 @@ class IngestSettings(_Section):
 class HttpSettings(_Section):
     host: str = Field(default="127.0.0.1", description="address the page and API listen on")
     port: int = Field(default=8600, ge=1, le=65535)
-    cookie_secure: bool = Field(default=False, description="mark cookies Secure (behind HTTPS)")
+    cookie_secure: bool = Field(default=False, description="mark cookies Secure even when a request arrives over "
+                                                          "plain HTTP (e.g. behind a TLS proxy that does not say "
+                                                          "so); requests over HTTPS get Secure cookies anyway")
     tls_cert_file: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key_file)")
     tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
 
@@ -163,7 +166,17 @@ class AuthSettings(_Section):
                                     description="a page session ends after this many minutes without a request")
     session_max_h: float = Field(default=12, ge=0.1, le=30 * 24, description="and at the latest this long after login")
     login_max_failures: int = Field(default=5, ge=1, le=100,
-                                    description="wrong passwords per user name and address before a 5 min lock-out")
+                                    description="wrong passwords for one user name (from anywhere) within 5 min "
+                                                "before that account is locked out for 5 min")
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, le=10_000,
+        description="wrong passwords from one address (for any user names) within 5 min before that address is "
+                    "locked out for 5 min; spraying user names does not get around it")
+    login_lockout_s: float = Field(default=300, ge=1, le=86_400, description="how long a lock-out lasts")
+    max_concurrent_hashes: int = Field(
+        default=2, ge=1, le=64,
+        description="password checks (argon2, 64 MiB each) running at once; more sign-ins at the same moment get "
+                    "503 'busy' at once instead of piling up memory and CPU")
 
 
 class WorkOrderSettings(_Section):
@@ -179,6 +192,19 @@ class WorkOrderSettings(_Section):
     max_photo_mb: float = Field(default=8, gt=0, le=64, description="largest photo a handler may upload")
 
 
+class UpdateSettings(_Section):
+    public_key_file: Path | None = Field(
+        default=None, description="Ed25519 public key (PEM) releases must be signed with (`linli release keygen`); "
+        "without it no release can be uploaded")
+    release_dir: Path | None = Field(default=None, description="where releases are kept; default <data_dir>/releases")
+    base_url: str | None = Field(default=None, description="the address devices download releases from, e.g. "
+                                 "http://10.0.0.2:8600; default http://<http.host>:<http.port>")
+    check_interval_s: float = Field(default=5.0, ge=0.05, le=3600, description="how often roll-outs advance")
+    step_timeout_s: float = Field(default=900.0, ge=1, le=86_400,
+                                  description="a device with no progress for this long has failed its update")
+    command_ttl_s: float = Field(default=600.0, ge=1, le=86_400, description="life of one update command")
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
@@ -189,6 +215,8 @@ class Settings(_Section):
     commands: CommandSettings = Field(default_factory=CommandSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     workorders: WorkOrderSettings = Field(default_factory=WorkOrderSettings)
+    updates: UpdateSettings = Field(default_factory=UpdateSettings)
+    payments: PaymentSettings = Field(default_factory=PaymentSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kinds: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-kind sections, each validated by its own server/<kind>/ "

@@ -72,9 +72,9 @@ def make_settings(data_dir: Path, db_url: str, broker: TestBroker, client_id: st
 class LiveServer:
     """The app under uvicorn on a free loopback port (real HTTP)."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
         self.app = app
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                  lifespan="on"))
