@@ -48,6 +48,7 @@ from .link import Link
 from .logbuf import RingLogHandler
 from .metrics import AgentCollector, Stats, make_registry
 from .outbox import Outbox, StorageReport
+from .preflight import StartupError, port_problem
 from .updater import Updater
 from .watchdog import Watchdog
 
@@ -212,9 +213,9 @@ class Agent:
         if self.page is not None:
             try:
                 self.page.start()
-            except OSError as exc:  # the device keeps working without its maintenance page
-                self.log.error("local page not started on %s:%s: %s", self.cfg.local_page.host,
-                               self.cfg.local_page.port, exc)
+            except OSError as exc:  # taken since the preflight check: the device does not run on without it
+                raise StartupError(port_problem(self.cfg.local_page.host, self.cfg.local_page.port,
+                                                "local_page.port") or f"local_page: not started: {exc}") from None
         self.updater.on_start()
         self.emit_event("agent.started", {"software": self.software, "config_version": self.desired.version_tag(),
                                           "hostname": self.hostname})
