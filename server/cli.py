@@ -35,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
             return 2
         problems = preflight.check(settings)
     if problems:  # before anything starts (or logs): one line each, exit 2
-        print("\n".join(f"linli server: {p}" for p in problems), file=sys.stderr)
+        print(f"linli server: {problems[0]}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
     from server.db.engine import Database

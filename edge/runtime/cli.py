@@ -65,9 +65,9 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
 
     from .preflight import StartupError, check
 
-    problems = check(loaded)  # before anything is built or started: one line per problem, exit 2
+    problems = check(loaded)  # before anything is built or started: the first problem in one line, exit 2
     if problems:
-        print("\n".join(problems), file=sys.stderr)
+        print(problems[0], file=sys.stderr)
         return 2
     try:
         setup_logging(loaded.agent.log_level)

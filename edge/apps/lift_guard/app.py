@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
-from edge.runtime.preflight import StartupError, file_problem
+from edge.runtime.preflight import file_problem
 from edge.vision import Detector, ModelError, load_detector
 from edge.vision.detector import resolve_path
 from linli.contract import Kind, Scalar
@@ -98,8 +98,9 @@ class LiftGuardApp(App):
 
     def start(self) -> None:
         self._load_model()
-        if self.model_error is not None:  # a lift guard without its detector must not run on
-            raise StartupError(f"app.detector: {self.model_error}")
+        if self.model_error is not None:  # `linli agent` refuses this in preflight; in-process: a fault, relay off
+            self.ctx.logger.error("detector not usable: %s", self.model_error)
+            self.guard.set_fault("detector", self.model_error)
         self.door.on_change(self.guard.door_changed)
         for inp in self.inhibits.values():
             inp.on_change(self.guard.inhibit_changed)
