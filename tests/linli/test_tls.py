@@ -175,3 +175,26 @@ def test_server_and_agent_page_serve_https(site: tuple[TestBroker, Path], tmp_pa
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_linli_broker_serves_tls_with_the_provisioned_certificate(site: tuple[TestBroker, Path],
+                                                                   tmp_path: Path) -> None:
+    tb, _ = site
+    ports = [free_port() for _ in range(3)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINLI_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "linli.cli", "broker", "--secrets", str(tb.secrets.root),
+                             "--data", str(tmp_path / "b"), "--prefer", "mosquitto", "--port", str(ports[0]),
+                             "--server-port", str(ports[1]), "--tls-port", str(ports[2])],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"TLS devices on 127.0.0.1:{ports[2]}" in line and f"server account on 127.0.0.1:{ports[1]}" in line
+        from linli.tls import diagnose
+
+        assert diagnose("localhost", ports[2], tb.secrets.tls_files.ca_cert) == ""  # a good handshake
+        assert "TLS handshake" in diagnose("localhost", ports[0], tb.secrets.tls_files.ca_cert)  # plain port
+    finally:
+        proc.terminate()
+        proc.wait(20)
