@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from linli.contract import NAME_RE
 from linli.merge import deep_merge
@@ -118,6 +118,14 @@ class HttpSettings(_Section):
     cookie_secure: bool = Field(default=False, description="mark cookies Secure even when a request arrives over "
                                                           "plain HTTP (e.g. behind a TLS proxy that does not say "
                                                           "so); requests over HTTPS get Secure cookies anyway")
+    tls_cert_file: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key_file)")
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        return self
 
 
 class StorageSettings(_Section):

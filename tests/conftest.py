@@ -32,7 +32,7 @@ def _shared_broker_stays_up(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "mqtt_broker" in request.fixturenames:
         tb: TestBroker = request.getfixturevalue("mqtt_broker")
-        if not tb.broker.running():
+        if not tb.broker.running:
             tb.broker.start()
 
 

@@ -35,7 +35,15 @@ import yaml
 
 from linli.contract import Kind
 from linli.deploy.bundle import Bundle, BundleError, read_bundle
-from linli.deploy.units import AGENT_GROUPS, Layout, agent_unit, kiosk_browser_unit, mosquitto_dropin, server_unit
+from linli.deploy.units import (
+    AGENT_GROUPS,
+    SERVER_BROKER_PORT,
+    Layout,
+    agent_unit,
+    kiosk_browser_unit,
+    mosquitto_dropin,
+    server_unit,
+)
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 #: Debian packages per role, beyond python3-venv. Only what the kind uses.
@@ -298,8 +306,8 @@ class Installer:
             self.say(f"server: {server_url}")
         return {"units": units, "config": str(lay.agent_config(device)), "password": password}
 
-    def install_server(self, broker_host: str = "0.0.0.0", broker_port: int = 1883, server_port: int = 1884,
-                       http_host: str = "0.0.0.0",
+    def install_server(self, broker_host: str = "0.0.0.0", broker_port: int = 1883,
+                       server_port: int = SERVER_BROKER_PORT, http_host: str = "0.0.0.0",
                        http_port: int = 8600, database_url: str = "", sets: list[str] | None = None) -> dict[str, Any]:
         from linli.provision import SecretStore
 

@@ -187,12 +187,17 @@ DefaultInstance=tty1
 """
 
 
+#: the broker listener of the server account (loopback); devices use 1883 / the TLS port
+SERVER_BROKER_PORT = 1884
+
+
 def mosquitto_dropin(layout: Layout | None = None, port: int = 1883, tls_port: int | None = None,
-                     host: str = "0.0.0.0", server_port: int = 1884) -> str:
-    """Drop-in for Debian's mosquitto.service (its main file has ``include_dir /etc/mosquitto/conf.d`` and already
-    keeps sessions and queued messages in /var/lib/mosquitto across restarts). The same two listeners as
-    ``linli.broker.mosquitto_conf``: devices on ``port`` with the client id bound to the account (no device can
-    take over another's or the server's session), the server account only on loopback ``server_port``."""
+                     host: str = "0.0.0.0", server_port: int = SERVER_BROKER_PORT) -> str:
+    """Drop-in for Debian's mosquitto.service (``include_dir /etc/mosquitto/conf.d`` is in its main file; Debian's
+    main file already turns persistence on under /var/lib/mosquitto). Devices connect on ``port``/``tls_port``
+    with their client id bound to their account; the server account alone on ``server_port`` (loopback)."""
+    from linli.broker import site_listeners
+
     layout = layout or Layout()
     broker = layout.secrets / "broker"
 
@@ -203,17 +208,14 @@ def mosquitto_dropin(layout: Layout | None = None, port: int = 1883, tls_port: i
     lines = [
         "# linli: accounts and ACL written by `linli provision` (regenerate, then `systemctl reload mosquitto`)",
         "per_listener_settings true",
+        "# the server's persistent session: keep what devices send while it restarts, and save the queue often",
+        "# (Debian's main file sets persistence true + persistence_location; it is written on every shutdown)",
         "autosave_interval 30",
-        "# the server's persistent session: keep what devices send while it restarts",
-        "max_queued_messages 200000",
-        "max_queued_bytes 0",
-        "max_inflight_messages 200",
-        "max_packet_size 8388608",
-        *device_listener(port, []),
+        "max_queued_messages 100000",
+        "max_inflight_messages 1000",
+        "persistent_client_expiration 14d",
     ]
-    if tls_port:
-        lines += device_listener(tls_port, [f"cafile {broker}/ca.crt", f"certfile {broker}/broker.crt",
-                                            f"keyfile {broker}/broker.key", "tls_version tlsv1.2"])
-    lines += ["", f"listener {server_port} 127.0.0.1", "allow_anonymous false",
-              f"password_file {broker}/passwd_server", f"acl_file {broker}/acl"]
+    tls = (f"{broker}/ca.crt", f"{broker}/broker.crt", f"{broker}/broker.key") if tls_port else None
+    lines += site_listeners(host, port, f"{broker}/passwd", f"{broker}/passwd_server", f"{broker}/acl",
+                            server_port, "127.0.0.1", tls, tls_port)
     return "\n".join(lines) + "\n"
