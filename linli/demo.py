@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -141,6 +142,11 @@ class Demo:
         })
         doc["local_page"].pop("password_hash", None)
         doc["local_page"].pop("password_env", None)
+        if dev.kind is Kind.gate:  # the simulated cameras push with a shared secret, as real ones should
+            token = self.var / "secrets" / "lpr-token.txt"
+            token.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
+            token.chmod(0o600)
+            doc["app"].setdefault("lpr", {})["token_file"] = str(token)
         if dev.kind is Kind.taxi_kiosk:  # its touch-screen page (no password, loopback only) on a free port
             kiosk_port = free_port()
             doc["app"]["kiosk_page"] = {"host": "127.0.0.1", "port": kiosk_port}
