@@ -36,7 +36,13 @@ class TestBroker:
 
     @property
     def port(self) -> int:
+        """The device listener (client id bound to the account)."""
         return self.broker.port
+
+    @property
+    def server_port(self) -> int:
+        """The server account's listener."""
+        return self.broker.server_port
 
     def provision(self, ref: DeviceRef) -> tuple[Path, Credentials]:
         """Provision a device (idempotent) and make the running broker re-read its files."""
