@@ -40,7 +40,7 @@ SELF = {
 #: Mounts (not routes): files anyone may fetch.
 MOUNTS = {"/static": "CSS, JS and vendored Chart.js of the pages: no data"}
 #: Data routes whose body this test cannot read to the end (they stream until the client leaves).
-STREAMS = {"/api/v1/stream": "server-sent events; checked for the site-A refusal only"}
+STREAMS = {"/api/v1/stream": "server-sent events: read from the first event to the first summary"}
 
 #: Path parameters that name something every site shares (not an object of a site).
 NEUTRAL = {"panel_id": "a dashboard panel: the same for every site; its data is filtered by the user's sites",
@@ -300,6 +300,17 @@ def _routes(w: World) -> list[tuple[str, str]]:
     return out
 
 
+def _stream_head(c: httpx.Client, url: str) -> str:
+    """A server-sent event stream from its first event (Last-Event-ID 0) until its first summary."""
+    text = ""
+    with c.stream("GET", url, headers={"last-event-id": "0"}, timeout=httpx.Timeout(10, read=10)) as r:
+        for chunk in r.iter_text():
+            text += chunk
+            if "event: summary" in text or len(text) > 200_000:
+                break
+    return text
+
+
 def _send(c: httpx.Client, w: World, user: str, method: str, url: str, body: tuple[str, dict[str, Any]] | None,
           page: bool) -> httpx.Response:
     if method == "GET" and url.split("?")[0] in STREAMS:  # headers only: the body never ends
@@ -360,7 +371,11 @@ def test_every_route_refuses_another_sites_ids(world: World) -> None:
                         r = _send(c, w, user, method, url, bodies.get((method, path)), page)
                         check(r.status_code in (403, 404), f"{user} {method} {url}: {r.status_code} {r.text[:200]}")
                         check(_digest(w) == before, f"{user} {method} {path} changed stored data")
-                    elif path not in STREAMS:
+                    elif path in STREAMS:  # everything since the first event, up to the first summary
+                        text = _stream_head(c, url)
+                        check(w.a not in text, f"{user} GET {url} streams site A: {text[:300]}")
+                        checked["lists"].append(path)
+                    else:
                         r = c.get(url, headers={"accept": "application/json"})
                         check(w.a not in r.text, f"{user} GET {url} shows site A: {r.text[:300]}")
                         checked["lists"].append(path)
@@ -377,6 +392,8 @@ def test_every_route_refuses_another_sites_ids(world: World) -> None:
                     assert ok.status_code not in (403, 404) and ok.status_code < 500, \
                         f"admin GET {url}: {ok.status_code} {ok.text[:200]} (the fixture's id is not real)"
                 checked["refused"].append(f"{method} {path}")
+    for path in STREAMS:  # the same stream for an admin of every site does carry site A (so the check means it)
+        check(w.a in _stream_head(root, path), f"admin GET {path}: no site-A item to compare with")
     root.close()
     assert not failures, f"{len(failures)} scoping failures:\n" + "\n".join(failures)
     assert checked["refused"] and checked["lists"]
