@@ -162,8 +162,11 @@ class Demo:
         })
         doc["local_page"].pop("password_hash", None)
         doc["local_page"].pop("password_env", None)
-        if dev.kind is Kind.gate:  # the LPR push endpoint on a free loopback port (a taken one stops the agent)
-            doc["app"].setdefault("lpr", {}).update(host="127.0.0.1", port=free_port())
+        if dev.kind is Kind.gate:  # LPR push on a free loopback port; the simulated cameras send a shared secret
+            token = self.var / "secrets" / "lpr-token.txt"
+            token.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
+            token.chmod(0o600)
+            doc["app"].setdefault("lpr", {}).update(host="127.0.0.1", port=free_port(), token_file=str(token))
         if dev.kind is Kind.taxi_kiosk:  # its touch-screen page (no password, loopback only) on a free port
             kiosk_port = free_port()
             doc["app"]["kiosk_page"] = {"host": "127.0.0.1", "port": kiosk_port}

@@ -10,7 +10,15 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from linli.websec import CSP, LoginRefused, SecurityHeaders
-from server.security.scope import EVERY_SITE, PUBLIC, RULES, enforce_scope, require_site
+from server.security.scope import (
+    EVERY_SITE,
+    EVERY_SITE_ONLY,
+    PUBLIC,
+    RULES,
+    enforce_scope,
+    public_reason,
+    require_site,
+)
 from server.settings import Settings
 
 #: The API documentation page (Swagger UI, served by the server itself) starts with an inline script; only it gets
@@ -34,4 +42,5 @@ def install(app: FastAPI, settings: Settings) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=code, headers={"Retry-After": str(exc.retry_after)})
 
 
-__all__ = ["EVERY_SITE", "PUBLIC", "RULES", "dependencies", "enforce_scope", "install", "require_site"]
+__all__ = ["EVERY_SITE", "EVERY_SITE_ONLY", "PUBLIC", "RULES", "dependencies", "enforce_scope", "install",
+           "public_reason", "require_site"]

@@ -43,9 +43,26 @@ PUBLIC: dict[tuple[str, str], str] = {
                                                 "signature over the body (X-Linli-Signature), not by a user",
     ("GET", "/openapi.json"): "the API's description (no data)",
     ("GET", "/docs"): "the API's documentation page (no data)",
-    ("GET", "/releases/{filename}"): "a signed software release the devices download; devices check its size, "
-                                     "SHA-256 and Ed25519 signature before use (open-source code, no site data)",
+    ("GET", "/docs/oauth2-redirect"): "part of the API documentation page (no data)",
+    ("GET", "/redoc"): "the API's documentation page (no data)",
+    ("GET", "/releases/{filename}"): "what devices download to update: an open-source archive whose size, SHA-256 "
+                                     "and Ed25519 signature the device checks before unpacking anything",
 }
+#: Routes only a user of every site may call (they concern the whole fleet), with the reason.
+EVERY_SITE_ONLY: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/releases"): "a release is fleet-wide; site-limited admins roll out (to their sites) only "
+                                  "releases an admin of every site uploaded",
+}
+
+
+def public_reason(method: str, path: str) -> str | None:
+    """Why anyone may call this route without an account (``PUBLIC`` and the residents' and payment modules'
+    ``PUBLIC_BY_DESIGN``), or None."""
+    if (method, path) in PUBLIC:
+        return PUBLIC[(method, path)]
+    from server.app import public_by_design
+
+    return public_by_design().get(path)
 
 Resolver = Callable[[Session, Any], Iterable[str] | None]
 
@@ -102,6 +119,17 @@ def _taxi_order(s: Session, value: Any) -> Iterable[str] | None:
     return _device_site(TaxiOrder, TaxiOrder.id)(s, value)
 
 
+def _rollout(s: Session, value: Any) -> Iterable[str] | None:
+    """A roll-out's site; one over every site can only be seen and steered by users of every site."""
+    from server.updates.models import Rollout
+
+    n = _int(value)
+    row = s.execute(select(Rollout.id, Rollout.site).where(Rollout.id == n)).first() if n is not None else None
+    if row is None:
+        return None
+    return [row.site] if row.site is not None else [EVERY_SITE]
+
+
 def _account(s: Session, value: Any) -> Iterable[str] | None:
     """A user account's sites; an account that sees every site can only be managed by one who does too."""
     from server.users.models import UserAccount
@@ -128,23 +156,6 @@ def _granted(_s: Session, value: Any) -> Iterable[str] | None:
     return parts or [EVERY_SITE]
 
 
-def _rollout(s: Session, value: Any) -> Iterable[str] | None:
-    """A roll-out reaches the sites of all its devices: only a user who sees every one of them may touch it."""
-    from server.updates.models import RolloutDevice
-
-    n = _int(value)
-    if n is None:
-        return None
-    sites = set(s.scalars(select(Device.site).join(RolloutDevice, RolloutDevice.device_id == Device.id)
-                          .where(RolloutDevice.rollout_id == n)))
-    return sites or None
-
-
-def _fleet_wide(_s: Session, _value: Any) -> Iterable[str]:
-    """A release goes to every site's devices: only a user of every site may upload one."""
-    return [EVERY_SITE]
-
-
 @dataclass(frozen=True)
 class Rule:
     prefixes: tuple[str, ...]  # route path templates this rule applies to ("" = every route)
@@ -163,10 +174,9 @@ RULES: list[Rule] = [
     Rule(("/api/v1/workorders", "/workorders"), "order_id", _workorder),
     Rule(("/api/v1/workorders", "/workorders"), "photo_id", _workorder_photo),
     Rule(("/api/v1/taxi", "/taxi"), "order_id", _taxi_order),
+    Rule(("/api/v1/rollouts",), "rollout_id", _rollout),
     Rule(("/api/v1/users", "/admin/users"), "name", _account),
     Rule(("/api/v1/users", "/admin/users"), "sites", _granted),
-    Rule(("/api/v1/rollouts",), "rollout_id", _rollout),
-    Rule(("/api/v1/releases",), "manifest", _fleet_wide),
 ]
 
 
@@ -225,10 +235,11 @@ def require_site(user: User, site: str) -> str:
 async def enforce_scope(request: Request) -> None:
     """The app-wide dependency (see the module text)."""
     path = route_path(request)
-    if (request.method, path) in PUBLIC or not rules_for(path):
+    whole_fleet = (request.method, path) in EVERY_SITE_ONLY
+    if not whole_fleet and (not rules_for(path) or public_reason(request.method, path) is not None):
         return
     fields = await _fields(request)
-    if not any(r.field in fields for r in rules_for(path)):
+    if not whole_fleet and not any(r.field in fields for r in rules_for(path)):
         return
     from server.api.deps import current_user, get_server
 
@@ -236,6 +247,8 @@ async def enforce_scope(request: Request) -> None:
     if user.sites is None:
         return
     srv = get_server(request)
+    if whole_fleet:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found (for users of every site)")
 
     def check() -> None:
         with srv.db.session() as s:
