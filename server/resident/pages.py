@@ -198,7 +198,7 @@ def exit_pay(request: Request, token: str) -> Response:
     if car is None or car["due_fen"] <= 0:
         return RedirectResponse(f"/r/g/{token}", status_code=303)
     if not online:
-        return RedirectResponse(f"/r/g/{token}?error=pile_offline", status_code=303)
+        return RedirectResponse(f"/r/g/{token}?error=gate_offline", status_code=303)
     try:
         row = pay.open(NewOrder("parking", target.site, dev_id, car["due_fen"], "parking", CATALOG.t("exit_title"),
                                 lane=target.where, gate_session_id=car["session_id"]), _base(request))

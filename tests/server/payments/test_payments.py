@@ -315,3 +315,26 @@ def test_public_resident_routes_are_declared_public_by_design(srv: LiveServer) -
     with httpx.Client(base_url=srv.url, timeout=10) as c:  # the staff parts are not public
         assert c.get(f"/resident/sheets/charger/{SITE}/pile-p1").status_code in (401, 303)
         assert c.get("/api/v1/payments/orders").status_code == 401
+
+
+def test_notifications_arriving_together_start_one_session(srv: LiveServer, pile: DeviceSim) -> None:
+    import threading
+
+    ready(srv, pile)
+    with httpx.Client(timeout=10) as c:
+        r = c.post(url_of(srv, 4) + "/pay", data={"choice": "amount:200"})
+        assert r.status_code == 303
+    o = row(srv, "/r/o/" + _newest_key(srv))
+    prov = sim(srv)
+    prov.cfg = prov.cfg.model_copy(update={"notify_delay_s": 0.0})
+    codes: list[int] = []
+    prov.pay(o.prepay_id or "")  # the provider's own notification, and four resends racing it
+    threads = [threading.Thread(target=lambda: codes.append(prov.renotify(o.out_trade_no))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert codes == [200] * 4
+    wait_for(lambda: row(srv, "/r/o/" + o.view_key).notifications >= 5, 10, what="all five notifications")
+    wait_for(lambda: starts(pile, o.out_trade_no), 10, what="the start")
+    assert len(starts(pile, o.out_trade_no)) == 1
