@@ -110,9 +110,8 @@ class Demo:
         base = yaml.safe_load((CONFIG_DIR / "server.yaml").read_text(encoding="utf-8")) or {}
         doc = _deep_merge(base, {
             "database": {"url": f"sqlite:///{self.var / 'server' / 'linli.db'}"},
-            "mqtt": {"host": self.broker.host, "port": self.broker.port,
+            "mqtt": {"host": self.broker.host, "port": self.broker.server_port,
                      "credentials_file": str(self.secrets.server_file),
-                     "shared_subscription": self.broker.name == "mosquitto",
                      "protocol": "5" if self.broker.name == "mosquitto" else "3.1.1"},
             "http": {"host": "127.0.0.1", "port": self.http_port},
             "storage": {"data_dir": str(self.var / "server")},

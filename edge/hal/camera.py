@@ -4,7 +4,10 @@ One daemon thread per open camera owns the ``cv2.VideoCapture`` (only that threa
 
 - a live source (device, stream) is grabbed continuously so that its buffer never fills up with stale
   frames, and one frame is decoded every 1/fps seconds;
-- a video file is played in real time at ``cfg.fps`` (one file frame per period), like a camera would.
+- a video file is played at its own frame rate and timestamps (``CAP_PROP_POS_MSEC``, else its frame rate), in
+  real time by default, sampled down to ``cfg.fps`` when the file has more frames (a 10 fps recording read at
+  5 fps delivers every other frame, still in real time); ``file_speed: fast`` delivers the same frames as fast as
+  they are read, none dropped, each stamped with the file's own time (replay and benchmarks).
 
 Only the newest frame is kept: a consumer slower than ``cfg.fps`` skips frames, as it would with a real
 camera (``Frame.seq`` shows the gaps).
@@ -55,6 +58,7 @@ class Capture(Protocol):
     def grab(self) -> bool: ...
     def retrieve(self) -> tuple[bool, np.ndarray | None]: ...
     def set(self, prop: int, value: float) -> bool: ...
+    def get(self, prop: int) -> float: ...
     def release(self) -> None: ...
 
 
@@ -123,21 +127,44 @@ class _Reader(threading.Thread):
                 self._cap.release()
 
     def _loop(self) -> None:
+        if not is_live(self.cfg.source):
+            self._file_loop()
+            return
         period = 1.0 / self.cfg.fps
-        live = is_live(self.cfg.source)
         next_due = time.monotonic()
-        played = 0  # frames of the file in this pass
         while not self.halt.is_set():
-            if not live:
-                delay = next_due - time.monotonic()
-                if delay > 0 and self.halt.wait(delay):
-                    return
+            assert self._cap is not None
+            if not self._cap.grab():
+                if not self.halt.is_set():
+                    self.cam._fail(self, "no frame from the source (disconnected or stream stalled)")
+                return
+            now = time.monotonic()
+            if now < next_due:
+                continue  # drain the source's buffer; decode only at cfg.fps
+            ok, image = self._cap.retrieve()
+            if not ok or image is None:
+                self.cam._fail(self, "could not decode a frame")
+                return
+            next_due = max(next_due + period, now)
+            self.cam._publish(self, image)
+
+    def _file_loop(self) -> None:
+        """Play a file by its own timestamps, sampled down to cfg.fps (see the module docstring)."""
+        period = 1.0 / self.cfg.fps
+        fast = self.cfg.file_speed == "fast"
+        t0 = time.monotonic()
+        offset = 0.0  # file time of the start of this pass (loops add the previous passes' length)
+        next_pts = 0.0  # file time from which the next frame may be delivered
+        played = 0  # frames of the file in this pass
+        index = 0
+        last_pts = -1.0
+        assert self._cap is not None
+        file_fps = self._cap.get(cv2.CAP_PROP_FPS)
+        frame_s = 1.0 / file_fps if file_fps and 0 < file_fps <= 1000 else period
+        while not self.halt.is_set():
             assert self._cap is not None
             if not self._cap.grab():
                 if self.halt.is_set():
-                    return
-                if live:
-                    self.cam._fail(self, "no frame from the source (disconnected or stream stalled)")
                     return
                 if not self.cfg.loop or played == 0:
                     what = f"end of file after {played} frames" if played else "no decodable frame in the file"
@@ -145,21 +172,36 @@ class _Reader(threading.Thread):
                     return
                 self._cap.release()
                 self._cap = self._open()
-                played = 0
+                offset += max(last_pts, 0.0) + frame_s
+                played, index, last_pts = 0, 0, -1.0
                 if self._cap is None:
                     self.cam._fail(self, "could not reopen the file to loop it")
                     return
                 continue
-            now = time.monotonic()
-            if live and now < next_due:
-                continue  # drain the source's buffer; decode only at cfg.fps
+            pos_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+            pts = pos_ms / 1000.0 if pos_ms is not None and pos_ms >= 0 and (index == 0 or pos_ms > 0) else -1.0
+            if pts <= last_pts:  # no usable timestamp (or not increasing): the frame rate decides
+                pts = index * frame_s if last_pts < 0 else last_pts + frame_s
+            index += 1
+            last_pts = pts
+            at = offset + pts
+            if at + 1e-6 < next_pts:
+                continue  # more frames than cfg.fps: this one is skipped (grabbed, never decoded to BGR)
+            next_pts = max(next_pts + period, at + period * 0.5) if next_pts else at + period
+            if not fast:
+                delay = t0 + at - time.monotonic()
+                if delay > 0 and self.halt.wait(delay):
+                    return
             ok, image = self._cap.retrieve()
             if not ok or image is None:
                 self.cam._fail(self, "could not decode a frame")
                 return
             played += 1
-            next_due = max(next_due + period, now)
-            self.cam._publish(self, image)
+            if fast:
+                if not self.cam._publish_wait(self, image, t0 + at):
+                    return
+            else:
+                self.cam._publish(self, image)
 
 
 class Camera:
@@ -236,6 +278,23 @@ class Camera:
             self._times.append(now)
             self._cond.notify_all()
 
+    def _publish_wait(self, reader: _Reader, image: np.ndarray, ts: float) -> bool:
+        """Fast file playback: wait until the last frame was taken, then publish this one stamped ``ts`` (the
+        file's time). False when the reader should stop."""
+        image = self._scaled(image)
+        with self._cond:
+            while (reader is self._reader and not reader.halt.is_set() and self._latest is not None
+                   and self._latest.seq > self._returned_seq):
+                self._cond.wait(0.2)
+            if reader is not self._reader or reader.halt.is_set():
+                return False
+            self._seq += 1
+            self.frames += 1
+            self._latest = Frame(image=image, ts=ts, seq=self._seq)
+            self._times.append(time.monotonic())
+            self._cond.notify_all()
+        return True
+
     def _scaled(self, image: np.ndarray) -> np.ndarray:
         """Scale to cfg.width x cfg.height; with only one of them set, keep the aspect ratio."""
         w, h = self.cfg.width, self.cfg.height
@@ -271,6 +330,7 @@ class Camera:
                 latest = self._latest
                 if latest is not None and latest.seq > self._returned_seq:
                     self._returned_seq = latest.seq
+                    self._cond.notify_all()  # a fast file reader waits for this
                     return latest
                 if self._error is not None:
                     raise CameraError(self._error)

@@ -100,7 +100,14 @@ class CameraConfig(_HalModel):
         gt=0,
         le=120,
         title="Frames per second",
-        description="Rate at which frames are delivered. A video file plays in real time at this rate.",
+        description="Rate at which frames are delivered (at most). A video file plays at its own frame rate and "
+        "timestamps, sampled down to this rate when it has more.",
+    )
+    file_speed: Literal["realtime", "fast"] = Field(
+        "realtime",
+        title="File playback speed",
+        description="realtime: a video file plays as it was recorded (a 10 s clip takes 10 s). fast: as fast as the "
+        "reader takes the frames, none dropped; each frame's timestamp is then the file's own (replay, benchmarks).",
     )
     width: int | None = Field(
         None, gt=0, title="Width", description="Frame width in pixels; frames are scaled when the source differs."

@@ -1,6 +1,7 @@
 """Vision parts shared by camera kinds: ONNX detector adapters (SSD, YOLOv5/v8) chosen by config, the class map
-(model labels → the kind's classes, which of them act), motion gate, region mask, IoU tracker, N-of-M
-confirmation, camera-health checks (black, covered, frozen) and evidence pictures.
+(model labels → the kind's classes, which of them act, class families), motion gate, region mask and floor,
+fragment merging, IoU tracker, accumulated evidence per track (or the older N-of-M rule),
+camera-health checks (black, covered, frozen) and evidence pictures.
 
 Nothing here knows about lifts, gates or kiosks, and nothing here opens a camera: frames come from
 ``edge.hal.Camera`` through the kind's app.
@@ -17,9 +18,10 @@ from edge.vision.config import (
     TrackerConfig,
 )
 from edge.vision.confirm import Confirmer
-from edge.vision.detection import Detection, dedupe, iou
+from edge.vision.detection import Detection, dedupe, iou, merge_fragments
 from edge.vision.detector import Detector, ModelError, load_detector, resolve_path
 from edge.vision.draw import annotate, to_jpeg
+from edge.vision.evidence import EvidenceConfirmer
 from edge.vision.motion import MotionGate, MotionResult
 from edge.vision.region import Region
 from edge.vision.tracker import IouTracker, Track
@@ -33,6 +35,7 @@ __all__ = [
     "Detection",
     "Detector",
     "DetectorConfig",
+    "EvidenceConfirmer",
     "HealthConfig",
     "HealthState",
     "IouTracker",
@@ -48,6 +51,7 @@ __all__ = [
     "dedupe",
     "iou",
     "load_detector",
+    "merge_fragments",
     "resolve_path",
     "to_jpeg",
 ]

@@ -4,7 +4,8 @@ A camera that stops delivering frames is seen by the caller (``Camera.read()`` r
 failures that still deliver frames: a dead sensor or lamp (black), a hand, bag or umbrella over the lens
 (covered), and a stuck encoder or stream repeating the same picture (frozen — a live sensor always has noise).
 Each condition must last its configured time before it counts, and the view must look normal for ``clear_s``
-before a fault clears.
+before a fault clears. A freeze is timed from the capture of the frozen picture itself (the frame *before* the
+first repeat), so the fault is raised ``frozen_s`` after the picture stopped changing, not a frame or more later.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class CameraHealth:
         self._cond_since: dict[str, float | None] = dict.fromkeys(FAULTS)
         self._ok_since: float | None = None
         self._blip = False
+        self._prev_ts: float | None = None
 
     def reset(self) -> None:
         """Forget the previous frame (after the camera was reopened)."""
@@ -56,6 +58,7 @@ class CameraHealth:
         self._cond_since = dict.fromkeys(FAULTS)
         self._ok_since = None
         self._blip = False
+        self._prev_ts = None
 
     def measure(self, frame: np.ndarray) -> FrameStats:
         h, w = frame.shape[:2]
@@ -98,9 +101,12 @@ class CameraHealth:
                 continue
             since = self._cond_since[name]
             if since is None:
-                self._cond_since[name] = since = ts
-            if ts - since >= limits[name]:
+                # a freeze began with the previous frame (the picture that is now repeated)
+                start = self._prev_ts if name == "frozen" and self._prev_ts is not None else ts
+                self._cond_since[name] = since = start
+            if ts - since >= limits[name] - 1e-6:
                 due.append(name)
+        self._prev_ts = ts
         s = self.state
         s.stats = st
         s.raised, s.cleared = [], []

@@ -28,6 +28,10 @@ class ClassMapConfig(BaseModel):
                             description="Classes that cancel an acting detection they overlap (e.g. wheelchair).")
     veto_iou: float = Field(0.5, gt=0, le=1, title="Veto overlap (IoU)",
                             description="Overlap at which a veto class cancels an acting detection.")
+    families: dict[str, list[str]] = Field(
+        default_factory=dict, title="Class families",
+        description="Classes that one object may be given in different frames (e.g. two_wheeler: [ebike, "
+        "bicycle]): they share one track, whose class is decided from the score mass of each (see confirm).")
 
     @model_validator(mode="after")
     def _consistent(self) -> ClassMapConfig:
@@ -36,6 +40,12 @@ class ClassMapConfig(BaseModel):
         if missing:
             raise ValueError(f"acting class(es) {', '.join(missing)} are not the target of any label in map "
                              f"(targets: {', '.join(sorted(classes)) or 'none'})")
+        seen: dict[str, str] = {}
+        for fam, members in self.families.items():
+            for c in members:
+                if c in seen:
+                    raise ValueError(f"class {c} is in two families ({seen[c]}, {fam})")
+                seen[c] = fam
         both = set(self.acting) & set(self.veto)
         if both:
             raise ValueError(f"class(es) {', '.join(sorted(both))} cannot be both acting and veto")
@@ -45,6 +55,7 @@ class ClassMapConfig(BaseModel):
         """Raise ValueError when a target, acting or veto class is not one of ``allowed`` (the kind's vocabulary)."""
         allowed = set(allowed)
         used = set(self.map.values()) | set(self.acting) | set(self.veto)
+        used |= {c for members in self.families.values() for c in members}
         bad = sorted(used - allowed)
         if bad:
             raise ValueError(f"unknown class(es) {', '.join(bad)} (allowed: {', '.join(sorted(allowed))})")
@@ -55,6 +66,7 @@ class ClassMap:
         self.cfg = cfg
         self.acting = frozenset(cfg.acting)
         self.veto = frozenset(cfg.veto)
+        self.families = {c: fam for fam, members in cfg.families.items() for c in members}
 
     def unknown_labels(self, model_labels: Iterable[str]) -> list[str]:
         """Labels of the map that the model does not have (typos such as ``motorbike`` for ``motorcycle``)."""

@@ -77,24 +77,50 @@ class TrackerConfig(_VisionModel):
                        description="A detection continues a track of its class when their boxes overlap this much.")
     max_missed: int = Field(10, ge=1, le=1000, title="Frames before a track ends",
                             description="A track with no detection for this many detected frames is gone.")
+    contain: float = Field(0.6, gt=0, le=1, title="Match containment",
+                           description="A detection also continues a track when this fraction of the smaller of "
+                           "the two boxes lies inside the other (a partial box of a half-hidden object).")
 
 
 class ConfirmConfig(_VisionModel):
-    """Two-stage alarm: a score threshold, then persistence over several frames."""
+    """When a tracked object is real enough to act on (see :mod:`edge.vision.evidence` for the rule and its
+    figures). ``evidence`` (default): accumulated evidence over the track; ``n_of_m``: the older fixed rule."""
 
-    threshold: float = Field(0.6, ge=0.05, le=0.99, title="Confirm score",
+    rule: Literal["evidence", "n_of_m"] = Field(
+        "evidence", title="Rule",
+        description="evidence: each frame seen adds (score - bias), each frame missed takes leak away; confirmed at "
+        "level. n_of_m: N of the last M frames at or above the confirm score.")
+    floor: float = Field(0.3, ge=0.01, le=0.99, title="Lowest score that counts (evidence)",
+                         description="A frame scoring below this counts as not seen.")
+    bias: float = Field(0.2, ge=0, le=0.99, title="Score bias (evidence)",
+                        description="Each frame seen adds its score minus this.")
+    leak: float = Field(0.25, ge=0, le=10, title="Leak per missed frame (evidence)",
+                        description="Evidence lost for each detected frame in which the object was not seen.")
+    level: float = Field(1.0, gt=0, le=100, title="Evidence needed",
+                         description="Confirmed when the accumulated evidence reaches this.")
+    cap: float = Field(3.0, gt=0, le=1000, title="Most evidence kept",
+                       description="Evidence never grows beyond this.")
+    min_frames: int = Field(2, ge=1, le=100, title="Least frames seen (evidence)",
+                            description="Never confirmed on fewer frames than this, however high the score.")
+    class_share: float = Field(
+        0.3, ge=0, le=1, title="Acting share of a family",
+        description="A track of a class family (two-wheelers) counts as its acting class when acting classes hold "
+        "at least this share of its score mass, so frames the model gives an exempt name do not hide an e-bike.")
+    threshold: float = Field(0.6, ge=0.05, le=0.99, title="Confirm score (n_of_m)",
                              description="A frame counts for an object when its score is at least this.")
     per_class: dict[str, float] = Field(
-        default_factory=dict, title="Per-class confirm score",
+        default_factory=dict, title="Per-class confirm score (n_of_m)",
         description="Overrides of the confirm score by linli class, e.g. {battery: 0.5}.")
-    n: int = Field(3, ge=1, le=100, title="Frames needed (N)",
+    n: int = Field(3, ge=1, le=100, title="Frames needed (N, n_of_m)",
                    description="An object is confirmed when N of its last M frames reach the confirm score.")
-    m: int = Field(5, ge=1, le=100, title="Frame window (M)", description="See N.")
+    m: int = Field(5, ge=1, le=100, title="Frame window (M)", description="See N; also the scores kept per track.")
 
     @model_validator(mode="after")
     def _n_le_m(self) -> Self:
         if self.n > self.m:
             raise ValueError(f"confirm.n ({self.n}) cannot be larger than confirm.m ({self.m})")
+        if self.cap < self.level:
+            raise ValueError(f"confirm.cap ({self.cap}) cannot be smaller than confirm.level ({self.level})")
         return self
 
     def threshold_for(self, cls: str) -> float:
@@ -109,10 +135,18 @@ class RegionConfig(_VisionModel):
         description="Corners [x, y] as fractions of the frame width and height, in order. Default: whole frame.")
     min_overlap: float = Field(0.25, ge=0, le=1, title="Least overlap",
                                description="Fraction of an object's box that must lie inside the polygon.")
+    floor: list[tuple[float, float]] | None = Field(
+        None, title="Floor polygon",
+        description="Where an object stands when it is inside (for a lift: the car floor up to the door sill), "
+        "corners [x, y] as fractions. An object acts only while the bottom centre of its box (its foot point) is "
+        "inside; one seen only on the landing through the open door, or mirrored in a wall, is tracked but never "
+        "acts. None: anywhere in the region.")
 
-    @field_validator("polygon")
+    @field_validator("polygon", "floor")
     @classmethod
-    def _polygon(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    def _polygon(cls, v: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if v is None:
+            return v
         if len(v) < 3:
             raise ValueError("a region polygon needs at least 3 corners")
         for x, y in v:

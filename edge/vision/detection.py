@@ -73,3 +73,56 @@ def dedupe(dets: Sequence[Detection], iou_threshold: float = 0.6) -> list[Detect
         if all((o.cls if o.cls is not None else o.label) != key or iou(o.box, d.box) < iou_threshold for o in out):
             out.append(d)
     return out
+
+
+def contain_matrix(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
+    """Intersection over the *smaller* box's area, for every pair (1.0: one box lies wholly inside the other)."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)), np.float32)
+    A = np.asarray(a, np.float32)[:, None, :]
+    B = np.asarray(b, np.float32)[None, :, :]
+    iw = np.clip(np.minimum(A[..., 2], B[..., 2]) - np.maximum(A[..., 0], B[..., 0]), 0, None)
+    ih = np.clip(np.minimum(A[..., 3], B[..., 3]) - np.maximum(A[..., 1], B[..., 1]), 0, None)
+    area_a = (A[..., 2] - A[..., 0]) * (A[..., 3] - A[..., 1])
+    area_b = (B[..., 2] - B[..., 0]) * (B[..., 3] - B[..., 1])
+    small = np.minimum(area_a, area_b)
+    return np.where(small > 0, iw * ih / np.maximum(small, 1e-9), 0.0).astype(np.float32)
+
+
+def merge_fragments(dets: Sequence[Detection], families: dict[str, str], contain: float = 0.6,
+                    iou_threshold: float = 0.3) -> list[Detection]:
+    """One detection per object of a class family: boxes of one family (``families`` maps class → family; a class
+    not in it is its own family) that overlap by IoU >= ``iou_threshold`` or where one lies mostly inside the other
+    (>= ``contain`` of the smaller box: the front half of a bike behind its owner, or the bike and its wheel) become
+    one detection with the union box, the best score and that score's label and class.
+
+    Unlike :func:`dedupe` (same class, near-identical boxes) this joins the *pieces* of one object. Detections of
+    other families (a person beside the bike) are never merged."""
+    groups: list[list[Detection]] = []
+    for d in sorted(dets, key=lambda d: d.score, reverse=True):
+        fam = families.get(d.cls or d.label, d.cls or d.label)
+        for g in groups:
+            head = g[0]
+            if families.get(head.cls or head.label, head.cls or head.label) != fam:
+                continue
+            ub = _union([x.box for x in g])
+            if iou(ub, d.box) >= iou_threshold or _contain(ub, d.box) >= contain:
+                g.append(d)
+                break
+        else:
+            groups.append([d])
+    out = []
+    for g in groups:
+        out.append(g[0] if len(g) == 1 else Detection(g[0].label, g[0].score, _union([x.box for x in g]), g[0].cls))
+    return out
+
+
+def _union(boxes: Sequence[Box]) -> Box:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def _contain(a: Box, b: Box) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    small = min(max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1]), max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1]))
+    return iw * ih / small if small > 0 else 0.0

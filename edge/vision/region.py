@@ -50,6 +50,15 @@ class Region:
             return 0.0
         return float(np.count_nonzero(m[iy1:iy2, ix1:ix2])) / ((iy2 - iy1) * (ix2 - ix1))
 
+    def on_floor(self, box: tuple[float, float, float, float], width: int, height: int) -> bool:
+        """Whether the box's foot point (bottom centre, a little above the edge) is inside the floor polygon."""
+        if self.cfg.floor is None:
+            return True
+        pts = np.array([(x * (width - 1), y * (height - 1)) for x, y in self.cfg.floor], np.float32)
+        x1, y1, x2, y2 = box
+        foot = ((x1 + x2) / 2, y2 - 0.02 * (y2 - y1))
+        return cv2.pointPolygonTest(pts, (float(foot[0]), float(foot[1])), False) >= 0
+
     def filter(self, dets: Sequence[Detection], width: int, height: int) -> list[Detection]:
         if self.whole_frame:
             return list(dets)

@@ -49,7 +49,7 @@ class LiftGuardApp(App):
         hal = ctx.hal
         self.relay = hal.relays[cfg.hold_relay]
         self.door = hal.inputs[cfg.door_input]
-        self.inhibits = {name: hal.inputs[name] for name in cfg.inhibit_inputs}
+        self.inhibits = {name: hal.inputs[name] for name in cfg.inhibit_names}
         self.evidence = EvidenceStore(ctx.data_dir / "snapshots", cfg.snapshots.retention_days)
         self.prompter = Prompter(cfg.voice, hal.speaker)
         self.detector: Detector | None = None
@@ -169,8 +169,10 @@ class LiftGuardApp(App):
             raise CommandRefused(f"有故障（{', '.join(sorted(self.guard.faults))}），请先处理 / fault active "
                                  f"({', '.join(sorted(self.guard.faults))}): clear it first")
         if self.guard.inhibited():
-            raise CommandRefused(f"消防/检修输入有效（{', '.join(self.guard.inhibited())}） / inhibit input active: "
-                                 "the lift is under fire-service or inspection control")
+            modes = self.guard.inhibited_modes()
+            raise CommandRefused(f"电梯处于非正常运行（{'、'.join(m[0] for m in modes)}） / the lift is not in normal "
+                                 f"service ({', '.join(m[1] for m in modes)}): fire-service, inspection or another "
+                                 "mode input is active")
         self.guard.test_relay(self.cfg.test_relay_s)
         return {"seconds": self.cfg.test_relay_s, "readback": self.relay.readback()}
 

@@ -33,13 +33,51 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+LiftMode = Literal["inspection", "fire_recall", "emergency_electric", "earthquake", "out_of_service", "other"]
+LIFT_MODE_NAMES: dict[str, tuple[str, str]] = {
+    "inspection": ("检修运行", "inspection"),
+    "fire_recall": ("消防返回/消防运行", "fire recall / fire service"),
+    "emergency_electric": ("紧急电动运行", "emergency electric operation"),
+    "earthquake": ("地震运行", "earthquake operation"),
+    "out_of_service": ("停止服务", "out of service"),
+    "other": ("非正常运行", "non-normal mode"),
+}
+
+
+class InhibitInput(_Section):
+    """One non-normal-mode signal of the lift controller.
+
+    Wiring (fail-safe): take a dry contact of the controller that is **closed in normal service** and opens in the
+    mode (or a relay of ours driven by the controller's mode output), one side to the input pin, the other to GND;
+    configure the hal input with ``pull_up: true, active_state: true`` (active = pin high = contact open). A cut wire
+    or a pulled connector then reads as the mode being active, and blocking stays off. An input that cannot be read
+    at all (closed, driver error) counts as active too. Never wire an inhibit input into the lift's safety chain:
+    it is only read."""
+
+    input: str = Field(title="Input", description="Name of the input in hal.inputs.")
+    mode: LiftMode = Field("other", title="Lift mode",
+                           description="What the signal means: inspection, fire_recall, emergency_electric, "
+                           "earthquake, out_of_service or other (shown on the page and in release notes).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, v: object) -> object:
+        return {"input": v} if isinstance(v, str) else v
+
+
+#: One object may get any of these names in different frames (COCO calls an e-bike "bicycle" now and then).
+#: Used when ``classes.families`` is not given.
+DEFAULT_FAMILIES = {"two_wheeler": ["ebike", "bicycle", "scooter"]}
+
+
 def _default_detector() -> DetectorConfig:
     return DetectorConfig(kind="ssd", model=DEFAULT_MODEL, labels=DEFAULT_LABELS)
 
 
 def _default_classes() -> ClassMapConfig:
     # The default COCO model has no e-bike class: a two-wheeler (bicycle or motorcycle) stands in for it.
-    return ClassMapConfig(map={"motorcycle": "ebike", "bicycle": "ebike", "person": "person"}, acting=["ebike"])
+    return ClassMapConfig(map={"motorcycle": "ebike", "bicycle": "ebike", "person": "person"}, acting=["ebike"],
+                          families=dict(DEFAULT_FAMILIES))
 
 
 class Prompt(_Section):
@@ -119,9 +157,12 @@ class LiftGuardConfig(_Section):
         "door_hold", title="Hold-door relay",
         description="Relay (in hal.relays) whose normally-open contact holds the door open / inhibits closing "
         "(wired in parallel with the door-open button). Never part of a safety circuit.")
-    inhibit_inputs: list[str] = Field(
-        default_factory=list, title="Inhibit inputs",
-        description="Inputs (fire service, inspection/maintenance mode) that switch blocking off while active.")
+    inhibit_inputs: list[InhibitInput] = Field(
+        default_factory=list, title="Lift-mode (inhibit) inputs",
+        description="Inputs from the lift controller that signal a non-normal lift mode (inspection, fire recall, "
+        "emergency electric operation, earthquake …). While any is active — or cannot be read — blocking is off and "
+        "the hold relay stays released (TSG T7001: an add-on leaves the lift alone outside normal service). A plain "
+        "input name is mode 'other'. Wiring: see InhibitInput.")
     detector: DetectorConfig = Field(default_factory=_default_detector, title="Detector",
                                      description="The ONNX model and its adapter.")
     classes: ClassMapConfig = Field(default_factory=_default_classes, title="Classes",
@@ -136,6 +177,10 @@ class LiftGuardConfig(_Section):
                                 "many frames in a row (10 = 2 s at 5 fps).")
     track_iou: float = Field(0.3, gt=0, le=1, title="Tracking IoU",
                              description="Box overlap that continues an object's track from frame to frame.")
+    track_contain: float = Field(
+        0.6, gt=0, le=1, title="Tracking containment",
+        description="A box lying this much inside another of the same family (a bike half hidden by its owner) is "
+        "the same object: the pieces are joined and continue one track.")
     motion: MotionConfig = Field(default_factory=MotionConfig, title="Motion gate",
                                  description="Detect only when something moves (and while anything is tracked).")
     recheck_frames: int = Field(5, ge=1, le=1000, title="Re-check every (frames)",
@@ -182,12 +227,27 @@ class LiftGuardConfig(_Section):
 
     @field_validator("inhibit_inputs")
     @classmethod
-    def _inhibits(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        return [check_hal_part(info, "inputs", name) for name in v]
+    def _inhibits(cls, v: list[InhibitInput], info: ValidationInfo) -> list[InhibitInput]:
+        for x in v:
+            check_hal_part(info, "inputs", x.input)
+        names = [x.input for x in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"input(s) {', '.join(dup)} listed twice")
+        return v
+
+    @property
+    def inhibit_names(self) -> list[str]:
+        return [x.input for x in self.inhibit_inputs]
+
+    def mode_of(self, name: str) -> str:
+        return next((x.mode for x in self.inhibit_inputs if x.input == name), "other")
 
     @field_validator("classes")
     @classmethod
     def _classes(cls, v: ClassMapConfig) -> ClassMapConfig:
+        if "families" not in v.model_fields_set and not v.families:
+            v = v.model_copy(update={"families": dict(DEFAULT_FAMILIES)})
         v.check_classes(LIFT_CLASSES)
         if not v.acting:
             raise ValueError("classes.acting is empty: the guard would never block")
@@ -195,7 +255,7 @@ class LiftGuardConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        if self.door_input in self.inhibit_inputs:
+        if self.door_input in self.inhibit_names:
             raise ValueError(f"input {self.door_input!r} cannot be both the door input and an inhibit input")
         if self.release_default_min > self.release_max_min:
             raise ValueError("release_default_min cannot be larger than release_max_min")

@@ -34,7 +34,7 @@ from edge.vision import ClassMap, Region, Track, annotate, to_jpeg
 from linli.contract import new_id
 
 from . import events as ev
-from .config import LiftGuardConfig
+from .config import LIFT_MODE_NAMES, LiftGuardConfig
 from .evidence import EvidenceStore
 from .pipeline import FrameResult
 from .schedule import enabled_at
@@ -114,6 +114,10 @@ class Guard:
                 out.append(name)
         return out
 
+    def inhibited_modes(self) -> list[tuple[str, str]]:
+        """(Chinese, English) names of the non-normal lift modes signalled now (an unreadable input included)."""
+        return [LIFT_MODE_NAMES[self.cfg.mode_of(name)] for name in self.inhibited()]
+
     def scheduled(self) -> bool:
         return enabled_at(self.cfg.schedule, self.clock.now())
 
@@ -144,8 +148,15 @@ class Guard:
                 self._test_until = None
             self._enforce()
 
-    def inhibit_changed(self, _name: str, _active: bool) -> None:
+    def inhibit_changed(self, name: str, active: bool) -> None:
+        """A lift-mode input changed (gpiozero's thread). A non-normal mode drops the relay before anything else."""
+        if active:
+            self.relay.off()
         with self._lock:
+            if active:
+                self._test_until = None
+                if self.block is not None:
+                    self._end_block("inhibit", note=f"{self.cfg.mode_of(name)}: {name}")
             self._enforce()
 
     def on_frame(self, res: FrameResult, image: np.ndarray) -> None:
@@ -272,7 +283,9 @@ class Guard:
                         started_wall=self.clock.now(), best_score=track.best_score)
         self.block = b
         self._enforce()  # the relay goes on here, before the snapshot is encoded
-        first = track.first_confirming_ts if track.first_confirming_ts is not None else track.first_ts
+        # latency: from the first frame the object was seen on the car floor (it crossed the sill), or from the
+        # first frame it was seen at all when it was first seen already inside
+        first = track.first_inside_ts if track.first_inside_ts is not None else track.first_ts
         latency = max(0.0, (now - first) * 1000)
         seen = max(latency, (now - track.first_ts) * 1000)
         self.last_latency_ms = round(latency, 1)
@@ -370,9 +383,11 @@ class Guard:
         """End a block that may no longer hold, then set the relay to what the rules allow."""
         veto = self._hold_veto()
         if self.block is not None and veto is not None:
-            self._end_block(veto)
+            self._end_block(veto, note=", ".join(f"{self.cfg.mode_of(n)}: {n}" for n in self.inhibited())
+                            if veto == "inhibit" else None)
         door = self.door_open()
-        want = door and not self.faults and (self.block is not None or self._test_until is not None)
+        want = (door and not self.faults and not self.inhibited()
+                and (self.block is not None or self._test_until is not None))
         if want and not self.relay.is_on:
             self.relay.on()
         elif not want and self.relay.is_on:
@@ -407,6 +422,7 @@ class Guard:
                                                           "origin": self.pause.origin, "reason": self.pause.reason},
                 "faults": {k: d for k, (_, d) in self.faults.items()},
                 "inhibited": self.inhibited(),
+                "lift_modes": [self.cfg.mode_of(n) for n in self.inhibited()],
                 "scheduled": self.scheduled(),
                 "seen": [(t.cls, round(t.best_score, 2)) for t in self.seen_acting],
             }

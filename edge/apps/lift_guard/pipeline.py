@@ -1,4 +1,6 @@
-"""Frame → decision input: camera health, motion gate, detection in the region, tracking, N-of-M confirmation.
+"""Frame → decision input: camera health, motion gate, detection in the region, fragments of one object joined,
+tracking by class family, accumulated evidence per track (:mod:`edge.vision.evidence`), and whether each object
+stands on the car floor (``region.floor``: objects on the landing or mirrored in a wall never act).
 
 Runs in the camera thread, one frame at a time. The detector looks only while the door is open, and then only
 when something moves, while anything is tracked, right after the door opened, and every ``recheck_frames``
@@ -28,6 +30,8 @@ from edge.vision import (
     TrackerConfig,
     dedupe,
 )
+from edge.vision.detection import merge_fragments
+from edge.vision.evidence import EvidenceConfirmer
 
 from .config import LiftGuardConfig
 
@@ -48,8 +52,8 @@ class FrameResult:
     total_ms: float = 0.0
 
     def acting(self, classes: ClassMap) -> list[Track]:
-        """Confirmed tracks of a blocking class, best first."""
-        found = [t for t in self.tracks if t.confirmed and classes.is_acting(t.cls)]
+        """Confirmed tracks of a blocking class standing on the car floor, best first."""
+        found = [t for t in self.tracks if t.confirmed and t.inside and classes.is_acting(t.cls)]
         return sorted(found, key=lambda t: t.best_score, reverse=True)
 
 
@@ -61,9 +65,12 @@ class LiftPipeline:
         self.region = Region(cfg.region)
         self.health = CameraHealth(cfg.health)
         self.motion = MotionGate(cfg.motion)
-        self.tracker = IouTracker(TrackerConfig(iou=cfg.track_iou, max_missed=cfg.release_frames),
-                                  window=cfg.confirm.m)
-        self.confirmer = Confirmer(cfg.confirm)
+        self.tracker = IouTracker(TrackerConfig(iou=cfg.track_iou, max_missed=cfg.release_frames,
+                                                contain=cfg.track_contain),
+                                  window=cfg.confirm.m, families=self.classes.families)
+        self.confirmer: Confirmer | EvidenceConfirmer = (
+            EvidenceConfirmer(cfg.confirm, self.classes.acting) if cfg.confirm.rule == "evidence"
+            else Confirmer(cfg.confirm))
         self._since_detect = 10**9
         self._door_was_open = False
         self._motion_mask_size: tuple[int, int] | None = None
@@ -107,8 +114,14 @@ class LiftPipeline:
             t1 = time.perf_counter()
             raw = self.detector.detect(image)
             res.detect_ms = (time.perf_counter() - t1) * 1000
-            dets = dedupe(self.region.filter(self.classes.apply(raw), w, h))
+            dets = merge_fragments(dedupe(self.region.filter(self.classes.apply(raw), w, h)),
+                                   self.classes.families, self.cfg.track_contain)
             res.tracks = self.tracker.update(dets, ts)
+            for t in res.tracks:
+                if t.missed == 0:
+                    t.inside = self.region.on_floor(t.box, w, h)
+                    if t.inside and t.first_inside_ts is None:
+                        t.first_inside_ts = ts
             res.newly_confirmed = self.confirmer.update(res.tracks, ts)
             res.detections = dets
             res.detected = True

@@ -40,7 +40,7 @@ class LiftSim:
         self.door_active_level = door.active_state if door.active_state is not None else not door.pull_up
         self.inhibit_pins = {name: (hal.inputs[name].pin,
                                     hal.inputs[name].active_state if hal.inputs[name].active_state is not None
-                                    else not hal.inputs[name].pull_up) for name in app.inhibit_inputs}
+                                    else not hal.inputs[name].pull_up) for name in app.inhibit_names}
         relay = hal.relays[app.hold_relay]
         self.relay_pin = relay.pin
         self.relay_active_high = relay.active_high
@@ -115,7 +115,7 @@ def start_sim(agent: Any, stop: threading.Event, clip_name: str = "demo") -> thr
         ensure_clip(Path(cam_cfg.source), clip, cam_cfg.fps, size)
     sim = LiftSim(agent.cfg.hal, cfg)
     sim.set_door(False)
-    for name in cfg.inhibit_inputs:
+    for name in cfg.inhibit_names:
         sim.set_inhibit(name, False)
     t = threading.Thread(target=run, args=(agent, sim, clip, cam_cfg.fps, stop, clip_name), name="lift-sim",
                          daemon=True)

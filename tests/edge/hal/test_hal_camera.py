@@ -49,36 +49,70 @@ def test_custom_painter(tmp_path: Path) -> None:
     assert reds[0] < reds[1] < reds[2] and abs(reds[2] - 130) < 15
 
 
-def test_file_plays_in_real_time_at_the_configured_fps(video: str) -> None:
-    cam = _cam(video, fps=20)
+def test_file_plays_at_its_own_rate_in_real_time(video: str) -> None:
+    cam = _cam(video, fps=20)  # asking for more frames than the 5 fps file has: its own rate wins
     cam.open()
     t0 = time.monotonic()
-    frames = [cam.read() for _ in range(10)]
+    frames = [cam.read() for _ in range(5)]
     elapsed = time.monotonic() - t0
     cam.close()
-    assert [f.seq for f in frames] == list(range(1, 11))
+    assert [f.seq for f in frames] == list(range(1, 6))
     assert frames[0].image.shape == (240, 320, 3) and frames[0].image.dtype == np.uint8
-    assert 0.35 <= elapsed <= 0.8  # 9 periods of 50 ms after the first frame
+    assert 0.7 <= elapsed <= 1.3  # 4 periods of the file's 200 ms after the first frame
     gaps = np.diff([f.ts for f in frames])
-    assert 0.03 <= float(np.median(gaps)) <= 0.07
-    assert not np.array_equal(frames[0].image, frames[5].image)
+    assert 0.15 <= float(np.median(gaps)) <= 0.25
+    assert not np.array_equal(frames[0].image, frames[4].image)
+
+
+def test_a_faster_file_is_sampled_down_to_the_configured_fps_still_in_real_time(tmp_path: Path) -> None:
+    def paint(img: np.ndarray, i: int) -> None:
+        img[:] = (0, 0, 10 * i)
+
+    path = make_scene_video(str(tmp_path / "ten.mp4"), frames=20, fps=10, size=(64, 48), painter=paint)
+    cam = _cam(path, fps=5)
+    cam.open()
+    t0 = time.monotonic()
+    frames = []
+    with pytest.raises(CameraError, match="end of file"):
+        while True:
+            frames.append(cam.read())
+    elapsed = time.monotonic() - t0
+    cam.close()
+    # every other frame of a 2 s file, in 2 s (not 4 s: one file frame per period was 0.5x real time)
+    assert len(frames) == 10 and 1.5 <= elapsed <= 2.6, (len(frames), elapsed)
+    reds = [int(f.image[24, 32, 2]) for f in frames]
+    assert all(abs(r - 20 * k) <= 8 for k, r in enumerate(reds)), reds
+
+
+def test_fast_file_playback_drops_nothing_and_stamps_the_file_time(video: str) -> None:
+    cam = _cam(video, fps=5, file_speed="fast")
+    cam.open()
+    t0 = time.monotonic()
+    frames = [cam.read() for _ in range(12)]
+    elapsed = time.monotonic() - t0
+    with pytest.raises(CameraError, match="end of file after 12 frames"):
+        cam.read()
+    cam.close()
+    assert [f.seq for f in frames] == list(range(1, 13)) and elapsed < 1.5
+    gaps = np.diff([f.ts for f in frames])
+    assert np.allclose(gaps, 0.2, atol=0.01)  # the file's 5 fps, however fast it was read
 
 
 def test_fps_measured(video: str) -> None:
     cam = _cam(video, fps=25)
     assert cam.fps_measured == 0.0
     cam.open()
-    for _ in range(10):
+    for _ in range(6):
         cam.read()
-    assert 18 <= cam.fps_measured <= 32
+    assert 4 <= cam.fps_measured <= 6.5  # the 5 fps file's own rate
     snap = cam.snapshot()
-    assert snap["open"] is True and snap["frames"] >= 10 and snap["fps"] == 25
+    assert snap["open"] is True and snap["frames"] >= 6 and snap["fps"] == 25
     cam.close()
     assert cam.snapshot()["open"] is False
 
 
 def test_end_of_file_is_an_error(video: str) -> None:
-    cam = _cam(video, fps=100)
+    cam = _cam(video, fps=100, file_speed="fast")
     cam.open()
     assert [cam.read().seq for _ in range(12)] == list(range(1, 13))
     with pytest.raises(CameraError, match=r"camera 'car': end of file after 12 frames"):
@@ -92,7 +126,7 @@ def test_end_of_file_is_an_error(video: str) -> None:
 
 
 def test_loop_restarts_the_file(video: str) -> None:
-    cam = _cam(video, fps=100, loop=True)
+    cam = _cam(video, fps=100, loop=True, file_speed="fast")
     cam.open()
     frames = [cam.read() for _ in range(30)]
     cam.close()
@@ -101,11 +135,11 @@ def test_loop_restarts_the_file(video: str) -> None:
 
 
 def test_scaling_to_the_configured_size(video: str) -> None:
-    cam = _cam(video, fps=100, width=160, height=120)
+    cam = _cam(video, fps=100, width=160, height=120, file_speed="fast")
     cam.open()
     assert cam.read().image.shape == (120, 160, 3)
     cam.close()
-    cam = _cam(video, fps=100, width=80)
+    cam = _cam(video, fps=100, width=80, file_speed="fast")
     cam.open()
     assert cam.read().image.shape == (60, 80, 3)
     cam.close()

@@ -185,3 +185,23 @@ def test_annotate_draws_boxes_and_region_and_encodes_jpeg() -> None:
     jpeg = to_jpeg(out, 80, max_width=160)
     assert jpeg[:3] == b"\xff\xd8\xff"
     assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (120, 160, 3)
+
+
+def test_a_frozen_camera_is_reported_within_the_configured_time_of_the_freeze() -> None:
+    """Timed from the capture of the picture that is then repeated, not from the first repeat (a frame late)."""
+    rng = np.random.default_rng(2)
+    h = CameraHealth(HealthConfig(frozen_s=5.0))
+    last_live = 0.0
+    raised_at = None
+    frame = None
+    for i in range(60):
+        t = i * 0.2
+        if i <= 10:
+            frame = np.clip(_scene(40).astype(np.int16) + rng.normal(0, 3, (240, 320, 1)), 0, 255).astype(np.uint8)
+            last_live = t
+        assert frame is not None
+        if h.update(frame, t).raised:
+            raised_at = t
+            break
+    assert raised_at is not None and raised_at - last_live <= 5.0 + 1e-6, (raised_at, last_live)
+    assert raised_at - last_live >= 5.0 - 0.2

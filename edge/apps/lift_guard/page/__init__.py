@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from linli.i18n import Catalog, Lang, fmt_time
 
+from ..config import LIFT_MODE_NAMES
 from ..evidence import Record
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["html"]),
@@ -25,7 +26,7 @@ CATALOG = Catalog({
     "st_blocking": ("阻止中：保持开门", "BLOCKING: door held open"),
     "st_paused": ("已暂停阻止", "blocking paused"),
     "st_fault": ("故障：继电器已释放", "FAULT: relay released"),
-    "st_disabled": ("未启用（时段/禁用输入）", "disabled (schedule / inhibit input)"),
+    "st_disabled": ("未启用（时段/电梯非正常运行）", "disabled (schedule / lift not in normal service)"),
     "door": ("轿门", "Car door"),
     "open": ("开", "open"),
     "closed": ("关", "closed"),
@@ -44,7 +45,7 @@ CATALOG = Catalog({
     "f_frozen": ("画面冻结", "picture frozen"),
     "f_detector": ("识别模型故障", "detector fault"),
     "f_relay_mismatch": ("继电器回读不一致", "relay read-back mismatch"),
-    "inhibited": ("禁用输入有效", "Inhibit inputs active"),
+    "inhibited": ("电梯非正常运行", "Lift not in normal service"),
     "live": ("实时画面", "Live picture"),
     "live_none": ("暂无画面。", "No picture yet."),
     "live_note": ("黄色框为识别区域；红框为阻止类别，绿框为其他。{at} · {fps} 帧/秒 · 识别 {ms} 毫秒",
@@ -73,7 +74,7 @@ CATALOG = Catalog({
     "r_local": ("现场解除", "released on site"),
     "r_fault": ("故障", "fault"),
     "r_schedule": ("时段结束", "schedule"),
-    "r_inhibit": ("禁用输入", "inhibit input"),
+    "r_inhibit": ("电梯非正常运行", "lift not in normal service"),
     "r_shutdown": ("程序停止", "agent stopped"),
     "actions": ("维护操作", "Maintenance"),
     "test_voice": ("测试语音", "Test voice"),
@@ -122,6 +123,7 @@ def data_uri(jpeg: bytes | None) -> str | None:
     return None if not jpeg else "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
 
 
+
 def render(lang: Lang, *, view: dict[str, Any], cfg: Any, live: bytes | None, live_at: Any, recent: list[Record],
            model: str | None, model_error: str | None, fps: float, detect_ms: float | None) -> str:
     rows = []
@@ -135,4 +137,5 @@ def render(lang: Lang, *, view: dict[str, Any], cfg: Any, live: bytes | None, li
         live_at=fmt_time(live_at) if live_at else "—", rows=rows, model=model, model_error=model_error,
         fps=f"{fps:.1f}", detect_ms="—" if detect_ms is None else f"{detect_ms:.0f}", tone=STATE_TONE,
         cname=lambda c: class_name(c, lang), fmt_time=fmt_time,
+        modes=[LIFT_MODE_NAMES[m][0 if lang == "zh" else 1] for m in view.get("lift_modes", [])],
         default_model=str(cfg.detector.model).endswith("ssd_mobilenet_v2_coco_quant.onnx"))

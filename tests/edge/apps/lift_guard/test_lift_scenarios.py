@@ -23,7 +23,7 @@ def relay_changes(lift: object) -> list[bool]:
 
 def test_ebike_enters_blocks_within_budget_speaks_and_releases_when_it_leaves(
         lifts: LiftFactory, recorder: Recorder, clip_video: Callable[..., Path]) -> None:
-    # the default timing (5 fps, 3 of 5 frames); released after 5 frames unseen (default 10) to save test time
+    # the default timing (5 fps, accumulated evidence); released after 5 frames unseen (default 10) to save test time
     lift = lifts.make(clip_video("bike_in_out", 5.0, (640, 480)), fps=5.0, release_frames=5)
     a = lift.agent
     wait_for(lift.sim.relay_on, 10, what="hold relay energised")
@@ -34,7 +34,8 @@ def test_ebike_enters_blocks_within_budget_speaks_and_releases_when_it_leaves(
     block = recorder.wait(lambda: recorder.events(a.ref, ev.BLOCK), what="lift.block")[0]
     data = ev.BlockStarted.model_validate(block.data)
     assert block.severity == "warning" and data.cls == "ebike" and data.label == "motorcycle" and data.relay
-    assert data.score >= 0.6 and len([s for s in data.scores if s >= 0.6]) >= 3
+    # evidence: at least min_frames (2) frames seen, their scores less the bias adding up to the level (1.0)
+    assert len([s for s in data.scores if s >= 0.3]) >= 2 and sum(s - 0.2 for s in data.scores if s >= 0.3) >= 0.99
     assert 0 < data.latency_ms < 1500, data.latency_ms  # nominal ~0.4-0.6 s; bench/lift_guard.py measures p99
     # the snapshot is published before the event that names it
     msgs = recorder.all()
