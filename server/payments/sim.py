@@ -45,11 +45,7 @@ from .settings import SimPaySettings
 
 log = logging.getLogger(__name__)
 
-#: Routes that anyone may open without an account, and why (checked by the route-table test).
-PUBLIC_BY_DESIGN = {
-    "/pay/sim/{prepay_id}": "simulated provider's cashier page; reached only by an unguessable prepay id",
-    "/pay/sim/{prepay_id}/confirm": "simulated provider's pay button; reached only by an unguessable prepay id",
-}
+# Public by design (no account): these routes are listed with their reasons in server/payments/public.py.
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
@@ -39,17 +39,8 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "tem
 CATALOG = Catalog(MESSAGES)
 router = APIRouter(include_in_schema=False)
 
-#: Routes anyone may open without an account, and why (checked by the route-table test).
-PUBLIC_BY_DESIGN = {
-    "/r/c/{token}": "port page from its QR code; the token is HMAC-signed (site, pile, port)",
-    "/r/c/{token}/pay": "opens a payment for the signed port; nothing starts before the provider's signed "
-                        "notification",
-    "/r/g/{token}": "exit lane page from its QR code; the token is HMAC-signed (site, gate, lane)",
-    "/r/g/{token}/pay": "opens a payment of the fee due at the signed lane",
-    "/r/o/{key}": "the resident's own order; the key is a 192-bit random value given only to the payer",
-    "/r/o/{key}/live.json": "live values of the resident's own order (same key)",
-    "/r/o/{key}/stop": "stops only the port running this order (same key)",
-}
+# Public by design (no account): the /r/ routes are listed with their reasons in server/payments/public.py.
+LIVE_JS = Path(__file__).resolve().parent / "static" / "live.js"
 
 
 def _pay(request: Request) -> Payments:
@@ -280,6 +271,11 @@ def order_live(request: Request, key: str) -> JSONResponse:
     if o is None:
         return JSONResponse({"detail": "no such order"}, status_code=404)
     return JSONResponse(_live(request, o), headers={"cache-control": "no-store"})
+
+
+@router.get("/r/live.js")
+def live_js() -> FileResponse:
+    return FileResponse(LIVE_JS, media_type="text/javascript", headers={"cache-control": "max-age=300"})
 
 
 @router.post("/r/o/{key}/stop")

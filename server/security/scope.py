@@ -29,6 +29,7 @@ from linli.contract import NAME_RE
 from server.audit import audit
 from server.auth import User
 from server.db.models import Blob, Command, Device, Event
+from server.payments.public import PUBLIC_BY_DESIGN as RESIDENT_PUBLIC
 
 #: A user who may see every site passes a check for ``EVERY_SITE`` (an account without site limits); no one else.
 EVERY_SITE = "*"
@@ -45,6 +46,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/docs"): "the API's documentation page (no data)",
     ("GET", "/docs/oauth2-redirect"): "part of the API documentation page (no data)",
     ("GET", "/redoc"): "the API's documentation page (no data)",
+    **RESIDENT_PUBLIC,  # residents' phone pages and the payment provider's endpoints, each with its reason
 }
 
 Resolver = Callable[[Session, Any], Iterable[str] | None]

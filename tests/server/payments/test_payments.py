@@ -296,22 +296,26 @@ def test_unpaid_order_closes_and_a_late_payment_is_refunded(srv: LiveServer, pil
     assert not starts(pile, o.out_trade_no)
 
 
-def _paths(routes: list[Any], prefix: str = "") -> Iterator[str]:
+def _paths(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, str]]:
     for r in routes:
         inner = getattr(r, "original_router", None)  # an included router (FastAPI keeps it as it was)
         if inner is not None:
             yield from _paths(inner.routes, prefix + getattr(r.include_context, "prefix", ""))
         elif getattr(r, "path", None):
-            yield prefix + r.path
+            for m in getattr(r, "methods", None) or ():
+                if m != "HEAD":
+                    yield m, prefix + r.path
 
 
 def test_public_resident_routes_are_declared_public_by_design(srv: LiveServer) -> None:
     from server.app import public_by_design
+    from server.security.scope import PUBLIC
 
     declared = public_by_design()
-    mine = {p for p in _paths(srv.app.routes)
+    mine = {(m, p) for m, p in _paths(srv.app.routes)
             if p.startswith(("/r/", "/pay/sim/")) or p.startswith("/api/v1/payments/notify")}
     assert mine and mine == set(declared), mine ^ set(declared)
+    assert all(PUBLIC.get(k) for k in declared)  # allow-listed, with a reason, by the route-table test
     with httpx.Client(base_url=srv.url, timeout=10) as c:  # the staff parts are not public
         assert c.get(f"/resident/sheets/charger/{SITE}/pile-p1").status_code in (401, 303)
         assert c.get("/api/v1/payments/orders").status_code == 401
