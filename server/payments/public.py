@@ -18,5 +18,4 @@ PUBLIC_BY_DESIGN: dict[tuple[str, str], str] = {
     ("GET", "/r/o/{key}"): "the resident's own order; the key is a 192-bit random value given only to the payer",
     ("GET", "/r/o/{key}/live.json"): "live values of the resident's own order (same key)",
     ("POST", "/r/o/{key}/stop"): "stops only the port running this order (same key; the pile checks the order)",
-    ("GET", "/r/live.js"): "the order page's refresh script (static, no data)",
 }

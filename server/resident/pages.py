@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
@@ -40,7 +40,6 @@ CATALOG = Catalog(MESSAGES)
 router = APIRouter(include_in_schema=False)
 
 # Public by design (no account): the /r/ routes are listed with their reasons in server/payments/public.py.
-LIVE_JS = Path(__file__).resolve().parent / "static" / "live.js"
 
 
 def _pay(request: Request) -> Payments:
@@ -271,11 +270,6 @@ def order_live(request: Request, key: str) -> JSONResponse:
     if o is None:
         return JSONResponse({"detail": "no such order"}, status_code=404)
     return JSONResponse(_live(request, o), headers={"cache-control": "no-store"})
-
-
-@router.get("/r/live.js")
-def live_js() -> FileResponse:
-    return FileResponse(LIVE_JS, media_type="text/javascript", headers={"cache-control": "max-age=300"})
 
 
 @router.post("/r/o/{key}/stop")
