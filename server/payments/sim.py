@@ -163,7 +163,7 @@ class SimProvider(PaymentProvider):
         t.start()
 
     def _notify(self, o: SimOrder) -> None:
-        if self._stop.wait(self.cfg.notify_delay_s):
+        if self._stop.wait(self.cfg.notify_delay_s) or self.cfg.lose_notifications:
             return
         wait = self.cfg.notify_backoff_s
         for attempt in range(1, self.cfg.notify_tries + 1):

@@ -342,3 +342,22 @@ def test_notifications_arriving_together_start_one_session(srv: LiveServer, pile
     wait_for(lambda: row(srv, "/r/o/" + o.view_key).notifications >= 5, 10, what="all five notifications")
     wait_for(lambda: starts(pile, o.out_trade_no), 10, what="the start")
     assert len(starts(pile, o.out_trade_no)) == 1
+
+
+def test_lost_notification_is_found_by_querying_the_provider(srv: LiveServer, pile: DeviceSim) -> None:
+    ready(srv, pile)
+    prov = sim(srv)
+    pay = srv.server.payments
+    old_sim, old_cfg = prov.cfg, pay.cfg
+    prov.cfg = prov.cfg.model_copy(update={"lose_notifications": True})
+    pay.cfg = pay.cfg.model_copy(update={"query_after_s": 1.0})
+    try:
+        c, path = pay_order(srv, 2)  # paid at the provider; its notification never arrives
+        o = row(srv, path)
+        wait_for(lambda: starts(pile, o.out_trade_no), 10, what="start after the query found the payment")
+        got = row(srv, path)
+        assert got.state == "starting" and got.trade_no == prov.orders[o.out_trade_no].trade_no
+        assert prov.orders[o.out_trade_no].notified == 0  # nothing came over HTTP
+        c.close()
+    finally:
+        prov.cfg, pay.cfg = old_sim, old_cfg
