@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
-from linli.contract import Kind
+from linli.contract import Kind, utcnow
 from linli.i18n import Catalog, pick_lang
 from server import web
 from server.api.deps import find_device, get_server, require
@@ -165,8 +165,6 @@ def exit_page(request: Request, token: str, error: str | None = None) -> HTMLRes
             return _message(request, "no_device", 404, "exit_title")
         car = parking.waiting(s, dev, target.where)
     if car is not None:
-        from linli.contract import utcnow
-
         car = {**car, "plate": mask_plate(car["plate"]), "entered": view.local(car["entry_at"]),
                "parked": view.duration((utcnow() - car["entry_at"]).total_seconds() if car["entry_at"] else 0, lang)}
     return _page(request, "resident/exit.html", title="exit_title", car=car, token=token,
