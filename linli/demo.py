@@ -134,14 +134,16 @@ class Demo:
 
         key = self.resident_key().encode()
         base = f"http://127.0.0.1:{self.http_port}"
-        for dev in devices:
+        urls = []
+        for dev in sorted(devices, key=lambda d: d.kind is not Kind.charger):  # the charge first
             if dev.kind is Kind.charger:
                 tok = tokens.make(key, tokens.Target("c", DEMO_SITE, dev.device, "1"))
-                self.lines.append(f"{'resident':<10} {base}/r/c/{tok}   (扫码充电: {dev.device} port 1, "
-                                  "simulated payment)")
+                urls.append(f"{base}/r/c/{tok}   (扫码充电: {dev.device} port 1, simulated payment)")
             if dev.kind is Kind.gate:
                 tok = tokens.make(key, tokens.Target("g", DEMO_SITE, dev.device, "out"))
-                self.lines.append(f"{'':<10} {base}/r/g/{tok}   (停车缴费: {dev.device} exit lane)")
+                urls.append(f"{base}/r/g/{tok}   (停车缴费: {dev.device} exit lane)")
+        for i, url in enumerate(urls):
+            self.lines.append(f"{'resident' if i == 0 else '':<10} {url}")
 
     def agent_config(self, dev: DemoDevice, page_port: int) -> Path:
         path = self.secrets.device_file(dev.ref)

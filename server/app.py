@@ -88,14 +88,12 @@ def resident_routers() -> list[Any]:
     return [pay_api.router, pay_sim.router, resident_pages.router]
 
 
-def public_by_design() -> dict[str, str]:
-    """Residents' and payment routes that anyone may use without an account, each with why that is safe (a signed
-    QR token, an unguessable order key, the provider's signature). The route-table test allow-lists these."""
-    from server.payments import api as pay_api
-    from server.payments import sim as pay_sim
-    from server.resident import pages as resident_pages
+def public_by_design() -> dict[tuple[str, str], str]:
+    """Residents' and payment routes that anyone may use without an account, with why that is safe (a signed QR
+    token, an unguessable order key, the provider's signature); part of ``server.security.scope.PUBLIC``."""
+    from server.payments.public import PUBLIC_BY_DESIGN
 
-    return {**pay_api.PUBLIC_BY_DESIGN, **pay_sim.PUBLIC_BY_DESIGN, **resident_pages.PUBLIC_BY_DESIGN}
+    return dict(PUBLIC_BY_DESIGN)
 
 
 class Server:
