@@ -29,6 +29,10 @@ VARIANCE = (0.1, 0.2)
 REC_H, REC_W = 32, 320
 
 
+#: detector, recogniser, character list (in models_dir)
+PLATE_MODEL_FILES = ("clp_det.onnx", "clp_v2_c_rec.onnx", "clp_dict.txt")
+
+
 class ModelError(RuntimeError):
     """A model file is missing or unusable (the message names it)."""
 
@@ -72,9 +76,7 @@ class PlateRecognizer:
         import onnxruntime as ort
 
         self.models_dir = Path(models_dir)
-        det_path = self.models_dir / "clp_det.onnx"
-        rec_path = self.models_dir / "clp_v2_c_rec.onnx"
-        dict_path = self.models_dir / "clp_dict.txt"
+        det_path, rec_path, dict_path = (self.models_dir / n for n in PLATE_MODEL_FILES)
         for p in (det_path, rec_path, dict_path):
             if not p.is_file():
                 raise ModelError(f"plate model file missing: {p} (see models/PLATES.md)")
