@@ -81,6 +81,11 @@ def ebike_right() -> tuple[np.ndarray, np.ndarray]:
     mr[yy, xr] = 1
     mr = cv2.morphologyEx(mr, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
     x, y, bw, bh = cv2.boundingRect(mr)
+    cover = (mr[y:y + bh, x:x + bw] > 0).mean(axis=1)
+    wide = np.nonzero(cover > 0.9)[0]  # the garage floor band under the wheels: cut where it starts
+    if len(wide):
+        mr[y + int(wide[0]):] = 0
+        x, y, bw, bh = cv2.boundingRect(mr)
     img = cv2.cvtColor(right, cv2.COLOR_RGB2BGR)
     return img[y:y + bh, x:x + bw].copy(), mr[y:y + bh, x:x + bw] * 255
 
