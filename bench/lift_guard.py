@@ -262,7 +262,7 @@ def agent_process(seconds: float, env: dict[str, str] | None = None) -> dict[str
                                     cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                     env={**os.environ, **(env or {})})
             try:
-                time.sleep(6.0)  # start-up: imports, model, camera
+                time.sleep(5.0)  # start-up: imports, model, camera
                 if proc.poll() is not None:
                     raise RuntimeError(f"the agent stopped: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
                 c0, _ = _proc(proc.pid)
@@ -330,7 +330,7 @@ def main() -> int:
     ho = heldout(cfg, args.quick)
     new = ho["evidence"]
     old = ho.get("n_of_m")
-    ag = agent_process(12.0 if args.quick else 40.0)
+    ag = agent_process(8.0 if args.quick else 40.0)
     print(f"lift agent process (linli agent --sim, {ag['seconds']:.0f} s at {FPS:g} fps): CPU "
           f"{ag['cpu_ms_per_frame']:.1f} ms per camera frame (all threads), RSS {ag['rss_mb']:.0f} MB "
           f"(peak {ag['peak_mb']:.0f} MB; {ag['anon_mb']:.0f} MB its own memory, {ag['file_mb']:.0f} MB mapped "

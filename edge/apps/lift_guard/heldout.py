@@ -419,8 +419,11 @@ def evaluate(items: Iterable[tuple[str, int]], base: LiftGuardConfig, rule: Lite
              detector: Any, workdir: Path | None = None, size: tuple[int, int] = SIZE,
              progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Generate, write and replay each held-out clip; one :class:`Outcome` per clip."""
+    import logging
+
     from .replay import replay
 
+    logging.getLogger("linli.replay").setLevel(logging.CRITICAL)  # faults are outcomes here, not errors
     out: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="linli-heldout-") as tmp:
         root = workdir or Path(tmp)
