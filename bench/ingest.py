@@ -120,7 +120,7 @@ def run_baseline(broker: TestBroker, refs: list[DeviceRef], per_device: int) -> 
     c.on_message = on_message
     subscribed = threading.Event()
     c.on_subscribe = lambda *a: subscribed.set()
-    c.connect(broker.host, broker.port)
+    c.connect(broker.host, broker.server_port)
     c.subscribe([(s, 1) for s in contract.server_subscriptions(shared=True)])
     c.loop_start()
     subscribed.wait(10)

@@ -164,7 +164,7 @@ def _load(host: str, port: int, user: str, password: str, kiosks: int, go: Any, 
 def throughput(broker: TestBroker, kiosks: int) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()
-    p = ctx.Process(target=_load, args=(broker.host, broker.port, broker.server.username, broker.server.password,
+    p = ctx.Process(target=_load, args=(broker.host, broker.server_port, broker.server.username, broker.server.password,
                                         kiosks, go, out))
     p.start()
     assert out.get(timeout=60)[0] == "ready"

@@ -51,12 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--ca-file", help="with --bundle: the site CA the device trusts (TLS sites)")
     pv.add_argument("--tls-port", type=int, help="with --bundle: the broker's TLS port")
     pv.add_argument("--update-key", help="with --bundle: public key (PEM) the device trusts for signed updates")
+    pv.add_argument("--tls", action="store_true",
+                    help="make the site CA (once) and the broker's TLS certificate for --hosts (in <secrets>/tls)")
+    pv.add_argument("--tls-cert", metavar="NAME",
+                    help="issue a further certificate <secrets>/tls/NAME.crt for --hosts (HTTPS of the server or "
+                         "an agent page)")
+    pv.add_argument("--hosts", default="",
+                    help="comma-separated host names / IP addresses the certificate is valid for")
     pv.set_defaults(func=_dispatch("linli.provision_cli:main"))
 
     b = sub.add_parser("broker", help="run a broker on loopback with linli's passwd/ACL (mosquitto, else amqtt)")
     b.add_argument("--secrets", default="var/secrets")
     b.add_argument("--data", default="var/broker")
-    b.add_argument("--port", type=int, default=1883)
+    b.add_argument("--port", type=int, default=1883, help="device listener (client id = account)")
+    b.add_argument("--host", default="127.0.0.1", help="address of the device listeners (0.0.0.0: every interface)")
+    b.add_argument("--server-port", type=int, default=1884, help="the server account's listener (loopback)")
+    b.add_argument("--tls-port", type=int, default=None,
+                   help="also a TLS device listener on this port (certificates from `linli provision --tls`)")
     b.add_argument("--prefer", choices=["auto", "mosquitto", "amqtt"], default="auto")
     b.set_defaults(func=_dispatch("linli.provision_cli:broker_main"))
 
@@ -73,6 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto")
     d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)")
     d.set_defaults(func=_dispatch("linli.demo:main"))
+    rel = sub.add_parser("release", help="signed software releases: make a signing key, build and sign a release")
+    rel_sub = rel.add_subparsers(dest="release_command", required=True)
+    kg = rel_sub.add_parser("keygen", help="a new Ed25519 key pair (private key 0600; the .pub goes to devices)")
+    kg.add_argument("--key", default="var/secrets/release.key", help="private key file to write")
+    mk = rel_sub.add_parser("make", help="pack this source tree as a release and sign it")
+    mk.add_argument("--version", required=True, help="release version, e.g. 0.2.0")
+    mk.add_argument("--key", default="var/secrets/release.key", help="private signing key")
+    mk.add_argument("--source", default=".", help="source tree (default: here)")
+    mk.add_argument("--out", default="var/releases", help="folder for linli-<version>.tar.gz and .json")
+    rel.set_defaults(func=_dispatch("linli.release_cli:main"))
+
     ins = sub.add_parser("install", help="install an agent (on a Raspberry Pi) or the server as systemd services")
     ins.add_argument("--role", choices=["agent", "server"], default="agent")
     ins.add_argument("--kind", help="agent: device kind (lift_guard, gate, charger, taxi_kiosk, probe)")

@@ -7,7 +7,8 @@ Event types:
   the same ``order_id``) until the server answers with the ``settle_ack`` command naming the order; the server
   stores one bill per ``order_id`` however often it arrives.
 - ``charger.fault`` (:class:`Fault`): a safety cut-off or hardware fault (overload, over-temperature, smoke,
-  meter/MCU lost, relay welded, fuse blown, sensor fault, meter counter reset/backwards), and its clearing.
+  meter/MCU lost, relay welded, fuse blown, sensor fault, meter counter reset/backwards, the meter and the ports'
+  sum disagreeing in power or energy), and its clearing. A lost meter is an alarm only: charging goes on.
 - ``charger.refused`` (:class:`Refused`): a card, coin or start that was not accepted (no plug, port busy...).
 """
 
@@ -28,7 +29,7 @@ BillingMode = Literal["time_tiers", "energy_tou", "coin_time", "free"]
 FaultKind = Literal[
     "overload", "pile_overload", "over_temperature", "smoke", "meter_lost", "mcu_lost", "relay_welded",
     "fuse_blown", "sensor_fault", "meter_counter_reset", "meter_counter_backwards", "relay_mismatch",
-    "mcu_watchdog", "mcu_rebooted",
+    "mcu_watchdog", "mcu_rebooted", "meter_power_mismatch", "meter_energy_mismatch",
 ]
 
 SESSION_STARTED = "charger.session_started"
@@ -65,7 +66,13 @@ class Settlement(_Model):
     charged_s: int = Field(ge=0, description="seconds with the relay on")
     energy_wh: float = Field(ge=0)
     max_power_w: float = Field(ge=0)
-    tier_w: int | None = Field(None, description="power tier billed (time_tiers)")
+    tier_w: int | None = Field(None, description="power tier billed (time_tiers): its 'up to' watts")
+    tier_power_w: float | None = Field(None, ge=0, description="the power that set the tier (time_tiers): the "
+                                       "highest held for tier_window_s without a break, not the highest sample")
+    tier_window_s: float | None = Field(None, ge=0, description="how long a power had to be held to count")
+    tier_basis: Literal["held", "whole_session"] | None = Field(
+        None, description="held: over a whole window; whole_session: the session was shorter than the window, "
+                          "so the power held from its start")
     amount_fen: int = Field(ge=0, description="what the session cost, in fen (0.01 元)")
     prepaid_fen: int = Field(ge=0)
     refund_fen: int = Field(ge=0, description="unused prepay to give back")

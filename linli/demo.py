@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -109,9 +110,8 @@ class Demo:
         base = yaml.safe_load((CONFIG_DIR / "server.yaml").read_text(encoding="utf-8")) or {}
         doc = _deep_merge(base, {
             "database": {"url": f"sqlite:///{self.var / 'server' / 'linli.db'}"},
-            "mqtt": {"host": self.broker.host, "port": self.broker.port,
+            "mqtt": {"host": self.broker.host, "port": self.broker.server_port,
                      "credentials_file": str(self.secrets.server_file),
-                     "shared_subscription": self.broker.name == "mosquitto",
                      "protocol": "5" if self.broker.name == "mosquitto" else "3.1.1"},
             "http": {"host": "127.0.0.1", "port": self.http_port},
             "storage": {"data_dir": str(self.var / "server")},
@@ -119,8 +119,35 @@ class Demo:
             # taxi kiosks: the built-in simulated fleet, its clock 5× faster so that a ride fits a demo
             "kinds": {"taxi_kiosk": {"provider": "sim", "search_timeout_s": 90,
                                      "sim": {"time_scale": 5, "board_after_s": 60}}},
+            # residents pay through the built-in simulated provider; the QR codes' key is the demo's own
+            "payments": {"provider": "sim", "public_url": f"http://127.0.0.1:{self.http_port}",
+                         "token_secret": self.resident_key()},
         })
         return _write_yaml(self.var / "server.yaml", doc)
+
+    def resident_key(self) -> str:
+        """The key of the residents' QR codes (kept with the demo's secrets, so printed URLs stay valid)."""
+        path = self.var / "secrets" / "resident-token-key.txt"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+            path.chmod(0o600)
+        return path.read_text(encoding="utf-8").strip()
+
+    def resident_urls(self, devices: list[DemoDevice]) -> None:
+        """The URLs the QR codes on the demo's pile and exit lane carry (what a phone opens)."""
+        from server.payments import tokens
+
+        key = self.resident_key().encode()
+        base = f"http://127.0.0.1:{self.http_port}"
+        for dev in devices:
+            if dev.kind is Kind.charger:
+                tok = tokens.make(key, tokens.Target("c", DEMO_SITE, dev.device, "1"))
+                self.lines.append(f"{'resident':<10} {base}/r/c/{tok}   (扫码充电: {dev.device} port 1, "
+                                  "simulated payment)")
+            if dev.kind is Kind.gate:
+                tok = tokens.make(key, tokens.Target("g", DEMO_SITE, dev.device, "out"))
+                self.lines.append(f"{'':<10} {base}/r/g/{tok}   (停车缴费: {dev.device} exit lane)")
 
     def agent_config(self, dev: DemoDevice, page_port: int) -> Path:
         path = self.secrets.device_file(dev.ref)
@@ -198,6 +225,7 @@ class Demo:
             self.lines.append(f"{dev.kind.value:<10} {url}   (local page: {PAGE_USER} / {PAGE_PASSWORD})")
             if dev.device in self.kiosk_urls:
                 self.lines.append(f"{'':<10} {self.kiosk_urls[dev.device]}   (taxi kiosk touch screen, no password)")
+        self.resident_urls(devices)
         self.lines.append(f"logs     {self.var / 'logs'}/")
 
     # ---------------------------------------------------------------- running / stopping

@@ -45,6 +45,8 @@ def main(args: argparse.Namespace) -> int:
                     print("  copy it to the device and point mqtt.password_file at it (mode 0600)")
         elif not args.server:
             store.write_broker_files()
+        if args.tls or args.tls_cert:
+            _tls(store, args)
     except (ContractError, ValueError) as exc:
         print(f"linli provision: {exc}", file=sys.stderr)
         return 2
@@ -55,13 +57,44 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tls(store: SecretStore, args: argparse.Namespace) -> None:
+    from linli.tls import ensure_ca, issue
+
+    files = store.tls_files
+    hosts = [h.strip() for h in args.hosts.split(",") if h.strip()]
+    existed = files.ca_cert.exists()
+    ensure_ca(files)
+    print(f"site CA: {files.ca_cert} ({'kept' if existed else 'new'}; its key {files.ca_key} stays here)")
+    if args.tls:
+        crt, key = issue(files, "broker", [*hosts, "localhost", "127.0.0.1"])
+        print(f"broker certificate: {crt} key {key} for {', '.join([*hosts, 'localhost', '127.0.0.1'])}")
+    if args.tls_cert:
+        crt, key = issue(files, args.tls_cert, hosts)
+        print(f"certificate {args.tls_cert}: {crt} key {key} for {', '.join(hosts)}")
+    print(f"  agents and server trust {files.ca_cert} (mqtt.tls.ca_file / mqtt.tls_ca_file)")
+
+
 def broker_main(args: argparse.Namespace) -> int:
-    from linli.broker import start_broker
+    from linli.broker import BrokerError, start_broker
 
     store = SecretStore(args.secrets)
     store.server_credentials()
-    b = start_broker(args.data, port=args.port, secrets=store, prefer=args.prefer)
-    print(f"{b.name} listening on {b.host}:{b.port} (passwd {store.passwd_file}, acl {store.acl_file})", flush=True)
+    tls = None
+    if args.tls_port is not None:
+        tls = store.tls_files
+        if not tls.broker_cert.exists():
+            print(f"linli broker: --tls-port needs {tls.broker_cert}: run `linli provision --tls --hosts …` first",
+                  file=sys.stderr)
+            return 2
+    try:
+        b = start_broker(args.data, port=args.port, secrets=store, prefer=args.prefer, server_port=args.server_port,
+                         tls=tls, tls_port=args.tls_port, host=args.host)
+    except BrokerError as exc:
+        print(f"linli broker: {exc}", file=sys.stderr)
+        return 2
+    tls_note = f", TLS devices on {b.host}:{args.tls_port}" if tls is not None else ""
+    print(f"{b.name}: devices on {b.host}:{b.port}{tls_note}, server account on {b.host}:{b.server_port} "
+          f"(passwd {store.passwd_file}, acl {store.acl_file})", flush=True)
     try:
         while True:
             time.sleep(1)

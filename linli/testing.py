@@ -36,7 +36,13 @@ class TestBroker:
 
     @property
     def port(self) -> int:
+        """The device listener (client id bound to the account)."""
         return self.broker.port
+
+    @property
+    def server_port(self) -> int:
+        """The server account's listener."""
+        return self.broker.server_port
 
     def provision(self, ref: DeviceRef) -> tuple[Path, Credentials]:
         """Provision a device (idempotent) and make the running broker re-read its files."""
@@ -140,7 +146,8 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshot
 def chromium(http_credentials: tuple[str, str] | None = None, viewport: tuple[int, int] = (1280, 900),
              locale: str = "zh-CN", has_touch: bool = False) -> Iterator[Any]:
     """A Playwright browser context on Debian's Chromium (never a downloaded browser). Yields the context;
-    ``ctx.new_page()`` for pages. Fails with a clear message when chromium is missing."""
+    ``ctx.new_page()`` for pages. Fails with a clear message when chromium is missing, and fails the test when a
+    page breaks its Content-Security-Policy."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -157,8 +164,13 @@ def chromium(http_credentials: tuple[str, str] | None = None, viewport: tuple[in
                 token = base64.b64encode(f"{http_credentials[0]}:{http_credentials[1]}".encode()).decode()
                 kw["extra_http_headers"] = {"Authorization": f"Basic {token}"}
             ctx = browser.new_context(**kw)
+            # every page test is also a Content-Security-Policy test: a script, style or eval the pages' policy
+            # blocks is reported on the console, and fails the test here
+            blocked: list[str] = []
+            ctx.on("console", lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None)
             yield ctx
             ctx.close()
+            assert not blocked, "the page broke its Content-Security-Policy:\n" + "\n".join(blocked[:5])
         finally:
             browser.close()
 

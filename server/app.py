@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 import server
 from linli import contract
+from linli.websec import LoginGuard
 from server.api import api_router
 from server.dashboards import DashboardRegistry, load_kind_dashboards
 from server.dashboards.fleet import register as register_fleet_panels
@@ -32,9 +33,14 @@ from server.ingest.registry import HandlerRegistry, load_kind_handlers
 from server.ingest.service import Ingest
 from server.ingest.stats import IngestStats
 from server.kinds import kind_modules
+from server.payments.service import Payments
 from server.retention import Maintenance
+from server.security import dependencies as security_dependencies
+from server.security import install as install_security
 from server.settings import Settings
 from server.storage import SnapshotStore
+from server.updates.service import RolloutWorker, update_config
+from server.updates.service import register as register_updates
 from server.users.directory import UserDirectory
 from server.users.sessions import SessionStore
 from server.web import router as web_router
@@ -86,6 +92,33 @@ def kind_routers() -> list[Any]:
     return routers
 
 
+def resident_purposes() -> dict[str, Any]:
+    """What residents can pay for online (see server.payments): charging and the parking fee at the exit."""
+    from server.charger.resident import ChargePurpose
+    from server.gate.resident import ParkingPurpose
+
+    return {"charge": ChargePurpose(), "parking": ParkingPurpose()}
+
+
+def resident_routers() -> list[Any]:
+    """Residents' pages and the payment provider's endpoints (public by design; see their PUBLIC_BY_DESIGN)."""
+    from server.payments import api as pay_api
+    from server.payments import sim as pay_sim
+    from server.resident import pages as resident_pages
+
+    return [pay_api.router, pay_sim.router, resident_pages.router]
+
+
+def public_by_design() -> dict[str, str]:
+    """Residents' and payment routes that anyone may use without an account, each with why that is safe (a signed
+    QR token, an unguessable order key, the provider's signature). The route-table test allow-lists these."""
+    from server.payments import api as pay_api
+    from server.payments import sim as pay_sim
+    from server.resident import pages as resident_pages
+
+    return {**pay_api.PUBLIC_BY_DESIGN, **pay_sim.PUBLIC_BY_DESIGN, **resident_pages.PUBLIC_BY_DESIGN}
+
+
 class Server:
     def __init__(self, settings: Settings, registry: HandlerRegistry | None = None) -> None:
         self.settings = settings
@@ -102,10 +135,18 @@ class Server:
         if not users:
             log.warning("no users configured (auth.users / auth.users_file): the API and pages will refuse "
                         "everyone. Add one with `python -m server.auth add-user NAME --role admin`.")
-        self.auth = UserDirectory(self.db, users)  # accounts in the database; settings' users bootstrap them
+        a = settings.auth
+        self.login_guard = LoginGuard(max_hashing=a.max_concurrent_hashes, account_failures=a.login_max_failures,
+                                      address_failures=a.login_max_failures_per_address, window_s=a.login_lockout_s,
+                                      lock_s=a.login_lockout_s)
+        # accounts in the database; settings' users bootstrap them
+        self.auth = UserDirectory(self.db, users, guard=self.login_guard)
         self.sessions = SessionStore(self.db, settings.auth.session_idle_min, settings.auth.session_max_h)
         self.csrf_key = secrets.token_bytes(32)
         register_workorders(self.handlers, settings.workorders)  # alarms of every kind → work orders
+        register_updates(self.handlers)  # devices' update reports → roll-out progress
+        self.rollouts = RolloutWorker(self.db, lambda: self.link, update_config(settings),
+                                      settings.updates.check_interval_s)
         self.dashboards = DashboardRegistry()
         register_fleet_panels(self.dashboards)
         load_kind_dashboards(self.dashboards)
@@ -114,6 +155,7 @@ class Server:
         self.ingest: Ingest | None = None
         self.maintenance = Maintenance(self.db, self.snapshots, settings.retention.snapshot_days,
                                        settings.retention.interval_s)
+        self.payments = Payments(self, resident_purposes())
         self.started = False
 
     def start(self) -> None:
@@ -134,18 +176,22 @@ class Server:
                         s.mqtt.host, s.mqtt.port, s.mqtt.startup_wait_s)
         for service in self.kind_services.values():
             service.start()
+        self.payments.start()
         self.auth.bootstrap()
         self.maintenance.start()
         self.checker.start()
+        self.rollouts.start()
         self.started = True
         log.info("linli server started (database %s, ingest %s)", self.db.dialect,
                  "on" if self.ingest else "off")
 
     def stop(self, forget_session: bool = False) -> None:
         """Stop everything. ``forget_session`` also drops the broker session (decommissioning; tests)."""
+        self.payments.stop()
         for service in self.kind_services.values():
             service.stop()
         self.checker.stop()
+        self.rollouts.stop()
         self.maintenance.stop()
         if self.ingest is not None:  # drain first, so its acks go out before the DISCONNECT
             self.ingest.stop(self.settings.ingest.stop_timeout_s)
@@ -177,6 +223,7 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> F
             await run_in_threadpool(srv.stop)
 
     app = FastAPI(title="linli server", version=server.__version__, lifespan=lifespan,
+                  dependencies=security_dependencies(),
                   description="Central server of linli (邻里): MQTT ingest, device registry, events, snapshots, "
                               "commands and config, dashboards, work orders, users. HTTP Basic authentication "
                               "(the pages use a login form and a session cookie).")
@@ -187,5 +234,8 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> F
     app.include_router(web_router)
     for router in kind_routers():
         app.include_router(router)
+    for router in resident_routers():
+        app.include_router(router)
     app.mount("/static", static_files(), name="static")
+    install_security(app, settings)  # site scoping on every route, browser headers on every response
     return app

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from linli.contract import NAME_RE
 from linli.provision import Credentials, read_credentials
 from server.auth import Role
+from server.payments.settings import PaymentSettings
 
 ENV_PREFIX = "LINLI_"
 SiteName = Annotated[str, Field(pattern=NAME_RE.pattern)]
@@ -45,10 +46,12 @@ class DatabaseSettings(_Section):
 
 class MqttSettings(_Section):
     host: str = Field(default="127.0.0.1", description="broker host")
-    port: int = Field(default=1883, ge=1, le=65535)
+    port: int = Field(default=1884, ge=1, le=65535,
+                      description="the broker's listener for the server account (`linli broker --server-port`); "
+                                  "devices use another one, where their client id is bound to their account")
     client_id: str = Field(default="linli-server-1", min_length=1, max_length=64,
                            description="fixed client id: the broker keeps this session's queue while the server "
-                                       "restarts. Give every server worker its own.")
+                                       "restarts. Give every server worker its own; never dev.… (device ids).")
     protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
     credentials_file: Path | None = Field(default=Path("var/secrets/server.json"),
                                           description="the server's secret file written by `linli provision --server`")
@@ -60,11 +63,21 @@ class MqttSettings(_Section):
     session_expiry_s: int = Field(default=7 * 86400, ge=0,
                                   description="MQTT 5: how long the broker keeps the session (and queues for it) "
                                               "while the server is away")
-    shared_subscription: bool = Field(default=True,
-                                      description="subscribe as $share/linli/… so several workers split load")
+    shared_subscription: bool = Field(
+        default=False, description="subscribe as $share/linli/… so several workers split the load. Only for "
+        "brokers that keep a persistent session's shared subscription across their own restart: Mosquitto 2.0 "
+        "does not (events queued for the server are then lost), so the default is one worker with a plain "
+        "persistent subscription")
     tls_ca_file: Path | None = Field(default=None, description="CA file: connect with TLS when set")
     startup_wait_s: float = Field(default=5.0, ge=0, le=120,
                                   description="how long startup waits for the broker subscription before going on")
+
+    @field_validator("client_id")
+    @classmethod
+    def _not_a_device_id(cls, v: str) -> str:
+        if v.startswith("dev."):
+            raise ValueError("must not start with dev. (device client ids)")
+        return v
 
     @field_validator("protocol", mode="before")
     @classmethod
@@ -101,7 +114,9 @@ class IngestSettings(_Section):
 class HttpSettings(_Section):
     host: str = Field(default="127.0.0.1", description="address the page and API listen on")
     port: int = Field(default=8600, ge=1, le=65535)
-    cookie_secure: bool = Field(default=False, description="mark cookies Secure (behind HTTPS)")
+    cookie_secure: bool = Field(default=False, description="mark cookies Secure even when a request arrives over "
+                                                          "plain HTTP (e.g. behind a TLS proxy that does not say "
+                                                          "so); requests over HTTPS get Secure cookies anyway")
 
 
 class StorageSettings(_Section):
@@ -143,7 +158,17 @@ class AuthSettings(_Section):
                                     description="a page session ends after this many minutes without a request")
     session_max_h: float = Field(default=12, ge=0.1, le=30 * 24, description="and at the latest this long after login")
     login_max_failures: int = Field(default=5, ge=1, le=100,
-                                    description="wrong passwords per user name and address before a 5 min lock-out")
+                                    description="wrong passwords for one user name (from anywhere) within 5 min "
+                                                "before that account is locked out for 5 min")
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, le=10_000,
+        description="wrong passwords from one address (for any user names) within 5 min before that address is "
+                    "locked out for 5 min; spraying user names does not get around it")
+    login_lockout_s: float = Field(default=300, ge=1, le=86_400, description="how long a lock-out lasts")
+    max_concurrent_hashes: int = Field(
+        default=2, ge=1, le=64,
+        description="password checks (argon2, 64 MiB each) running at once; more sign-ins at the same moment get "
+                    "503 'busy' at once instead of piling up memory and CPU")
 
 
 class WorkOrderSettings(_Section):
@@ -159,6 +184,19 @@ class WorkOrderSettings(_Section):
     max_photo_mb: float = Field(default=8, gt=0, le=64, description="largest photo a handler may upload")
 
 
+class UpdateSettings(_Section):
+    public_key_file: Path | None = Field(
+        default=None, description="Ed25519 public key (PEM) releases must be signed with (`linli release keygen`); "
+        "without it no release can be uploaded")
+    release_dir: Path | None = Field(default=None, description="where releases are kept; default <data_dir>/releases")
+    base_url: str | None = Field(default=None, description="the address devices download releases from, e.g. "
+                                 "http://10.0.0.2:8600; default http://<http.host>:<http.port>")
+    check_interval_s: float = Field(default=5.0, ge=0.05, le=3600, description="how often roll-outs advance")
+    step_timeout_s: float = Field(default=900.0, ge=1, le=86_400,
+                                  description="a device with no progress for this long has failed its update")
+    command_ttl_s: float = Field(default=600.0, ge=1, le=86_400, description="life of one update command")
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
@@ -169,6 +207,8 @@ class Settings(_Section):
     commands: CommandSettings = Field(default_factory=CommandSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     workorders: WorkOrderSettings = Field(default_factory=WorkOrderSettings)
+    updates: UpdateSettings = Field(default_factory=UpdateSettings)
+    payments: PaymentSettings = Field(default_factory=PaymentSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kinds: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-kind sections, each validated by its own server/<kind>/ "

@@ -55,7 +55,8 @@ def make_settings(data_dir: Path, db_url: str, broker: TestBroker, client_id: st
                   **sections: dict[str, Any]) -> Settings:
     doc: dict[str, Any] = {
         "database": {"url": db_url},
-        "mqtt": {"host": broker.host, "port": broker.port, "client_id": client_id or f"t-{uuid.uuid4().hex[:10]}",
+        "mqtt": {"host": broker.host, "port": broker.server_port,
+                 "client_id": client_id or f"t-{uuid.uuid4().hex[:10]}",
                  "username": broker.server.username, "password": broker.server.password,
                  "shared_subscription": False, "credentials_file": None},
         "ingest": {"batch_interval_ms": 20, "retry_initial_s": 0.05, "retry_max_s": 0.3, "stop_timeout_s": 2},
@@ -71,9 +72,9 @@ def make_settings(data_dir: Path, db_url: str, broker: TestBroker, client_id: st
 class LiveServer:
     """The app under uvicorn on a free loopback port (real HTTP)."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
         self.app = app
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                  lifespan="on"))

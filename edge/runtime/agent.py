@@ -19,7 +19,6 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from linli.contract import (
     utcnow,
 )
 from linli.provision import Credentials, read_credentials
+from linli.release import running_version
 
 from .clock import SYSTEM_CLOCK, Clock
 from .commands import CommandRunner, DesiredConfig, current_command
@@ -47,6 +47,7 @@ from .link import Link
 from .logbuf import RingLogHandler
 from .metrics import AgentCollector, Stats, make_registry
 from .outbox import Outbox
+from .updater import Updater
 from .watchdog import Watchdog
 
 RECENT_EVENTS = 200
@@ -54,11 +55,13 @@ BLOB_CACHE = 20
 INBOX_SIZE = 1000
 
 
+#: Exit status asking the service manager for a restart (the updater switched slots). EX_TEMPFAIL.
+EXIT_RESTART = 75
+
+
 def software_version() -> str:
-    try:
-        return metadata.version("linli")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+    """The release this process runs (a slot's ``RELEASE`` file, else the installed package's version)."""
+    return running_version()
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Agent:
         self.audit = logging.getLogger(f"edge.runtime.audit.{self.ref.device}")
         self.stats = Stats()
         self.stopping = threading.Event()
+        self.exit_code = 0
         self.boot_time = utcnow()
         self.started_mono = time.monotonic()
         self.recent_events: deque[Event] = deque(maxlen=RECENT_EVENTS)
@@ -136,6 +140,9 @@ class Agent:
                                  self._on_message, software=self.software, logger=self.log)
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
                 raise ConfigError(f"{loaded.source}: mqtt.tls.ca_file: {exc}") from None
+            self.updater = Updater(cfg.update, cfg.data_dir, self.emit_event,
+                                   healthy=lambda: self._link_connected() and not self.watchdog.tripped,
+                                   request_restart=self._restart_for_update, stopping=self.stopping)
             self.sampler = HealthSampler(cfg.data_dir, self.outbox, self.started_mono)
             self.heartbeat = Heartbeat(self.ref, cfg.telemetry_interval_s, self.sampler, self.outbox,
                                        self._gauges, self.stopping)
@@ -195,7 +202,7 @@ class Agent:
 
         self.app.start()
         assert self.runner is not None
-        self.runner.set_specs(self.app.commands())
+        self.runner.set_specs({**self.app.commands(), **self.updater.commands()})
         self.watchdog.start()
         self.link.start()
         self.heartbeat.start()
@@ -206,6 +213,7 @@ class Agent:
             except OSError as exc:  # the device keeps working without its maintenance page
                 self.log.error("local page not started on %s:%s: %s", self.cfg.local_page.host,
                                self.cfg.local_page.port, exc)
+        self.updater.on_start()
         self.emit_event("agent.started", {"software": self.software, "config_version": self.desired.version_tag(),
                                           "hostname": self.hostname})
         self.log.info("agent %s started (%s, config %s)", self.ref.key, self.software, self.desired.version_tag())
@@ -245,6 +253,12 @@ class Agent:
     def request_exit(self) -> None:
         self._exit.set()
 
+    def _restart_for_update(self) -> None:
+        """The updater switched slots: exit so that systemd (``Restart=always``) starts the other release."""
+        self.log.warning("restarting into %s", os.readlink(self.cfg.update.prefix / "current"))
+        self.exit_code = EXIT_RESTART
+        self._exit.set()
+
     def run_forever(self, on_started: Callable[[], None] | None = None) -> int:
         """Run until SIGTERM/SIGINT (or :meth:`request_exit`); the relays are made safe on every way out.
 
@@ -276,7 +290,7 @@ class Agent:
                 threading.excepthook = old_hook
                 for sig, h in previous.items():
                     signal.signal(sig, h)
-        return 0
+        return self.exit_code
 
     def _on_signal(self, sig: int) -> None:
         self.log.info("signal %s: stopping", signal.Signals(sig).name)

@@ -127,6 +127,24 @@ class WatchdogConfig(_Section):
                           "(so that a hung process is restarted).")
 
 
+class UpdateConfig(_Section):
+    enabled: bool = Field(False, title="Enabled",
+                          description="Accept signed software updates from the server (`linli install` turns it on).")
+    prefix: Path = Field(Path("/opt/linli"), title="Install prefix",
+                         description="Where the release slots (slots/a, slots/b) and the `current` link live.")
+    public_key_file: Path = Field(Path("/etc/linli/secrets/update.pub"), title="Trusted key",
+                                  description="Ed25519 public key (PEM) a release must be signed with.")
+    healthy_after_s: float = Field(20.0, ge=1, le=3600, title="Healthy after (s)",
+                                   description="A new release is healthy once connected with every loop alive for "
+                                   "this long.")
+    deadline_s: float = Field(300.0, ge=10, le=86_400, title="Deadline (s)",
+                              description="A new release not healthy this long after the switch is rolled back.")
+    max_attempts: int = Field(3, ge=1, le=20, title="Starts allowed",
+                              description="Starts of a new release (crashes, watchdog kills) before it is rolled back.")
+    download_timeout_s: float = Field(600.0, ge=10, le=86_400, title="Download time limit (s)",
+                                      description="Give up a download (with retries and resume) after this long.")
+
+
 class AgentConfig(_Section):
     """A device agent's configuration (one YAML file per device)."""
 
@@ -148,6 +166,8 @@ class AgentConfig(_Section):
     log_level: LogLevel = Field("INFO", title="Log level", description="Least severe log level written.")
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig, title="Watchdog",
                                      description="Stuck-loop detection.")
+    update: UpdateConfig = Field(default_factory=UpdateConfig, title="Software updates",
+                                 description="Signed updates into the inactive slot with automatic rollback.")
 
     @property
     def ref(self) -> DeviceRef:

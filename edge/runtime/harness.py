@@ -239,7 +239,7 @@ class DevicePool:
             raise ValueError(f"the pool has only {len(self.devices)} devices")
         out = [self.devices[(self._next + i) % len(self.devices)] for i in range(n)]
         self._next = (self._next + n) % len(self.devices)
-        clear_retained(self.broker.host, self.broker.port, self.broker.server, [r for r, _ in out])
+        clear_retained(self.broker.host, self.broker.server_port, self.broker.server, [r for r, _ in out])
         return out
 
 
@@ -292,4 +292,4 @@ class AgentFactory:
             except Exception:  # pragma: no cover - best effort in teardown
                 pass
         self.agents.clear()
-        clear_retained(self.broker.host, self.broker.port, self.broker.server, self._used)
+        clear_retained(self.broker.host, self.broker.server_port, self.broker.server, self._used)

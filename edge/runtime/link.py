@@ -29,6 +29,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from linli.contract import DeviceRef, Status, offline_status
 from linli.provision import Credentials
+from linli.tls import diagnose
 
 from .config import MqttConfig
 from .metrics import Stats
@@ -153,7 +154,10 @@ class Link:
         self._wake.set()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
-        self.last_error = f"cannot reach the broker at {self.cfg.host}:{self.cfg.port}"
+        what = ""
+        if self.cfg.tls is not None:  # say which certificate problem it is, not just "cannot reach"
+            what = diagnose(self.cfg.host, self.cfg.port, self.cfg.tls.ca_file, not self.cfg.tls.insecure)
+        self.last_error = what or f"cannot reach the broker at {self.cfg.host}:{self.cfg.port}"
         self._note_failure(self.last_error)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,

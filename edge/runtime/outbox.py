@@ -9,6 +9,12 @@
 - Bounded: when ``max_messages`` is reached the oldest telemetry is dropped (and counted); events and alarms
   are never dropped: they are stored anyway and counted as "over capacity".
 - Rate: a token bucket (``replay_rate_per_s``) and a window of ``max_inflight`` unacknowledged messages.
+- Disk full or an I/O error while writing: the message is kept in a bounded memory queue (``memory_max``) and
+  written, in order, as soon as the disk takes it again; what does not fit is counted as lost. When space
+  returns, the listeners of :meth:`on_storage_report` get a :class:`StorageReport` (the agent raises a fault
+  event from it) and the loss is added to the persisted ``lost`` counter (telemetry gauge ``outbox_lost``).
+- A damaged file found at start is moved aside; what can still be read from it is copied into the new queue and
+  :attr:`Outbox.startup_loss` says how many messages were lost (``None``: an unknown number).
 
 The queue itself does not talk MQTT: :class:`edge.runtime.link.Link` takes rows with :meth:`Outbox.take`,
 records the paho message id with :meth:`Outbox.mark_sent` and reports acknowledgements with :meth:`Outbox.acked`.
@@ -16,15 +22,20 @@ records the paho message id with :meth:`Outbox.mark_sent` and reports acknowledg
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from linli.contract import DeviceRef, Event, sha256_hex
 
-from .store import open_db
+from .store import is_storage_failure, open_db_reporting
+
+log = logging.getLogger(__name__)
 
 PRIORITY_ALARM = 0
 PRIORITY_EVENT = 1
@@ -55,6 +66,29 @@ class OutMessage:
     qos: int
     retain: bool
     created: float
+
+
+@dataclass(frozen=True, slots=True)
+class StorageReport:
+    """A spell in which the outbox could not write, reported once it can again."""
+
+    error: str          # the first error, e.g. "database or disk is full"
+    since: float        # when writing first failed (wall clock)
+    kept: int           # messages held in memory meanwhile and now written
+    lost: int           # messages that did not fit in the memory queue
+
+
+@dataclass(frozen=True, slots=True)
+class StartupLoss:
+    """The outbox file was damaged at start."""
+
+    moved_to: Path      # where the damaged file now is
+    salvaged: int       # messages read from it and queued again
+    lost: int | None    # messages that could not be read (None: unknown how many)
+    error: str
+
+
+_Row = tuple[str, bytes, int, int, bool, float]  # topic, payload, qos, priority, retain, created
 
 
 class TokenBucket:
@@ -95,14 +129,26 @@ class Outbox:
     """The persistent queue of one agent. Thread-safe."""
 
     def __init__(self, path: str | Path, max_messages: int = 50_000, replay_rate_per_s: float = 50.0,
-                 max_inflight: int = 20, clock: Callable[[], float] = time.time) -> None:
+                 max_inflight: int = 20, clock: Callable[[], float] = time.time, memory_max: int = 1000,
+                 retry_s: float = 1.0) -> None:
         self.path = Path(path)
         self.max_messages = max_messages
         self.max_inflight = max_inflight
+        self.memory_max = memory_max
+        self.retry_s = retry_s
         self.bucket = TokenBucket(replay_rate_per_s)
         self._clock = clock
         self._lock = threading.RLock()
-        self._db = open_db(self.path, _SCHEMA)
+        self._db, aside = open_db_reporting(self.path, _SCHEMA)
+        # messages that could not be written (disk full, I/O error), oldest first, and that spell's figures
+        self._pending: deque[_Row] = deque()
+        self._failing: tuple[str, float] | None = None
+        self._spell_lost = 0
+        self._last_try = 0.0
+        self._storage_listeners: list[Callable[[StorageReport], None]] = []
+        self.startup_loss: StartupLoss | None = None
+        if aside is not None:
+            self.startup_loss = self._salvage(aside)
         self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         # row id → (paho mid, qos) while sent and not yet acknowledged; mid → row id
         self._inflight: dict[int, tuple[int, int]] = {}
@@ -162,38 +208,194 @@ class Outbox:
             if self._closed:
                 raise RuntimeError("outbox is closed")
             now = self._clock()
-            out: list[int | None] = []
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                dropped = 0
-                over = 0
-                excess = self._count + len(rows) - self.max_messages
-                if excess > 0:
-                    dropped += self._drop_oldest_telemetry(excess)
-                    excess -= dropped
-                for topic, payload, qos, prio, retain in rows:
-                    data = payload.encode() if isinstance(payload, str) else bytes(payload)
-                    if excess > 0:
-                        if prio == PRIORITY_TELEMETRY:
-                            dropped += 1
-                            excess -= 1
-                            out.append(None)
-                            continue
-                        over += 1
-                        excess -= 1
-                    cur = self._db.execute(
-                        "INSERT INTO outbox(priority, topic, payload, qos, retain, created) VALUES (?,?,?,?,?,?)",
-                        (prio, topic, data, qos, int(retain), now))
-                    out.append(int(cur.lastrowid or 0))
-                self._bump("dropped", dropped)
-                self._bump("over_capacity", over)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._count += sum(1 for x in out if x is not None) - (dropped - out.count(None))
+            batch: list[_Row] = [(t, p.encode() if isinstance(p, str) else bytes(p), q, pr, r, now)
+                                 for t, p, q, pr, r in rows]
+            report = None
+            if self._pending:
+                report = self._retry_locked(force=True)
+            if self._pending:  # still failing: keep these after the others, in order
+                out = self._hold(batch)
+            else:
+                try:
+                    out = self._write(batch)
+                except sqlite3.Error as exc:
+                    if not is_storage_failure(exc):
+                        raise
+                    self._failed(exc)
+                    out = self._hold(batch)
+        if report is not None:
+            self._report(report)
         self._notify()
         return out
+
+    def _write(self, batch: list[_Row]) -> list[int | None]:
+        """One transaction; rolls back and raises on failure."""
+        out: list[int | None] = []
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            dropped = 0
+            over = 0
+            excess = self._count + len(batch) - self.max_messages
+            if excess > 0:
+                dropped += self._drop_oldest_telemetry(excess)
+                excess -= dropped
+            for topic, data, qos, prio, retain, created in batch:
+                if excess > 0:
+                    if prio == PRIORITY_TELEMETRY:
+                        dropped += 1
+                        excess -= 1
+                        out.append(None)
+                        continue
+                    over += 1
+                    excess -= 1
+                cur = self._db.execute(
+                    "INSERT INTO outbox(priority, topic, payload, qos, retain, created) VALUES (?,?,?,?,?,?)",
+                    (prio, topic, data, qos, int(retain), created))
+                out.append(int(cur.lastrowid or 0))
+            self._bump("dropped", dropped)
+            self._bump("over_capacity", over)
+            self._db.execute("COMMIT")
+        except BaseException:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
+            raise
+        self._count += sum(1 for x in out if x is not None) - (dropped - out.count(None))
+        return out
+
+    # ------------------------------------------------------------------ when the disk does not take a write
+    def _failed(self, exc: BaseException) -> None:
+        if self._failing is None:
+            self._failing = (str(exc), self._clock())
+            log.error("outbox %s: cannot write (%s); keeping up to %d messages in memory until it can",
+                      self.path, exc, self.memory_max)
+
+    def _hold(self, batch: list[_Row]) -> list[int | None]:
+        """Keep rows in memory (0 = held); when the memory queue is full, drop held telemetry first, then count
+        what does not fit as lost (None)."""
+        out: list[int | None] = []
+        for row in batch:
+            if len(self._pending) >= self.memory_max:
+                tele = next((r for r in self._pending if r[3] == PRIORITY_TELEMETRY), None)
+                if tele is not None:
+                    self._pending.remove(tele)
+                    self._spell_lost += 1
+                elif row[3] != PRIORITY_TELEMETRY:
+                    self._pending.popleft()  # the oldest goes: the newest says most about now
+                    self._spell_lost += 1
+                else:
+                    self._spell_lost += 1
+                    out.append(None)
+                    continue
+            self._pending.append(row)
+            out.append(0)
+        return out
+
+    def _retry_locked(self, force: bool = False) -> StorageReport | None:
+        if not self._pending and self._failing is None:
+            return None
+        now = time.monotonic()
+        if not force and now - self._last_try < self.retry_s:
+            return None
+        self._last_try = now
+        rows = list(self._pending)
+        try:
+            self._write(rows)
+        except sqlite3.Error as exc:
+            if not is_storage_failure(exc):
+                log.error("outbox %s: writing held messages failed: %s", self.path, exc)
+            return None
+        self._pending.clear()
+        assert self._failing is not None
+        error, since = self._failing
+        report = StorageReport(error=error, since=since, kept=len(rows), lost=self._spell_lost)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._bump("lost", report.lost)
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        self._failing = None
+        self._spell_lost = 0
+        log.warning("outbox %s: writing again; %d messages kept in memory were written, %d lost",
+                    self.path, report.kept, report.lost)
+        return report
+
+    def retry_pending(self) -> None:
+        """Try again to write held messages (the sender calls this; at most every ``retry_s``)."""
+        with self._lock:
+            if self._closed:
+                return
+            report = self._retry_locked()
+        if report is not None:
+            self._report(report)
+            self._notify()
+
+    def on_storage_report(self, fn: Callable[[StorageReport], None]) -> None:
+        """``fn(report)`` is called (outside the lock) when writing works again after a failure."""
+        self._storage_listeners.append(fn)
+
+    def _report(self, report: StorageReport) -> None:
+        for fn in self._storage_listeners:
+            try:
+                fn(report)
+            except Exception:
+                log.exception("outbox storage listener failed")
+
+    @property
+    def failing(self) -> str | None:
+        """The write error while the outbox cannot write (None when it can)."""
+        f = self._failing
+        return f[0] if f is not None else None
+
+    def held(self) -> int:
+        """Messages kept in memory because they could not be written."""
+        return len(self._pending)
+
+    def lost(self) -> int:
+        """Messages lost because they could not be written (persisted) plus those of the current spell."""
+        with self._lock:
+            return (self._counter("lost") if not self._closed else 0) + self._spell_lost
+
+    # ------------------------------------------------------------------ a damaged file at start
+    def _salvage(self, aside: Path) -> StartupLoss:
+        """Copy what can still be read from the damaged file into the new queue."""
+        rows: list[_Row] = []
+        total: int | None = None
+        error = "unreadable"
+        try:
+            old = sqlite3.connect(f"file:{aside}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            return StartupLoss(aside, 0, None, str(exc))
+        try:
+            try:
+                total = int(old.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            except sqlite3.Error as exc:
+                error = str(exc)
+            try:
+                for r in old.execute("SELECT topic, payload, qos, priority, retain, created FROM outbox ORDER BY id"):
+                    rows.append((str(r[0]), bytes(r[1]), int(r[2]), int(r[3]), bool(r[4]), float(r[5])))
+            except sqlite3.Error as exc:
+                error = str(exc)
+        finally:
+            old.close()
+        lost = None if total is None else max(0, total - len(rows))
+        self._count = 0
+        try:
+            self._write(rows)
+            self._bump("lost", lost or 0)
+        except sqlite3.Error as exc:
+            if not is_storage_failure(exc):
+                raise
+            self._failed(exc)
+            self._hold(rows)
+        log.error("outbox %s was damaged (%s): %d messages recovered, %s lost", self.path, error, len(rows),
+                  "an unknown number" if lost is None else lost)
+        return StartupLoss(aside, len(rows), lost, error)
 
     def _drop_oldest_telemetry(self, n: int) -> int:
         busy = list(self._inflight)
@@ -211,6 +413,7 @@ class Outbox:
         """Up to ``limit`` rows to send next (not in flight), alarms first, then in insertion order."""
         if limit <= 0:
             return []
+        self.retry_pending()
         with self._lock:
             if self._closed:
                 return []
@@ -280,8 +483,8 @@ class Outbox:
 
     # ------------------------------------------------------------------ figures
     def depth(self) -> int:
-        """Messages waiting (including those sent and not yet acknowledged)."""
-        return self._count
+        """Messages waiting (including those sent and not yet acknowledged, and those held in memory)."""
+        return self._count + len(self._pending)
 
     def inflight(self) -> int:
         return len(self._inflight)

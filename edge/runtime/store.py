@@ -25,14 +25,28 @@ def _connect(path: Path, schema: str, synchronous: str) -> sqlite3.Connection:
 
 def open_db(path: Path, schema: str, synchronous: str = "FULL") -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), usable from several threads under a lock."""
+    return open_db_reporting(path, schema, synchronous)[0]
+
+
+def open_db_reporting(path: Path, schema: str, synchronous: str = "FULL") -> tuple[sqlite3.Connection, Path | None]:
+    """As :func:`open_db`; also returns where a damaged file was moved to (None when it opened cleanly)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _connect(path, schema, synchronous)
+        return _connect(path, schema, synchronous), None
     except sqlite3.DatabaseError as exc:
-        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        aside = path.with_name(f"{path.name}.corrupt-{time.time_ns()}")
         log.error("%s is unreadable (%s): moved aside to %s, starting empty", path, exc, aside)
         for suffix in ("", "-wal", "-shm"):
             src = Path(f"{path}{suffix}")
             if src.exists():
                 src.rename(f"{aside}{suffix}")
-        return _connect(path, schema, synchronous)
+        return _connect(path, schema, synchronous), aside
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """SQLite could not write: disk full (SQLITE_FULL) or an I/O error (SQLITE_IOERR and its extended codes)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+    text = str(exc).lower()
+    return "disk is full" in text or "disk i/o error" in text

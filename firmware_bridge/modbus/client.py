@@ -1,10 +1,20 @@
-"""Reading a Modbus RTU meter described by a register map: :class:`MeterClient`."""
+"""Reading a Modbus RTU meter described by a register map: :class:`MeterClient`.
+
+A meter that answers with a *transient* Modbus exception is still there and will answer again: 0x06 device busy
+(it is updating its registers, or another master is talking to it), 0x05 acknowledge (it took the request and needs
+longer), 0x0A/0x0B gateway path unavailable / target did not respond (an RS-485 gateway in between). Such answers
+are retried with back-off (``busy_backoff_s`` doubling, up to ``busy_retries`` more times) and counted in
+:class:`MeterStats` (``transient`` and ``exception_codes``); only when every retry is answered so does the read
+raise. Whether the meter is *lost* is the caller's decision: no good reading for its configured time.
+The other exceptions (illegal address, function or value, device failure) are the answer and raise at once.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pymodbus.client import ModbusSerialClient
@@ -27,6 +37,9 @@ from firmware_bridge.modbus.transport import DATATYPES, LinkModbusClient
 
 log = logging.getLogger(__name__)
 
+#: Modbus exceptions that mean "not now" rather than "no": acknowledge, device busy, gateway path, gateway target
+TRANSIENT_EXCEPTIONS = frozenset({5, 6, 10, 11})
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -44,7 +57,9 @@ class MeterStats:
     retries: int = 0
     crc_errors: int = 0  # tries whose answer failed the CRC
     timeouts: int = 0  # tries with no (complete) answer
-    exceptions: int = 0  # Modbus exception responses
+    exceptions: int = 0  # Modbus exception responses (transient ones included)
+    transient: int = 0  # transient exception responses (busy, acknowledge, gateway) that were retried
+    exception_codes: dict[int, int] = field(default_factory=dict)  # exception code -> answers with it
 
 
 def decode_quantity(name: str, q: Quantity, registers: list[int]) -> Reading:
@@ -62,7 +77,8 @@ class MeterClient:
 
     ``meter_map`` is a :class:`MeterMap`, the name of a shipped map (``"ddsu666"``) or a YAML path.
     Line settings default to the map's. Each Modbus request waits ``timeout`` seconds and is sent up to
-    ``retries + 1`` times (pymodbus does the retrying). Thread-safe.
+    ``retries + 1`` times (pymodbus does the retrying). A transient exception answer (:data:`TRANSIENT_EXCEPTIONS`)
+    is asked again after ``busy_backoff_s``, then twice that..., up to ``busy_retries`` more times. Thread-safe.
     """
 
     def __init__(
@@ -73,6 +89,8 @@ class MeterClient:
         timeout: float = 0.5,
         *,
         retries: int = 2,
+        busy_retries: int = 3,
+        busy_backoff_s: float = 0.05,
         baudrate: int | None = None,
         parity: str | None = None,
         name: str | None = None,
@@ -83,8 +101,12 @@ class MeterClient:
         self.device_id = device_id if device_id is not None else self.map.device_id
         if not 1 <= self.device_id <= 247:
             raise ValueError(f"Modbus device id must be 1-247, not {self.device_id}")
+        if busy_retries < 0 or busy_backoff_s < 0:
+            raise ValueError("busy_retries and busy_backoff_s must be >= 0")
         self.timeout = timeout
         self.retries = retries
+        self.busy_retries = busy_retries
+        self.busy_backoff_s = busy_backoff_s
         s = self.map.serial
         baud, par = baudrate or s.baudrate, parity or s.parity
         self._link = SerialLink(
@@ -142,6 +164,19 @@ class MeterClient:
         return self.read(name)[name].value
 
     def _read_block(self, block: ReadBlock) -> list[int]:
+        for attempt in range(self.busy_retries + 1):
+            try:
+                return self._request_block(block)
+            except MeterExceptionResponse as e:
+                if e.code not in TRANSIENT_EXCEPTIONS or attempt == self.busy_retries:
+                    raise
+                self.stats.transient += 1
+                delay = self.busy_backoff_s * 2**attempt
+                log.debug("%s: %s; asking again in %.2f s", self.port, e.code_name, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _request_block(self, block: ReadBlock) -> list[int]:
         client = self._client
         client.attempts = []
         try:
@@ -161,6 +196,7 @@ class MeterClient:
         if rr.isError():
             code = int(getattr(rr, "exception_code", 0))
             self.stats.exceptions += 1
+            self.stats.exception_codes[code] = self.stats.exception_codes.get(code, 0) + 1
             name = EXCEPTION_NAMES.get(code, f"exception {code}")
             raise MeterExceptionResponse(self.port, f"{self._who(block)}: meter answered {name} (code {code})", code)
         registers = list(rr.registers)

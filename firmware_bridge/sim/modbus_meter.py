@@ -9,6 +9,7 @@ and is where line faults are injected: silence, dropped requests, garbage, CRC e
 rule that a device ignores frames for other ids (pymodbus's server would answer those with an exception).
 Register values are refreshed from a source (see sim.meters) by the server's per-request ``action`` hook,
 so every read sees the current state, e.g. of a simulated pile. Scale and word order follow the map.
+Exception answers: :meth:`fail_next` (the next few requests) and :meth:`busy_every` (a busy meter).
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class ModbusMeterSim(LineFaults):
         self._lock = threading.Lock()
         self._init_faults()
         self._exceptions: list[int] = []
+        self._busy_every = 0  # answer every n-th request with _busy_code (0: never)
+        self._busy_code = int(ExcCodes.DEVICE_BUSY)
+        self._served = 0
         self._halt = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: ModbusSerialServer | None = None
@@ -113,8 +117,11 @@ class ModbusMeterSim(LineFaults):
     async def _action(self, function: int, start: int, address: int, count: int, registers: list[int],
                       values: list[int] | list[bool] | None) -> ExcCodes | None:  # fmt: skip
         with self._lock:
+            self._served += 1
             if self._exceptions:
                 return ExcCodes(self._exceptions.pop(0))
+            if self._busy_every and self._served % self._busy_every == 0:
+                return ExcCodes(self._busy_code)
         if values is not None:
             return ExcCodes.ILLEGAL_FUNCTION  # a meter's measurements are read-only
         if any((function, a) not in self._owner for a in range(address, address + count)):
@@ -250,6 +257,20 @@ class ModbusMeterSim(LineFaults):
         """Answer the next ``count`` requests with Modbus exception ``code``."""
         with self._lock:
             self._exceptions.extend([int(code)] * count)
+
+    def clear_exceptions(self) -> None:
+        """Answer normally again: no queued exceptions (fail_next), no busy_every."""
+        with self._lock:
+            self._exceptions.clear()
+            self._busy_every = 0
+
+    def busy_every(self, n: int, code: int = ExcCodes.DEVICE_BUSY) -> None:
+        """From now on answer every ``n``-th request with exception ``code`` (a busy meter that still answers
+        every request); ``n`` = 0 stops it."""
+        if n < 0 or n == 1:
+            raise ValueError("busy_every: n must be 0 (off) or at least 2 (a meter busy for every request is lost)")
+        with self._lock:
+            self._busy_every, self._busy_code, self._served = n, int(code), 0
 
     def quantities(self) -> Iterable[str]:
         return self.map.quantities.keys()

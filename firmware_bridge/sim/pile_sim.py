@@ -2,7 +2,9 @@
 
 The agent opens :attr:`PileSim.device_path` as it would the MCU's USB-serial adapter. The test or demo
 drives the world through the scenario API: ``plug(3, "ebike_48v")``, ``unplug(3)``, ``set_smoke(True)``,
-``fail_temp_sensor(5)``, ``weld_relay(2)``, ``blow_fuse(4)``, ``go_silent()``, ``inject_garbage()``...
+``fail_temp_sensor(5)``, ``weld_relay(2)``, ``blow_fuse(4)``, ``go_silent()``, ``inject_garbage()``,
+``leak(40)`` (current the feeder meter sees and no port measures), ``miscalibrate(3, 0.5)`` (a port measuring
+half of what it draws)...
 Time is a :class:`~firmware_bridge.sim.clock.SimClock`: with ``speed=3600`` a 6-hour charge takes 6 s.
 
 Firmware timers that talk to the host (event retransmission, the host watchdog) run in real time, because
@@ -80,7 +82,9 @@ class SimPort:
     sensor: SensorMode = "ok"
     temperature_c: float = 25.0
     forced_temperature_c: float | None = None
-    energy_wh: float = 0.0
+    energy_wh: float = 0.0  # what the outlet really delivered
+    measure_factor: float = 1.0  # the port's power/energy measurement reads this times the truth
+    measured_wh: float = 0.0  # the MCU's energy counter (measure_factor times the truth)
     latched: PortFlag = field(default_factory=lambda: PortFlag(0))
     reported: dict[str, Any] = field(default_factory=dict)
 
@@ -155,6 +159,7 @@ class PileSim(LineFaults, PtyResponder):
         self._last_response = b""
         self._sim_t = self.clock.now()
         self.input_energy_wh = 0.0  # everything the pile drew, standby included: what its meter integrates
+        self.leak_w = 0.0  # drawn through the feeder and no port (leakage to earth, a device wired in)
         # counters for tests
         self.requests_handled = 0
         self.duplicate_requests = 0
@@ -170,7 +175,7 @@ class PileSim(LineFaults, PtyResponder):
         remaining = now - self._sim_t
         while remaining > 1e-9:
             dt = min(remaining, _MAX_STEP_S)
-            total_w = self.standby_w
+            total_w = self.standby_w + self.leak_w
             for p in self._ports:
                 w = 0.0
                 if p.drawing():
@@ -178,6 +183,7 @@ class PileSim(LineFaults, PtyResponder):
                     w = p.load.ac_power_w()
                     p.load.step(dt)
                     p.energy_wh += w * dt / 3600.0
+                    p.measured_wh += w * p.measure_factor * dt / 3600.0
                 total_w += w
                 target = self.ambient_c + _TEMP_K_PER_W * w
                 p.temperature_c += (target - p.temperature_c) * (1.0 - math.exp(-dt / _TEMP_TAU_S))
@@ -194,7 +200,7 @@ class PileSim(LineFaults, PtyResponder):
         voltage = self.mains_v if p.live else 0.0
         if voltage > _LIVE_V:
             flags |= PortFlag.OUTPUT_LIVE
-        power = p.load.ac_power_w() if p.drawing() and p.load is not None else 0.0
+        power = self._true_power(p) * p.measure_factor
         pf = p.load.power_factor if p.load is not None else 1.0
         current_ma = round(power / (voltage * pf) * 1000) if voltage > 0 and power > 0 else 0
         temperature: float | None
@@ -207,7 +213,11 @@ class PileSim(LineFaults, PtyResponder):
         if p.sensor in ("open", "max"):  # the firmware's range check catches these, not a plausible 0 °C
             flags |= PortFlag.TEMP_SENSOR_FAULT
         flags |= p.latched
-        return PortStatus(p.number, flags, power, current_ma, voltage, temperature, int(p.energy_wh))
+        return PortStatus(p.number, flags, power, current_ma, voltage, temperature, int(p.measured_wh))
+
+    @staticmethod
+    def _true_power(p: SimPort) -> float:
+        return p.load.ac_power_w() if p.drawing() and p.load is not None else 0.0
 
     # ----------------------------------------------------------- firmware ----
 
@@ -449,6 +459,22 @@ class PileSim(LineFaults, PtyResponder):
             p = self._port(port)
             p.welded, p.fuse_ok = False, True
 
+    def leak(self, watts: float) -> None:
+        """Current through the feeder that no port measures (leakage to earth, something wired into the pile);
+        0 stops it. The meter sees it, the MCU does not."""
+        with self._lock:
+            self._advance()
+            self.leak_w = max(0.0, watts)
+
+    def miscalibrate(self, port: int, factor: float) -> None:
+        """The port's power and energy measurement reads ``factor`` times what it really delivers (1.0: right).
+        The meter on the feeder sees the truth."""
+        if factor < 0:
+            raise ValueError(f"factor must be >= 0, not {factor}")
+        with self._lock:
+            self._advance()
+            self._port(port).measure_factor = factor
+
     def set_mains_voltage(self, volts: float) -> None:
         with self._lock:
             self.mains_v = volts
@@ -459,7 +485,7 @@ class PileSim(LineFaults, PtyResponder):
             self._advance()
             for p in self._ports:
                 p.coil = False
-                p.energy_wh = 0.0
+                p.energy_wh = p.measured_wh = 0.0
                 p.latched = PortFlag(0)
                 p.reported.clear()
             self._pending.clear()
@@ -523,12 +549,13 @@ class PileSim(LineFaults, PtyResponder):
         """What a meter on the pile's feeder would see (keys as in sim.meters: voltage, current, ...)."""
         with self._lock:
             self._advance()
-            power = self.standby_w
-            current_a = self.standby_w / self.mains_v if self.mains_v else 0.0
+            power = self.standby_w + self.leak_w  # what really flows, whatever the ports measure
+            current_a = (self.standby_w + self.leak_w) / self.mains_v if self.mains_v else 0.0
             for p in self._ports:
-                m = self._measure(p)
-                power += m.power_w
-                current_a += m.current_ma / 1000.0
+                w = self._true_power(p)
+                power += w
+                if w and self.mains_v:
+                    current_a += w / (self.mains_v * (p.load.power_factor if p.load is not None else 1.0))
             apparent = self.mains_v * current_a
             return {
                 "voltage": self.mains_v,

@@ -165,18 +165,24 @@ class Installer:
             shutil.rmtree(src_dest)
         shutil.copytree(self.source, src_dest, symlinks=False,
                         ignore=lambda _d, names: [n for n in names if n in _SKIP_COPY or n.endswith(".pyc")])
+        # Third-party packages live in one shared environment (``deps``) that updates never delete; each slot has a
+        # small environment of its own whose .pth puts the slot's source in front of them.
+        if self.venv_from is not None:
+            deps_site = next((Path(self.venv_from) / "lib").glob("python3*/site-packages"))
+        else:
+            deps_dir = self.at(self.layout.prefix / "deps")
+            if not (deps_dir / "bin" / "python").exists():
+                venv.EnvBuilder(with_pip=True, symlinks=False).create(deps_dir)
+            if self.system:
+                self._run([str(deps_dir / "bin" / "python"), "-m", "pip", "install", "-q",
+                           "--disable-pip-version-check", str(src_dest)])
+            site_dir = next((deps_dir / "lib").glob("python3*/site-packages"))
+            deps_site = PurePosixPath(self.layout.prefix / "deps") / site_dir.relative_to(deps_dir).as_posix()
         venv_dir = self.at(slot_dir / "venv")
         if not (venv_dir / "bin" / "python").exists():
-            venv.EnvBuilder(with_pip=self.venv_from is None and self.system, symlinks=False,
-                            system_site_packages=False, clear=False).create(venv_dir)
+            venv.EnvBuilder(with_pip=False, symlinks=False).create(venv_dir)
         site = next((venv_dir / "lib").glob("python3*/site-packages"))
-        if self.venv_from is not None:
-            # Offline/test install: this environment's packages plus the slot's source, through a .pth file.
-            donor = next((Path(self.venv_from) / "lib").glob("python3*/site-packages"))
-            (site / "linli-slot.pth").write_text(f"{self.layout.current}/src\n{donor}\n")
-        elif self.system:
-            self._run([str(venv_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                       str(src_dest)])
+        (site / "linli-slot.pth").write_text(f"{slot_dir}/src\n{deps_site}\n")
         current = self.at(self.layout.current)
         current.parent.mkdir(parents=True, exist_ok=True)
         tmp = current.with_name("current.tmp")
@@ -185,6 +191,7 @@ class Installer:
         tmp.symlink_to(Path("slots") / slot)
         os.replace(tmp, current)
         (self.at(slot_dir) / "VERSION").write_text(_version(self.source) + "\n")
+        self._write(self.layout.prefix / "bootguard.py", (Path(__file__).parent / "bootguard.py").read_bytes(), 0o755)
         self.say(f"[3] code: {slot_dir} ({_version(self.source)}), {self.layout.current} -> slots/{slot}")
         return slot_dir
 
@@ -226,6 +233,9 @@ class Installer:
         page["password_file"] = str(local_hash_file)
         doc["data_dir"] = str(self.layout.state / bundle.device)
         doc.setdefault("hal", {})["pin_factory"] = "auto"
+        if bundle.update_pub_pem:
+            doc["update"] = {"enabled": True, "prefix": str(self.layout.prefix),
+                             "public_key_file": str(secrets_dir / "update.pub")}
         _absolute_models(doc, self.layout.current / "src")
         for key, value in overrides:
             set_key(doc, key, value)
@@ -279,7 +289,7 @@ class Installer:
             self._write("/etc/systemd/system/linli-kiosk-browser@.service", kiosk_browser_unit(url, lay))
             units.append("linli-kiosk-browser@tty1.service")
         self.at(lay.state / device).mkdir(parents=True, exist_ok=True)
-        self.own(lay.state, lay.secrets)
+        self.own(lay.state, lay.secrets, lay.prefix)
         self.enable_units(units)
         self.say(f"done. Local maintenance page: http://<this Pi>:{doc['local_page'].get('port', 8601)}/  "
                  f"user {doc['local_page'].get('username', 'maint')}  password {password}  (shown once)")

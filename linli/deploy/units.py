@@ -64,6 +64,8 @@ StartLimitIntervalSec=0
 [Service]
 Type=notify
 NotifyAccess=main
+# boot guard (standard library only, outside the release slots): rolls a new release back that keeps failing
+ExecStartPre=/usr/bin/python3 {layout.prefix}/bootguard.py {layout.state}/%i {layout.prefix}
 ExecStart={layout.python} -m linli.cli agent -c {layout.etc}/agents/%i.yaml
 WatchdogSec={AGENT_WATCHDOG_S}
 Restart=always
@@ -76,9 +78,10 @@ WorkingDirectory={layout.state}/%i
 StateDirectory=linli/%i
 StateDirectoryMode=0750
 Environment=PYTHONUNBUFFERED=1 LINLI_LOG_FORMAT=journal
-# hardening: the agent writes only its state directory; devices come from the groups above
+# hardening: the agent writes only its state directory and the release slots (updates); devices come from the
+# groups above
 ProtectSystem=strict
-ReadWritePaths={layout.state}
+ReadWritePaths={layout.state} {layout.prefix}
 ProtectHome=true
 PrivateTmp=true
 NoNewPrivileges=true

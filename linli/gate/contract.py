@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from linli.contract import UtcDatetime
 
@@ -18,6 +18,9 @@ Source = Literal["lpr_push", "camera", "manual"]
 ListName = Literal["resident", "visitor", "blacklist", "card"]
 Short = Annotated[str, Field(max_length=64)]
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+#: an LPR camera's ``plateid``: up to 2^64 - 1 or text, carried as text (agents before 2026-12 send a number)
+CameraPlateId = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool)
+                                               else v), Field(max_length=40)]
 
 
 class _Model(BaseModel):
@@ -50,7 +53,7 @@ class PassageData(_Model):
     paid_cents: int | None = Field(None, ge=0)
     opened: bool
     offline_replay: bool = False
-    camera_plate_id: int | None = None
+    camera_plate_id: CameraPlateId | None = None
     clock_skew_s: float | None = None
     by: Short | None = None
     note: Annotated[str, Field(max_length=200)] | None = None

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from linli.contract import NAME_RE, Kind
 from server.audit import audit
-from server.auth import Permission, User
+from server.auth import LoginRefused, Permission, User
 from server.db.models import Device
 from server.users.sessions import COOKIE as SESSION_COOKIE
 
@@ -64,6 +64,20 @@ def _session_user(request: Request, srv: Server, token: str) -> User:
     return user
 
 
+def client_address(request: Request) -> str:
+    """The peer's address (behind a proxy, uvicorn's ``--forwarded-allow-ips`` makes it the client's)."""
+    return request.client.host if request.client else ""
+
+
+def refused(exc: LoginRefused) -> HTTPException:
+    """429 for a lock-out, 503 when every password-hashing slot is busy; both with Retry-After."""
+    if exc.reason == "locked":
+        return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many wrong passwords: locked out for now",
+                             headers={"Retry-After": str(exc.retry_after)})
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "busy checking passwords: try again in a moment",
+                         headers={"Retry-After": str(exc.retry_after)})
+
+
 def csrf_token(request: Request) -> str:
     """The token forms must echo: the session's, or for HTTP Basic users one derived from the user name."""
     info = getattr(request.state, "session", None)
@@ -105,7 +119,10 @@ def current_user(request: Request) -> User:
         name, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise _unauthorized(srv.settings.auth.realm) from None
-    user = srv.auth.authenticate(name, password) if sep else None
+    try:
+        user = srv.auth.sign_in(name, password, client_address(request)) if sep else None
+    except LoginRefused as exc:
+        raise refused(exc) from None
     if user is None:
         raise _unauthorized(srv.settings.auth.realm)
     request.state.user = user

@@ -161,6 +161,7 @@ class AuditOut(_Out):
     action: str
     target: str
     result: str
+    site: str | None = None
     detail: dict[str, Any]
 
     @classmethod

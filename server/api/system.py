@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
+from linli.contract import TOPIC_ROOT
 from server.api.deps import current_user, get_server, require
 from server.api.schemas import AuditOut, IngestStatsOut, MeOut
+from server.audit import visible_audit
 from server.auth import ROLE_PERMISSIONS, User
 from server.db.models import AuditLog
 
@@ -29,7 +31,7 @@ def me(user: Annotated[User, Depends(current_user)]) -> MeOut:
 def list_audit(request: Request, user: Annotated[User, Depends(require("audit"))],
                who: str | None = None, action: str | None = None, since: datetime | None = None,
                limit: int = Query(100, ge=1, le=1000)) -> list[AuditOut]:
-    stmt = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
+    stmt = visible_audit(select(AuditLog), user).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
     if who:
         stmt = stmt.where(AuditLog.who == who)
     if action:
@@ -43,7 +45,17 @@ def list_audit(request: Request, user: Annotated[User, Depends(require("audit"))
 @router.get("/ingest/stats", response_model=IngestStatsOut, summary="Ingest counters and the latest rejects")
 def ingest_stats(request: Request, user: Annotated[User, Depends(require("read"))]) -> IngestStatsOut:
     srv = get_server(request)
-    return IngestStatsOut.model_validate({**srv.stats.snapshot(), "enabled": srv.ingest is not None})
+    snap = {**srv.stats.snapshot(), "enabled": srv.ingest is not None}
+    if user.sites is not None:  # rejected messages' topics name their site: only the user's sites' are shown
+        snap["last_rejects"] = [r for r in snap.get("last_rejects", []) if _topic_site(str(r.get("topic", "")))
+                                in user.sites]
+    return IngestStatsOut.model_validate(snap)
+
+
+def _topic_site(topic: str) -> str | None:
+    """The site segment of ``linli/v1/<site>/…`` (also for topics too broken to parse otherwise)."""
+    root, parts = TOPIC_ROOT.split("/"), topic.split("/")
+    return parts[len(root)] if parts[: len(root)] == root and len(parts) > len(root) else None
 
 
 @plain.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -50,4 +50,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "f_relay_mismatch": ("继电器状态不符", "relay state mismatch"),
     "f_mcu_watchdog": ("控制板看门狗断电", "MCU watchdog"),
     "f_mcu_rebooted": ("控制板重启", "MCU restarted"),
+    "f_meter_power_mismatch": ("电表与端口功率不符（漏电或计量异常）", "meter and ports disagree on power"),
+    "f_meter_energy_mismatch": ("电表与端口电量不符（漏电或计量异常）", "meter and ports disagree on energy"),
+    "qr_sheet": ("打印扫码充电贴纸", "Print the scan-to-charge QR codes"),
 }

@@ -165,5 +165,6 @@ class AuditLog(Base):
     target: Mapped[str] = mapped_column(String(255))
     result: Mapped[str] = mapped_column(String(16), doc="ok | error | denied")
     detail: Mapped[dict[str, Any]]
+    site: Mapped[str | None] = mapped_column(String(48), doc="the site it concerns; NULL: none (accounts, system)")
 
-    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_site_at", "site", "at"))

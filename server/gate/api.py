@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -33,6 +33,9 @@ from server.db.models import Device
 from . import lists
 from .models import GateDeviceSync, GateDoorEvent, GateListEntry, GatePassage, GatePayment, GateSession
 from .settings import gate_settings
+
+if TYPE_CHECKING:
+    from server.app import Server
 
 router = APIRouter(prefix="/api/v1/gate", tags=["gate"])
 Reader = Annotated[User, Depends(require("read"))]
@@ -434,11 +437,13 @@ async def payment_callback(request: Request) -> dict[str, Any]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad payment: {str(exc)[:300]}") from None
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(apply_payment, request, pay)
+    return await run_in_threadpool(apply_payment, srv, pay)
 
 
-def apply_payment(request: Request, pay: PaymentIn) -> dict[str, Any]:
-    srv = get_server(request)
+def apply_payment(srv: Server, pay: PaymentIn, by: str = "payment-callback") -> dict[str, Any]:
+    """Record an online payment of a parking session (idempotent by ``payment_id``) and, when the car waits at
+    an exit, send ``session_paid`` so the gate opens. Used by the provider's callback and by the residents' exit
+    page (:mod:`server.resident`), which pays through :mod:`server.payments`."""
     cfg = gate_settings(srv.settings.kinds)
     now = utcnow()
     with srv.db.session() as s:
@@ -463,15 +468,17 @@ def apply_payment(request: Request, pay: PaymentIn) -> dict[str, Any]:
         s.add(row)
         if sess is not None:
             sess.paid_cents = (sess.paid_cents or 0) + pay.amount_cents
-        audit(s, "payment-callback", "gate.payment", f"gate/{pay.site}", "ok" if sess else "error",
+        audit(s, by, "gate.payment", f"gate/{pay.site}", "ok" if sess else "error",
               payment_id=pay.payment_id, state=state, amount_cents=pay.amount_cents)
         dev = s.get(Device, sess.device_id) if sess is not None and state == "applied" else None
         sid, plate_txt = (sess.id, sess.plate) if sess else (None, None)
         if dev is not None:
             s.expunge(dev)
+    command_id = None
     if dev is not None:
-        send_command(srv.db, srv.link, dev, "session_paid",
-                     {"session_id": sid, "plate": plate_txt, "amount_cents": pay.amount_cents,
-                      "payment_id": pay.payment_id, "method": "online"}, cfg.command_ttl_s, "payment-callback",
-                     srv.settings.commands.publish_wait_s)
-    return {"payment_id": pay.payment_id, "state": state, "session_id": sid, "duplicate": False}
+        args = {"session_id": sid, "plate": plate_txt, "amount_cents": pay.amount_cents,
+                "payment_id": pay.payment_id, "method": "online"}
+        command_id = send_command(srv.db, srv.link, dev, "session_paid", args, cfg.command_ttl_s, by,
+                                  srv.settings.commands.publish_wait_s).command.id
+    return {"payment_id": pay.payment_id, "state": state, "session_id": sid, "duplicate": False,
+            "command_id": command_id}

@@ -23,6 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from linli.tls import diagnose
 from server.ingest.store import Incoming
 from server.settings import MqttSettings
 
@@ -45,6 +46,7 @@ class MqttLink:
         self._connected = False
         self._ready = threading.Event()
         self._started = False
+        self.last_error: str | None = None
         self.client = self._make_client(clean=False)
 
     # ------------------------------------------------------------------------------------------- setup
@@ -63,6 +65,7 @@ class MqttLink:
             c.reconnect_delay_set(1, 30)
             c.max_inflight_messages_set(100)
             c.on_connect = self._on_connect
+            c.on_connect_fail = self._on_connect_fail
             c.on_disconnect = self._on_disconnect
             c.on_subscribe = self._on_subscribe
             c.on_message = self._on_message
@@ -139,8 +142,10 @@ class MqttLink:
     def _on_connect(self, client: mqtt.Client, _ud: Any, flags: mqtt.ConnectFlags, rc: ReasonCode,
                     _props: Properties | None) -> None:
         if rc.is_failure:
-            log.error("broker %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, rc)
+            self.last_error = f"broker {self.cfg.host}:{self.cfg.port} refused the connection: {rc}"
+            log.error("%s", self.last_error)
             return
+        self.last_error = None
         with self._lock:
             self._generation += 1
             self._connected = True
@@ -152,6 +157,15 @@ class MqttLink:
             client.subscribe([(t, 1) for t in self.subscriptions])
         else:
             self._ready.set()
+
+    def _on_connect_fail(self, _c: mqtt.Client, _ud: Any) -> None:
+        what = ""
+        if self.cfg.tls_ca_file is not None:  # name the certificate problem rather than "cannot reach"
+            what = diagnose(self.cfg.host, self.cfg.port, self.cfg.tls_ca_file)
+        what = what or f"cannot reach the broker at {self.cfg.host}:{self.cfg.port}"
+        if what != self.last_error:
+            log.error("MQTT: %s; retrying", what)
+        self.last_error = what
 
     def _on_subscribe(self, _c: mqtt.Client, _ud: Any, _mid: int, rcs: list[ReasonCode],
                       _props: Properties | None) -> None:

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.api.deps import current_user, get_server, require
 from server.audit import audit
-from server.auth import Role, User, verify_password
+from server.auth import Role, User
+from server.security.scope import require_grant, within
 from server.users.directory import USER_NAME_RE, Account, UserError
 from server.users.models import UserAccount
 
@@ -67,12 +68,13 @@ def _err(exc: UserError) -> HTTPException:
 
 @router.get("/users", response_model=list[UserOut], summary="User accounts (admin)")
 def list_users(request: Request, user: Annotated[User, Depends(require("users"))]) -> list[UserOut]:
-    return [UserOut.of(a) for a in get_server(request).auth.list()]
+    return [UserOut.of(a) for a in get_server(request).auth.list() if within(user, a.sites)]
 
 
 @router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED, summary="Create a user (admin)")
 def create_user(request: Request, body: UserIn, user: Admin) -> UserOut:
     srv = get_server(request)
+    require_grant(user, body.sites)
     try:
         acc = srv.auth.create(body.name, body.password, body.role, body.sites, user.name, body.display_name)
     except UserError as exc:
@@ -88,6 +90,8 @@ def create_user(request: Request, body: UserIn, user: Admin) -> UserOut:
 def patch_user(request: Request, name: UserName, body: UserPatch, user: Admin) -> UserOut:
     srv = get_server(request)
     sites = body.sites if "sites" in body.model_fields_set else "keep"
+    if sites != "keep":
+        require_grant(user, body.sites)
     try:
         acc = srv.auth.update(name, user.name, role=body.role, sites=sites, active=body.active,
                               display_name=body.display_name)
@@ -119,7 +123,7 @@ def own_password(request: Request, body: OwnPasswordIn, user: Annotated[User, De
     srv = get_server(request)
     with srv.db.session() as s:
         row = s.query(UserAccount).filter(UserAccount.name == user.name).one_or_none()
-        ok = row is not None and verify_password(row.password_hash, body.current_password)
+        ok = row is not None and srv.auth.verify_hash(row.password_hash, body.current_password)
         if not ok:
             audit(s, user.name, "user.password_change", f"user/{user.name}", "denied", reason="wrong current password")
     if not ok:

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from linli.contract import NAME_RE, utcnow
-from server.auth import ROLES, Authenticator, Role, User, hash_password, verify_password
+from server.auth import ROLES, Authenticator, LoginGuard, Role, User, hash_password
 from server.db.engine import Database
 from server.settings import UserEntry
 from server.users.models import UserAccount, WebSession
@@ -69,8 +69,9 @@ def check_password(password: str) -> str:
 
 
 class UserDirectory(Authenticator):
-    def __init__(self, db: Database, bootstrap: Iterable[UserEntry], cache_s: float = 300.0) -> None:
-        super().__init__(bootstrap, cache_s)
+    def __init__(self, db: Database, bootstrap: Iterable[UserEntry], cache_s: float = 300.0,
+                 guard: LoginGuard | None = None) -> None:
+        super().__init__(bootstrap, cache_s, guard)
         self.db = db
 
     # ------------------------------------------------------------------------------------------ bootstrap
@@ -93,13 +94,25 @@ class UserDirectory(Authenticator):
         return added
 
     # ------------------------------------------------------------------------------------------ sign-in
+    def remembered(self, name: str, password: str) -> User | None:
+        with self.db.session() as s:
+            row = s.execute(select(UserAccount).where(UserAccount.name == name)).scalar_one_or_none()
+            if row is not None:
+                s.expunge(row)
+        if row is None or not row.active:
+            return None
+        tag = hmac.new(self._key, f"{name}\x00{password}\x00{row.password_hash}".encode(), hashlib.sha256).digest()
+        with self._lock:
+            hit = self._cache.get(tag)
+            return as_user(row) if hit is not None and hit[0] > time.monotonic() else None
+
     def authenticate(self, name: str, password: str) -> User | None:
         with self.db.session() as s:
             row = s.execute(select(UserAccount).where(UserAccount.name == name)).scalar_one_or_none()
             if row is not None:
                 s.expunge(row)
         if row is None or not row.active:
-            verify_password(self._dummy_hash(), password)  # same cost: timing does not tell names apart
+            self.verify_hash(self._dummy_hash(), password)  # same cost: timing does not tell names apart
             return None
         tag = hmac.new(self._key, f"{name}\x00{password}\x00{row.password_hash}".encode(), hashlib.sha256).digest()
         now = time.monotonic()
@@ -107,7 +120,7 @@ class UserDirectory(Authenticator):
             hit = self._cache.get(tag)
             if hit is not None and hit[0] > now:
                 return as_user(row)
-        if not verify_password(row.password_hash, password):
+        if not self.verify_hash(row.password_hash, password):
             return None
         with self._lock:
             if len(self._cache) > 1000:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -13,9 +11,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from server.api.deps import form_user, get_server, require
+from server.api.deps import client_address, form_user, get_server, require
 from server.audit import audit
-from server.auth import User, verify_password
+from server.auth import LoginRefused, User
+from server.security.scope import within
 from server.users.directory import UserError
 from server.users.models import UserAccount
 from server.users.sessions import COOKIE
@@ -23,43 +22,6 @@ from server.web import render
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF = "linli_login_csrf"
-LOCK_S = 300.0
-
-
-class LoginThrottle:
-    """Wrong passwords per (user name, address): after ``max_failures`` within 5 minutes, refuse for 5 minutes."""
-
-    def __init__(self, max_failures: int) -> None:
-        self.max = max_failures
-        self._fails: dict[tuple[str, str], list[float]] = {}
-        self._lock = threading.Lock()
-
-    def locked(self, key: tuple[str, str]) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._fails.get(key, []) if now - t < LOCK_S]
-            self._fails[key] = recent
-            return len(recent) >= self.max
-
-    def fail(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._fails.setdefault(key, []).append(time.monotonic())
-            if len(self._fails) > 10_000:
-                self._fails.clear()
-
-    def ok(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._fails.pop(key, None)
-
-
-def _throttle(request: Request) -> LoginThrottle:
-    """One per server (kept on it: per process; behind several workers the lock-out counts per worker)."""
-    srv = get_server(request)
-    throttle = getattr(srv, "login_throttle", None)
-    if not isinstance(throttle, LoginThrottle):
-        throttle = LoginThrottle(srv.settings.auth.login_max_failures)
-        srv.login_throttle = throttle  # type: ignore[attr-defined]
-    return throttle
 
 
 def _safe_next(target: str | None) -> str:
@@ -91,20 +53,20 @@ def login(request: Request, username: Annotated[str, Form(max_length=64)],
     target = _safe_next(next)
     if not csrf or not hmac.compare_digest(csrf, request.cookies.get(LOGIN_CSRF, "")):
         return _login_page(request, target, "login_expired", 400)
-    ip = request.client.host if request.client else ""
-    key = (username, ip)
-    throttle = _throttle(request)
-    if throttle.locked(key):
+    ip = client_address(request)
+    try:
+        user = srv.auth.sign_in(username, password, ip)
+    except LoginRefused as exc:
         with srv.db.session() as s:
-            audit(s, username or "?", "login", f"user/{username}", "denied", ip=ip, reason="locked out")
-        return _login_page(request, target, "login_locked", 429)
-    user = srv.auth.authenticate(username, password)
+            audit(s, username or "?", "login", f"user/{username}", "denied", ip=ip, reason=exc.reason)
+        resp = _login_page(request, target, "login_locked" if exc.reason == "locked" else "login_busy",
+                           429 if exc.reason == "locked" else 503)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     if user is None:
-        throttle.fail(key)
         with srv.db.session() as s:
             audit(s, username or "?", "login", f"user/{username}", "denied", ip=ip, reason="wrong name or password")
         return _login_page(request, target, "login_failed", 401)
-    throttle.ok(key)
     token, _info = srv.sessions.create(user.name, ip, request.headers.get("user-agent"))
     with srv.db.session() as s:
         audit(s, user.name, "login", f"user/{user.name}", "ok", ip=ip)
@@ -142,7 +104,7 @@ async def account_password(request: Request, user: Annotated[User, Depends(form_
     def change() -> str:
         with srv.db.session() as s:
             row = s.query(UserAccount).filter(UserAccount.name == user.name).one_or_none()
-            if row is None or not verify_password(row.password_hash, current_password):
+            if row is None or not srv.auth.verify_hash(row.password_hash, current_password):
                 audit(s, user.name, "user.password_change", f"user/{user.name}", "denied", reason="wrong password")
                 return "the current password is wrong"
         try:
@@ -165,7 +127,8 @@ Admin = Annotated[User, Depends(require("users", "user.manage"))]
 
 @router.get("/admin/users", response_class=HTMLResponse)
 def users_page(request: Request, user: Admin) -> HTMLResponse:
-    return render(request, "ops/users.html", user, {"accounts": get_server(request).auth.list()})
+    accounts = [a for a in get_server(request).auth.list() if within(user, a.sites)]
+    return render(request, "ops/users.html", user, {"accounts": accounts})
 
 
 def _sites(text: str) -> list[str] | None:
@@ -184,6 +147,8 @@ def users_create(request: Request, user: Annotated[User, Depends(form_user("user
                  role: Annotated[str, Form(max_length=16)], sites: Annotated[str, Form(max_length=2000)] = "",
                  display_name: Annotated[str, Form(max_length=128)] = "") -> Response:
     srv = get_server(request)
+    if not within(user, _sites(sites)):
+        return _back(err="you may only give accounts sites of your own")
     try:
         acc = srv.auth.create(name.strip(), password, role, _sites(sites), user.name, display_name.strip() or None)
     except UserError as exc:
@@ -199,6 +164,8 @@ def users_update(request: Request, name: str, user: Annotated[User, Depends(form
                  display_name: Annotated[str, Form(max_length=128)] = "",
                  active: Annotated[str, Form(max_length=8)] = "") -> Response:
     srv = get_server(request)
+    if not within(user, _sites(sites)):
+        return _back(err="you may only give accounts sites of your own")
     try:
         acc = srv.auth.update(name, user.name, role=role, sites=_sites(sites), active=bool(active),
                               display_name=display_name.strip())

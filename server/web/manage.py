@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from linli.contract import NAME_RE
 from server.api.deps import find_device, form_user, get_server, require
-from server.audit import audit
+from server.audit import audit, visible_audit
 from server.auth import User
 from server.commands import send_command, set_desired_config
 from server.db.models import AuditLog
@@ -94,7 +94,7 @@ def post_command(request: Request, site: str, kind: str, device: str,
 def audit_page(request: Request, user: Annotated[User, Depends(require("audit"))],
                who: str | None = Query(None, max_length=64), action: str | None = Query(None, max_length=64),
                since: datetime | None = None) -> HTMLResponse:
-    stmt = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(300)
+    stmt = visible_audit(select(AuditLog), user).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(300)
     if who:
         stmt = stmt.where(AuditLog.who == who)
     if action:

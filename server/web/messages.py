@@ -97,6 +97,7 @@ OPS_MESSAGES: dict[str, tuple[str, str]] = {
     "login_submit": ("登录", "Sign in"),
     "login_failed": ("用户名或密码不正确。", "Wrong user name or password."),
     "login_locked": ("尝试次数过多，请 5 分钟后再试。", "Too many attempts; try again in 5 minutes."),
+    "login_busy": ("服务器正忙，请稍后再试。", "The server is busy; try again in a moment."),
     "login_expired": ("页面已过期，请重新登录。", "The page expired; sign in again."),
     "logged_out": ("已退出。", "Signed out."),
     "login_hint": ("物业管理与维保人员专用。", "For property managers and maintenance staff."),

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 def ops_routers() -> list[APIRouter]:
     from server.dashboards import api as dash_api
     from server.dashboards import pages as dash_pages
+    from server.updates import api as updates_api
     from server.users import api as users_api
     from server.users import pages as users_pages
     from server.web import manage
@@ -16,4 +17,4 @@ def ops_routers() -> list[APIRouter]:
     from server.workorders import pages as wo_pages
 
     return [users_api.router, dash_api.router, wo_api.router, users_pages.router, dash_pages.router,
-            wo_pages.router, manage.router]
+            wo_pages.router, manage.router, updates_api.router]

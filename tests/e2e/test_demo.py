@@ -63,6 +63,11 @@ def test_demo_runs_the_whole_chain_and_stops_cleanly(tmp_path):
             # the simulated finger presses the button every 5 s: the presses arrive at the server
             wait_for(lambda: c.get("/api/v1/events", params={"type": "probe.input"}).json()["items"], 20,
                      what="simulated presses stored")
+        charge_url = re.search(r"resident\s+(http://\S+/r/c/\S+)", out)
+        if charge_url:  # the charger is installed: its port page opens from the printed URL, no account needed
+            page = wait_for(lambda: (r := httpx.get(charge_url.group(1), timeout=5)).status_code == 200 and r, 20,
+                            what="the resident's port page")
+            assert "1 号插座" in page.text and "收费标准" in page.text
         assert httpx.get(probe_url, timeout=5).status_code == 401
         assert httpx.get(probe_url, auth=(PAGE_USER, PAGE_PASSWORD), timeout=5).status_code == 200
 

@@ -23,5 +23,5 @@ def agents(mqtt_broker: TestBroker, tmp_path: Path) -> Iterator[AgentFactory]:
 def recorder(mqtt_broker: TestBroker, agents: AgentFactory) -> Iterator[Recorder]:
     """Records everything under the test site, with the server's account (subscribed after the devices'
     retained topics were cleared)."""
-    with Recorder(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, ["linli/v1/t-site/#"]) as r:
+    with Recorder(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, ["linli/v1/t-site/#"]) as r:
         yield r

@@ -96,13 +96,38 @@ quantities:
 
 
 def test_exception_response_is_a_clear_error(ddsu: ModbusMeterSim, client: MeterClient) -> None:
-    ddsu.fail_next(6)
+    ddsu.fail_next(4, count=1)  # device failure: the answer, not retried
     with pytest.raises(
-        MeterExceptionResponse, match=r"DDSU666 id 1, 2 registers at 0x2000 .*device busy \(code 6\)"
+        MeterExceptionResponse, match=r"DDSU666 id 1, 2 registers at 0x2000 .*device failure \(code 4\)"
     ) as ei:
         client.read("voltage")
-    assert ei.value.code == 6 and ei.value.code_name == "device busy"
+    assert ei.value.code == 4 and ei.value.code_name == "device failure"
+    assert client.stats.transient == 0 and client.stats.exception_codes == {4: 1}
     assert client.read_value("voltage") == 230.1
+
+
+@pytest.mark.parametrize("code", [6, 5, 10, 11])
+def test_busy_and_other_transient_answers_are_retried_with_backoff_and_counted(
+        ddsu: ModbusMeterSim, code: int) -> None:
+    with MeterClient(ddsu.device_path, "ddsu666", timeout=0.25, busy_retries=3, busy_backoff_s=0.02) as c:
+        ddsu.fail_next(code, count=3)
+        t0 = time.monotonic()
+        assert c.read_value("voltage") == 230.1  # the fourth try is answered
+        assert time.monotonic() - t0 >= 0.02 + 0.04 + 0.08  # backed off, doubling
+        assert c.stats.transient == 3 and c.stats.exception_codes == {code: 3} and c.stats.exceptions == 3
+        ddsu.fail_next(code, count=4)  # busy on every try: now it is an error, named
+        with pytest.raises(MeterExceptionResponse, match=rf"code {code}\)"):
+            c.read("voltage")
+        assert c.stats.transient == 6 and c.stats.exception_codes == {code: 7}
+
+
+def test_a_meter_busy_on_every_other_request_reads_every_time(ddsu: ModbusMeterSim) -> None:
+    ddsu.busy_every(2)
+    with MeterClient(ddsu.device_path, "ddsu666", timeout=0.25, busy_backoff_s=0.01) as c:
+        for _ in range(5):
+            r = c.read("import_energy", "active_power", "voltage")  # two requests each time
+            assert r["voltage"].value == 230.1 and r["import_energy"].value == 1234.56
+        assert c.stats.transient >= 4 and set(c.stats.exception_codes) == {6}
 
 
 def test_a_missing_register_names_the_quantity(ddsu: ModbusMeterSim) -> None:

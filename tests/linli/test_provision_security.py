@@ -24,7 +24,7 @@ OTHER_SITE = DeviceRef("site-b", Kind.probe, "dev-1")
 
 class Client:
     def __init__(self, host: str, port: int, creds: Credentials, proto=mqtt.MQTTv311) -> None:
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=proto)
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=creds.username, protocol=proto)
         self.c.username_pw_set(creds.username, creds.password)
         self.got: list[tuple[str, bytes]] = []
         self.rc = None
@@ -52,7 +52,7 @@ class Client:
 def three(mqtt_broker):
     creds = {ref: mqtt_broker.provision(ref)[1] for ref in (A, B, OTHER_SITE)}
     clients = {ref: Client(mqtt_broker.host, mqtt_broker.port, cr) for ref, cr in creds.items()}
-    server = Client(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server)
+    server = Client(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server)
     yield clients, server
     for cl in (*clients.values(), server):
         cl.close()

@@ -33,7 +33,7 @@ def test_linli_server_runs_and_stops_cleanly(mqtt_broker: TestBroker, tmp_path: 
     cfg = tmp_path / "server.yaml"
     cfg.write_text(yaml.safe_dump({
         "database": {"url": f"sqlite:///{tmp_path / 'db' / 'linli.db'}"},
-        "mqtt": {"host": mqtt_broker.host, "port": mqtt_broker.port, "client_id": f"cli-{port}",
+        "mqtt": {"host": mqtt_broker.host, "port": mqtt_broker.server_port, "client_id": f"cli-{port}",
                  "credentials_file": str(mqtt_broker.secrets.server_file), "shared_subscription": False},
         "http": {"port": port},
         "storage": {"data_dir": str(tmp_path / "data")},

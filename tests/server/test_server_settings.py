@@ -20,7 +20,8 @@ def test_example_config_loads() -> None:
     s = load_settings(EXAMPLE, environ={})
     assert isinstance(s, Settings)
     assert s.database.url.startswith("sqlite:///")
-    assert s.mqtt.protocol == "5" and s.mqtt.shared_subscription is True and s.mqtt.client_id
+    assert s.mqtt.protocol == "5" and s.mqtt.shared_subscription is False and s.mqtt.client_id
+    assert s.mqtt.port == 1884  # the server account's own listener
     assert s.retention.snapshot_days == 30
     assert s.storage.snapshots == Path("var/server/snapshots")
     assert s.auth.users_file == Path("var/secrets/users.yaml") and s.auth.users == []
@@ -28,12 +29,12 @@ def test_example_config_loads() -> None:
 
 def test_environment_overrides() -> None:
     env = {"LINLI_DATABASE_URL": "postgresql+psycopg://linli@db:5432/linli", "LINLI_HTTP_PORT": "9000",
-           "LINLI_MQTT_PASSWORD": "s3cret", "LINLI_MQTT_USERNAME": "srv", "LINLI_MQTT_SHARED_SUBSCRIPTION": "false",
+           "LINLI_MQTT_PASSWORD": "s3cret", "LINLI_MQTT_USERNAME": "srv", "LINLI_MQTT_SHARED_SUBSCRIPTION": "true",
            "LINLI_RETENTION_SNAPSHOT_DAYS": "7", "LINLI_LOG_LEVEL": "DEBUG", "LINLI_AGENT_WHATEVER": "ignored"}
     s = load_settings(EXAMPLE, environ=env)
     assert s.database.url == "postgresql+psycopg://linli@db:5432/linli"
     assert s.http.port == 9000 and s.retention.snapshot_days == 7 and s.log_level == "DEBUG"
-    assert s.mqtt.shared_subscription is False
+    assert s.mqtt.shared_subscription is True
     assert s.mqtt.credentials().username == "srv" and s.mqtt.credentials().password == "s3cret"
     assert "s3cret" not in repr(s)
 

@@ -8,8 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
-from edge.hal.serialport import SerialPortError
-from firmware_bridge.errors import BridgeError
+from edge.hal.cardreader import CardReader, Credential
 from linli.contract import Kind, Scalar
 from linli.contract_charger import SettleAckArgs
 from linli.i18n import Lang
@@ -80,20 +79,7 @@ class ChargerApp(App):
         for t in self._threads:
             if t.is_alive() and t is not threading.current_thread():
                 t.join(3.0)
-        with self.pile.lock:
-            if self.pile.mcu_ok:
-                # a clean stop (not a power cut): the relays go off; open sessions stay journaled and are
-                # resumed or settled when the agent comes back
-                for p in self.pile.ports:
-                    if p.relay_on:
-                        try:
-                            self.pile.mcu.set_relay(p.number, False)
-                        except BridgeError:
-                            pass
-            for p in self.pile.ports:
-                if p.session is not None:
-                    self.journal.save_session(p.session.to_json(), True, self.ctx.clock.time())
-        self.pile.close()
+        self.pile.shutdown()
         self.journal.close()
 
     def _loop(self) -> None:
@@ -108,25 +94,15 @@ class ChargerApp(App):
 
     def _card_loop(self) -> None:
         assert self.cfg.card_serial is not None
-        port = self.ctx.hal.serial[self.cfg.card_serial]
-        buf = b""
-        while not self._stop.is_set():
-            try:
-                chunk = port.read_until(b"\n", 64)
-            except SerialPortError:
-                self._stop.wait(1.0)
-                continue
-            buf += chunk
-            if len(buf) > 64:  # line noise without an end: drop it
-                buf = b""
-            if not buf.endswith(b"\n"):
-                continue
-            line, buf = buf.strip(), b""
-            card = line.decode("ascii", "replace").strip()
-            if card and card.isalnum() and len(card) <= 32:
-                self.pile.card(card.upper())
-            elif card:
-                self.pile.refuse("card", "unreadable card data")
+        CardReader("charger", self.ctx.hal.serial[self.cfg.card_serial], self.cfg.card_format, self._credential,
+                   lambda _e: self.pile.refuse("card", "unreadable card data"), stop=self._stop).run()
+
+    def _credential(self, cred: Credential) -> None:
+        """A card shown at the pile: the same identity as at the gate (edge.hal.cardreader)."""
+        if cred.kind != "card":
+            self.pile.refuse("card", "not a card")
+            return
+        self.pile.card(cred.value)
 
     def _coin(self, name: str, active: bool) -> None:
         if active and not self._stop.is_set():
@@ -167,15 +143,10 @@ class ChargerApp(App):
         return {"acked": self.pile.settle_ack(args.order_ids)}
 
     def _clear_fault(self, args: PortArgs) -> dict[str, Any]:
-        with self.pile.lock:
-            p = self.pile.ports[args.port - 1] if args.port <= len(self.pile.ports) else None
-            if p is None:
-                raise CommandRefused(f"no port {args.port}")
-            try:
-                ack = self.pile.mcu.clear_fault(args.port)
-            except BridgeError as e:
-                raise CommandRefused(f"pile controller: {e}") from None
-            return {"port": args.port, "flags": int(ack.flags)}
+        try:
+            return self.pile.clear_fault(args.port)
+        except StartRefused as e:
+            raise CommandRefused(str(e)) from None
 
     # ------------------------------------------------------------------ views
     def apply_config(self, cfg: ChargerConfig) -> None:
@@ -184,9 +155,8 @@ class ChargerApp(App):
             raise ValueError("ports, serial ports, meter, card reader and coin input cannot change while running")
         if cfg.tariff != self.cfg.tariff and cfg.tariff.version <= self.cfg.tariff.version:
             raise ValueError(f"tariff changed without a higher version (now {self.cfg.tariff.version})")
-        with self.pile.lock:
-            self.cfg = cfg
-            self.pile.cfg = cfg  # running sessions keep the tariff they started under
+        self.cfg = cfg
+        self.pile.reconfigure(cfg)
 
     def gauges(self) -> dict[str, Scalar]:
         p = self.pile
@@ -194,22 +164,29 @@ class ChargerApp(App):
             "mcu_ok": p.mcu_ok, "meter_ok": p.meter is not None and not p.meter.lost(), "smoke": p.smoke,
             "pile_power_w": round(p.pile_power_w, 1),
             "meter_kwh": round(p.meter.total_kwh, 3) if p.meter is not None else None,
+            "meter_errors": p.meter.errors if p.meter is not None else None,
+            "meter_busy_retries": p.meter.transient_retries if p.meter is not None else None,
             "sessions_open": sum(1 for x in p.ports if x.session is not None),
             "settlements_pending": self.journal.pending_count(), "tariff_version": self.cfg.tariff.version,
             "cycle_ms": round(p.cycle_ms, 1),
+            "meter_power_mismatch": p.power_mismatch, "meter_energy_mismatch": p.energy_mismatch,
         }
         for x in p.ports:
             g[f"p{x.number}_state"] = x.state
             g[f"p{x.number}_w"] = round(x.power_w, 1)
             g[f"p{x.number}_wh"] = round(x.session.energy_wh, 1) if x.session is not None else None
+            # for the resident's live page: charged time and cost so far, priced by the session's own tariff
+            g[f"p{x.number}_s"] = round(x.session.charged_s) if x.session is not None else None
+            g[f"p{x.number}_fen"] = (x.session.cost_fen(x.session.tariff_model) if x.session is not None
+                                     else None)
         return g
 
     def state(self) -> str:
         p = self.pile
         if p.smoke:
             return "smoke"
-        if not p.mcu_ok or (p.meter is not None and p.meter.lost()):
-            return "fault"
+        if not p.mcu_ok:
+            return "fault"  # a lost meter is an alarm, not a stop (meter_checks.py)
         return "charging" if any(x.session is not None for x in p.ports) else "idle"
 
     def page_fragment(self, lang: Lang) -> str:

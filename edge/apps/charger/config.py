@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from edge.apps.base import check_hal_part
+from edge.hal.cardreader import CardError, CardFormat, normalise_card
 
 from .tariff import Tariff
 
@@ -23,9 +24,27 @@ class MeterConfig(BaseModel):
     device_id: int | None = Field(None, ge=1, le=247, title="Modbus device id (default: the map's)")
     timeout_s: float = Field(0.5, gt=0, le=10, title="Answer timeout (s)")
     retries: int = Field(1, ge=0, le=5, title="Retries per read")
+    busy_retries: int = Field(3, ge=0, le=10, title="Retries when busy (Modbus)",
+                              description="A 'device busy', 'acknowledge' or gateway answer is asked again this "
+                                          "many times, waiting busy_backoff_s, then twice that...")
+    busy_backoff_s: float = Field(0.05, ge=0, le=2, title="First wait when busy (s)")
     interval_s: float = Field(2.0, gt=0, le=300, title="Read every (s)")
     lost_after_s: float = Field(15.0, gt=0, le=600, title="Lost after (s)",
-                                description="No good reading for this long: every port off (meter lost).")
+                                description="No good reading for this long: the meter is lost (an alarm; "
+                                            "charging goes on, billed and protected by the port controller).")
+    own_w: float = Field(20.0, ge=0, le=500, title="Pile's own use up to (W)",
+                         description="What the pile itself draws (controller, display, standby): the meter may "
+                                     "read up to this much above the ports' sum.")
+    balance_tolerance_w: float = Field(10.0, ge=0, le=1000, title="Balance tolerance (W)",
+                                       description="Meter vs ports: this much either way, or balance_tolerance_pct "
+                                                   "of the ports' sum if more, is measurement error.")
+    balance_tolerance_pct: float = Field(5.0, ge=0, le=50, title="Balance tolerance (%)")
+    balance_confirm_s: float = Field(300.0, ge=0, le=24 * 3600, title="Power gap persists for (s)",
+                                     description="A gap between the meter's power and the ports' sum outside the "
+                                                 "tolerance this long is a fault alarm (and as long to clear).")
+    balance_window_s: float = Field(3600.0, ge=60, le=7 * 24 * 3600, title="Energy compared over (s)",
+                                    description="The meter's energy and the ports' counters are compared over "
+                                                "windows this long.")
 
     @field_validator("serial")
     @classmethod
@@ -71,8 +90,11 @@ class ChargerConfig(BaseModel):
                                  description="Coins inserted within this time make one payment.")
     card_prepay_fen: int = Field(500, ge=0, le=100_000, title="Card prepay (fen)",
                                  description="Amount held from a card for a session; the unused part is refunded.")
+    card_format: CardFormat = Field(default_factory=CardFormat, title="Card number format",
+                                    description="How the reader writes card numbers (edge/hal/cardreader.py).")
     cards_allowed: list[str] | None = Field(None, title="Cards allowed",
-                                            description="Card ids accepted offline (null: any card).")
+                                            description="Card ids accepted offline (null: any card); written in "
+                                                        "any form a reader sends, kept as the card's identity.")
     limits: Limits = Field(default_factory=Limits)
     tariff: Tariff = Field(default_factory=Tariff)
     poll_interval_s: float = Field(1.0, gt=0, le=10, title="Poll every (s)")
@@ -92,6 +114,17 @@ class ChargerConfig(BaseModel):
     @classmethod
     def _card(cls, v: str | None, info: ValidationInfo) -> str | None:
         return v if v is None else check_hal_part(info, "serial", v)
+
+    @field_validator("cards_allowed")
+    @classmethod
+    def _cards(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if v is None:
+            return None
+        fmt = info.data.get("card_format") or CardFormat()
+        try:
+            return [normalise_card(c, fmt) for c in v]
+        except CardError as exc:
+            raise ValueError(f"cards_allowed: {exc}") from None
 
     @field_validator("coin_input")
     @classmethod

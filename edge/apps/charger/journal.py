@@ -1,5 +1,9 @@
 """The session journal (SQLite, WAL, synchronous FULL): what survives a power cut.
 
+Opened through the runtime's :func:`edge.runtime.store.open_db`: a file a power cut left unreadable is moved
+aside (``charger.sqlite.corrupt-<time>``, kept for the technician) and the pile starts with an empty journal
+instead of not starting at all; the relays are off after a restart anyway and the MCU keeps its counters.
+
 - ``sessions``: one row per order id. Open sessions are rewritten on every state change and every
   ``journal_interval_s`` while they run, so after a restart the agent knows each port's order, its tariff, the
   energy counted so far and the MCU counter it was counted from.
@@ -10,10 +14,11 @@ The order id is the primary key of both, so a session is never opened twice nor 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
+
+from edge.runtime.store import open_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -38,11 +43,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 class Journal:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self.path = path
+        self._db = open_db(path, SCHEMA, synchronous="FULL")
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ sessions

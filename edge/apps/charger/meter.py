@@ -40,7 +40,8 @@ class PileMeter:
         if cfg.protocol == "dlt645":
             self.client: Any = Dlt645Client(port, cfg.address, timeout=cfg.timeout_s, retries=cfg.retries)
         else:
-            self.client = MeterClient(port, cfg.map, cfg.device_id, cfg.timeout_s, retries=cfg.retries)
+            self.client = MeterClient(port, cfg.map, cfg.device_id, cfg.timeout_s, retries=cfg.retries,
+                                      busy_retries=cfg.busy_retries, busy_backoff_s=cfg.busy_backoff_s)
         self.last: MeterReading | None = None
         self.last_ok: float = clock()
         self.last_error: str | None = None
@@ -90,6 +91,11 @@ class PileMeter:
             self.on_fault(kind, f"energy register went from {prev:.3f} to {energy:.3f} kWh", energy)
             return  # rebased: the new value is the new base, nothing is added or taken away
         self.total_kwh += energy - prev
+
+    @property
+    def transient_retries(self) -> int:
+        """Busy / acknowledge / gateway answers asked again (Modbus; DL/T 645 has none)."""
+        return int(getattr(self.client.stats, "transient", 0))
 
     def lost(self) -> bool:
         return self.clock() - self.last_ok > self.cfg.lost_after_s

@@ -2,6 +2,10 @@
 
 Pure logic: :meth:`Session.step` takes a measurement and the time (epoch seconds of the agent's clock) and says
 whether the session must stop and why. The pile controller switches relays, journals and settles.
+
+The price tier (``time_tiers``) comes from the power the session *held*: each measurement holds until the next,
+and a power counts once every measurement over a whole ``tier_window_s`` was at least that (see tariff.py). The
+bill says which power set the tier, over which window, and whether the session was shorter than the window.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ class Session:
     energy_wh: float = 0.0
     last_counter_wh: int | None = None
     cost_mfen: float = 0.0
-    max_power_w: float = 0.0
+    max_power_w: float = 0.0  # the highest single measurement (shown; it does not set the tier)
+    tier_power_w: float = 0.0  # the highest power held for a whole tier window
+    tier_confirmed: bool = False  # a whole window has been seen
+    tier_samples: list[list[float]] = field(default_factory=list)  # [time, W] of the current window
     float_since: float | None = None
     low_since: float | None = None
     over_since: float | None = None
@@ -72,7 +79,7 @@ class Session:
         if self.mode == "energy_tou":
             cost = math.ceil(self.cost_mfen / 1000 - 1e-9)
         else:
-            cost = time_cost_fen(tariff, self.charged_s, self.max_power_w)
+            cost = time_cost_fen(tariff, self.charged_s, self.tier_basis(tariff)[0])
         if self.started_at is not None:
             cost = max(cost, tariff.min_fen)
         return cost
@@ -85,6 +92,7 @@ class Session:
             self.charged_s += max(0.0, now - self.last_tick)
         self.last_tick = now
         self.max_power_w = max(self.max_power_w, power_w)
+        self.observe_power(now, power_w, tariff.tier_window_s)
         if temperature_c is not None and temperature_c >= limits.over_temp_c:
             return "over_temperature"
         if power_w > limits.port_max_w:
@@ -112,6 +120,34 @@ class Session:
             self.state = "charging"
         return self.limit_reason(limits, tariff)
 
+    # ------------------------------------------------------------------ the price tier
+    def observe_power(self, now: float, power_w: float, window_s: float) -> None:
+        """A measurement at ``now``: first close the window ending now (the earlier measurements held until now)."""
+        held, keep = held_power(self.tier_samples, now, window_s)
+        if held is not None:
+            self.tier_power_w = max(self.tier_power_w, held)
+            self.tier_confirmed = True
+        del self.tier_samples[:keep]
+        if self.tier_samples and self.tier_samples[-1][0] >= now:
+            self.tier_samples[-1] = [now, power_w]  # two polls at one instant: the earlier one held for no time
+        else:
+            self.tier_samples.append([now, power_w])
+
+    def tier_basis(self, tariff: Tariff) -> tuple[float, str]:
+        """The power that sets the tier up to the last measurement time, and why: ``held`` (the highest power held
+        for a whole ``tier_window_s``) or ``whole_session`` (shorter than the window: the power held from the start).
+        """
+        end = self.last_tick if self.last_tick is not None else self.created_at
+        held, _ = held_power(self.tier_samples, end, tariff.tier_window_s)
+        if self.tier_confirmed or held is not None:
+            return max(self.tier_power_w, held or 0.0), "held"
+        before = [w for t, w in self.tier_samples if t < end]
+        return (min(before) if before else 0.0), "whole_session"
+
+    def restart_tier_window(self) -> None:
+        """After an outage: nothing was measured, so no measurement holds across it."""
+        self.tier_samples.clear()
+
     def limit_reason(self, limits: Limits, tariff: Tariff) -> str | None:
         if self.prepaid_s and self.charged_s >= self.prepaid_s:
             return "time_used"
@@ -128,7 +164,7 @@ class Session:
         if self.prepaid_s:
             left = min(left, self.prepaid_s - self.charged_s)
         if self.mode == "time_tiers" and self.prepaid_fen and not self.prepaid_s:
-            left = min(left, seconds_affordable(tariff, self.prepaid_fen, self.max_power_w) - self.charged_s)
+            left = min(left, seconds_affordable(tariff, self.prepaid_fen, self.tier_basis(tariff)[0]) - self.charged_s)
         return max(0.0, left)
 
     def bill(self, tariff: Tariff, stop_reason: str, ended_at: float) -> dict[str, Any]:
@@ -136,16 +172,35 @@ class Session:
         if self.prepaid_fen and self.mode != "coin_time":
             amount = min(amount, self.prepaid_fen)
         refund = max(0, self.prepaid_fen - amount) if self.mode not in ("coin_time",) else 0
-        tier = tariff.tier_for(self.max_power_w).max_w if self.mode == "time_tiers" else None
+        tiered = self.mode == "time_tiers"
+        tier_w, tier_basis = self.tier_basis(tariff)
+        tier = tariff.tier_for(tier_w).max_w if tiered else None
         return {
             "order_id": self.order_id, "port": self.port, "source": self.source, "user": self.user,
             "mode": self.mode, "tariff_version": int(self.tariff.get("version", 1)),
             "started_at": self.started_at or self.created_at, "ended_at": ended_at,
             "charged_s": round(self.charged_s), "energy_wh": round(self.energy_wh, 1),
-            "max_power_w": round(self.max_power_w, 1), "tier_w": tier, "amount_fen": amount,
+            "max_power_w": round(self.max_power_w, 1), "tier_w": tier,
+            "tier_power_w": round(tier_w, 1) if tiered else None,
+            "tier_window_s": tariff.tier_window_s if tiered else None,
+            "tier_basis": tier_basis if tiered else None, "amount_fen": amount,
             "prepaid_fen": self.prepaid_fen, "refund_fen": refund, "stop_reason": stop_reason,
             "resumed": self.resumed,
         }
+
+
+def held_power(samples: list[list[float]], end: float, window_s: float) -> tuple[float | None, int]:
+    """The power held over the window ``[end - window_s, end)`` by ``samples`` ([time, W], each holding until the
+    next): the least of those in force, or None when they do not reach back to the window's start. Also how many
+    leading samples no later window needs (they were superseded before this window began)."""
+    start = end - window_s
+    keep = 0
+    while keep + 1 < len(samples) and samples[keep + 1][0] <= start:
+        keep += 1
+    if not samples or samples[keep][0] > start:
+        return None, keep
+    in_force = [w for t, w in samples[keep:] if t < end]
+    return (min(in_force) if in_force else None), keep
 
 
 @dataclass

@@ -3,7 +3,11 @@
 A session keeps a copy of the tariff it started under (in the journal), so a tariff changed by the server while
 it runs does not change its bill. Money is integer fen (0.01 元); energy costs accumulate in milli-fen.
 
-- ``time_tiers``: price per hour by the highest power tier the session reached (8 tiers, as piles do).
+- ``time_tiers``: price per hour by the power tier of the highest power the session *held* for ``tier_window_s``
+  (8 tiers, as piles do). A power counts only when every measurement over a whole window was at least that much
+  (like the overload confirmation): a charger's start-up surge or a one-second spike does not set the tier, a
+  bike drawing 450 W for a minute does. A session shorter than the window is priced by the power it held from its
+  start. Whole minutes started are billed, ``元/h × minutes / 60`` rounded half up to the fen (四舍五入).
 - ``energy_tou``: price per kWh by time of use (Asia/Shanghai half-hour slots).
 - ``coin_time``: each coin buys ``coin_minutes`` of charging (no refunds of cash).
 - ``free``: nothing to pay (staff tests, a property's free hours).
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, time
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,7 +27,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 class PowerTier(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_w: int = Field(gt=0, title="Up to (W)", description="Sessions whose highest power is at most this.")
+    max_w: int = Field(gt=0, title="Up to (W)",
+                       description="Sessions whose highest power held for tier_window_s is at most this.")
     yuan_per_hour: float = Field(ge=0, title="元 per hour")
 
 
@@ -59,6 +65,9 @@ class Tariff(BaseModel):
     coin_yuan: float = Field(1.0, gt=0, title="元 per coin")
     coin_minutes: int = Field(240, ge=1, le=1440, title="Minutes per coin")
     min_fen: int = Field(0, ge=0, title="Least charge (fen)", description="A started session costs at least this.")
+    tier_window_s: float = Field(60.0, ge=0, le=3600, title="Tier from power held for (s)",
+                                 description="time_tiers: the tier is set by the highest power held this long "
+                                             "without a break (0: the highest single measurement).")
 
     @model_validator(mode="after")
     def _check(self) -> Tariff:
@@ -93,11 +102,12 @@ class Tariff(BaseModel):
         return round(self.coin_yuan * 100)
 
 
-def time_cost_fen(tariff: Tariff, charged_s: float, max_power_w: float) -> int:
-    """time_tiers: whole minutes started are billed (as meters of time are)."""
-    tier = tariff.tier_for(max_power_w)
+def time_cost_fen(tariff: Tariff, charged_s: float, tier_power_w: float) -> int:
+    """time_tiers: whole minutes started are billed (as meters of time are), rounded half up to the fen."""
+    tier = tariff.tier_for(tier_power_w)
     minutes = math.ceil(max(0.0, charged_s) / 60 - 1e-9)
-    return round(tier.yuan_per_hour * 100 * minutes / 60)
+    fen = Decimal(str(tier.yuan_per_hour)) * 100 * minutes / 60
+    return int(fen.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def energy_cost_mfen(tariff: Tariff, wh: float, when_epoch: float) -> float:
@@ -105,7 +115,7 @@ def energy_cost_mfen(tariff: Tariff, wh: float, when_epoch: float) -> float:
     return wh / 1000 * tariff.kwh_price(when_epoch) * 100_000
 
 
-def seconds_affordable(tariff: Tariff, fen: int, max_power_w: float) -> float:
-    """time_tiers: how long ``fen`` lasts at the tier of ``max_power_w``."""
-    per_hour = tariff.tier_for(max_power_w).yuan_per_hour * 100
+def seconds_affordable(tariff: Tariff, fen: int, tier_power_w: float) -> float:
+    """time_tiers: how long ``fen`` lasts at the tier of ``tier_power_w``."""
+    per_hour = tariff.tier_for(tier_power_w).yuan_per_hour * 100
     return math.inf if per_hour <= 0 else fen / per_hour * 3600

@@ -19,8 +19,8 @@ from .barrier import Alarm, Barrier, BarrierLogic, BarrierRefused
 from .camerasource import CameraSource
 from .config import GateConfig
 from .door import Door
-from .lane import Lane, Observation
-from .lprpush import PushError, PushRead, reply
+from .lane import Lane
+from .lprpush import PushIntake
 from .lprserver import LprServer
 from .recognizer import PlateRecognizer
 from .store import GateStore
@@ -66,7 +66,7 @@ class GateApp(App):
         self.door: Door | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._push_lock = threading.Lock()
+        self.intake: PushIntake | None = None
 
     @staticmethod
     def _file_settings(cfg: GateConfig) -> GateSettings:
@@ -93,7 +93,8 @@ class GateApp(App):
                               lambda a, n=name: self._alarm(n, a))
             self.barriers[name] = barrier
             self.lanes[name] = Lane(name, lc, self.store, barrier, self.ctx.emit_event, self._now, self._say,
-                                    self.cfg.repeat_window_s, self.cfg.exit_without_entry)
+                                    self.cfg.repeat_window_s, self.cfg.exit_without_entry,
+                                    reread_window_s=self.cfg.reread_window_s)
         if any(lc.source == "camera" for lc in self.cfg.lanes.values()):
             rc = self.cfg.recognition
             self.recognizer = PlateRecognizer(rc.models_dir, rc.det_max_side, rc.det_threshold, rc.threads)
@@ -114,7 +115,8 @@ class GateApp(App):
                              self.ctx.clock.monotonic, self._say)
             self.door.start()
         if any(lc.source == "lpr_push" for lc in self.cfg.lanes.values()):
-            self.lpr = LprServer(self.cfg.lpr, self.handle_push)
+            self.intake = PushIntake(self.lanes, self.store, self._now, self.cfg.lpr.max_clock_skew_s)
+            self.lpr = LprServer(self.cfg.lpr, self.intake.handle)
             try:
                 self.lpr.start()
             except OSError as exc:  # the lanes still work from the guard's page; the camera's offline list opens
@@ -160,43 +162,6 @@ class GateApp(App):
         self.ctx.emit_event(f"gate.{alarm.name}", {
             "lane": lane, "at": self._now().isoformat(), "detail": alarm.detail, "vehicles": alarm.vehicles,
             "authorised": alarm.authorised, "seconds": alarm.seconds}, sev)
-
-    # ------------------------------------------------------------------ LPR push
-    def _push_lane(self, read: PushRead) -> Lane:
-        push_lanes = {n: lane for n, lane in self.lanes.items() if lane.cfg.source == "lpr_push"}
-        for lane in push_lanes.values():
-            if lane.cfg.lpr_serial is not None and lane.cfg.lpr_serial == read.serial:
-                return lane
-        if len(push_lanes) == 1:
-            only = next(iter(push_lanes.values()))
-            if only.cfg.lpr_serial is None:
-                return only
-        raise PushError(403, f"unknown LPR camera serialno {read.serial[:40]!r}: set lpr_serial of its lane")
-
-    def handle_push(self, read: PushRead) -> dict[str, Any]:
-        lane = self._push_lane(read)
-        source = f"{lane.name}:{read.serial}"
-        with self._push_lock:
-            if read.plate_id is not None:
-                seen = self.store.seen_reply(source, read.plate_id)
-                if seen is not None:
-                    return seen
-            now = self._now()
-            at, skew = now, None
-            if read.camera_time is not None:
-                skew = round((read.camera_time - now).total_seconds(), 1)
-                if read.offline or abs(skew) <= self.cfg.lpr.max_clock_skew_s:
-                    at = read.camera_time
-            obs = Observation(read.plate_raw, read.colour, "lpr_push", at, read.confidence, read.plate_id,
-                              read.offline, read.camera_opened, read.image,
-                              skew if skew is not None and abs(skew) > self.cfg.lpr.max_clock_skew_s else None,
-                              read.image_problem)
-            out = lane.handle(obs)
-            camera_opens = lane.cfg.open_via in ("camera", "both") and out.verdict.opens and not read.offline
-            doc = reply(camera_opens, read.plate_id)
-            if read.plate_id is not None:
-                self.store.remember_reply(source, read.plate_id, doc, now)
-            return doc
 
     # ------------------------------------------------------------------ commands
     def commands(self) -> dict[str, CommandSpec]:
@@ -281,6 +246,7 @@ class GateApp(App):
         for lane in self.lanes.values():
             lane.repeat_window_s = cfg.repeat_window_s
             lane.exit_without_entry = cfg.exit_without_entry
+            lane.reread_window_s = cfg.reread_window_s
 
     def gauges(self) -> dict[str, Scalar]:
         inside = self.store.inside()

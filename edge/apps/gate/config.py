@@ -9,6 +9,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationInfo, field_validator, model_validator
 
 from edge.apps.base import check_hal_part
+from edge.hal.cardreader import CardFormat
 from linli.gate.fees import Tariff
 
 MODELS_DIR = Path(__file__).resolve().parents[3] / "models" / "plates"
@@ -103,6 +104,8 @@ class DoorConfig(_M):
     fire_input: str | None = Field(None, title="Fire alarm input",
                                    description="active = fire alarm: the door unlocks and stays unlocked.")
     reader: str | None = Field(None, title="Card/QR reader", description="hal serial port of the reader.")
+    card_format: CardFormat = Field(default_factory=CardFormat, title="Card number format",
+                                    description="How the reader writes card numbers (edge/hal/cardreader.py).")
     held_open_s: float = Field(30.0, ge=3, le=3600, title="Held-open alarm after (s)")
     forced_grace_s: float = Field(1.0, ge=0, le=30, title="Forced-open grace (s)",
                                   description="Opening this long after the lock closed again counts as forced.")
@@ -117,6 +120,10 @@ class GateConfig(_M):
     repeat_window_s: float = Field(60.0, ge=1, le=900, title="Repeat window (s)",
                                    description="Reads of the same plate at the same lane within this time are one "
                                                "passage.")
+    reread_window_s: float = Field(900.0, ge=0, le=86400, title="Re-read window (s)",
+                                   description="A plate that entered through a lane this recently and has not been "
+                                               "seen leaving is the same stay read again there: no second opening, "
+                                               "no new parking session.")
     exit_without_entry: Literal["guard", "open"] = Field(
         "guard", title="Exit without entry record", description="guard: the guard decides; open: let it out.")
     tariff: Tariff = Field(default_factory=Tariff, title="Tariff until synced")

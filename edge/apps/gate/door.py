@@ -17,10 +17,10 @@ from typing import Any
 
 from edge.apps.base import EmitEvent
 from edge.hal import Input, Relay, SerialPort
+from edge.hal.cardreader import CardReader, Credential, mask_card
 from linli.gate import qr
 
 from .config import DoorConfig
-from .reader import Credential, FrameError, FrameSplitter, mask_card, parse_frame
 from .store import GateStore
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ class Door:
         self.lock = lock
         self.contact = contact
         self.fire_input = fire
-        self.reader = reader
+        self.reader = CardReader(f"door-{cfg.name}", reader, cfg.card_format, self._credential,
+                                 lambda _e: self._reader_error()) if reader is not None else None
         self.emit = emit
         self.now = now
         self.mono = mono
@@ -49,7 +50,6 @@ class Door:
         self._held_reported = False
         self._fire = bool(fire.is_active) if fire is not None else False
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         if exit_button is not None:
             exit_button.on_change(lambda _n, a: a and self.unlock("button", None, None, "exit_button"))
         if contact is not None:
@@ -64,14 +64,13 @@ class Door:
         if self._fire:
             self._fire_changed(True)
         if self.reader is not None:
-            self._thread = threading.Thread(target=self._read_loop, name="door-reader", daemon=True)
-            self._thread.start()
+            self.reader.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.lock.off()
-        if self._thread is not None:
-            self._thread.join(2)
+        if self.reader is not None:
+            self.reader.stop()
 
     # ------------------------------------------------------------------ events
     def _event(self, type: str, severity: str, **data: Any) -> None:
@@ -153,28 +152,12 @@ class Door:
             self._event("door.held_open", "alarm", reason="held_open", seconds=round(self.mono() - since, 1))
 
     # ------------------------------------------------------------------ reader
-    def _read_loop(self) -> None:
-        assert self.reader is not None
-        splitter = FrameSplitter()
-        while not self._stop.is_set():
-            try:
-                data = self.reader.read(64)
-            except OSError as exc:
-                self.counts["reader_errors"] += 1
-                log.warning("door reader: %s", exc)
-                self._stop.wait(1.0)
-                continue
-            for frame in splitter.feed(data):
-                try:
-                    cred = parse_frame(frame)
-                except FrameError as exc:
-                    self.counts["reader_errors"] += 1
-                    log.info("door reader: ignored a frame: %s", exc)
-                    continue
-                try:
-                    self.present(cred)
-                except Exception:
-                    log.exception("door: handling a credential failed")
+    def _reader_error(self) -> None:
+        self.counts["reader_errors"] += 1
+
+    def _credential(self, cred: Credential) -> None:
+        if not self._stop.is_set():
+            self.present(cred)
 
     # ------------------------------------------------------------------ views
     @property

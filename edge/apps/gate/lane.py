@@ -1,6 +1,13 @@
 """One lane's chain: a plate read (from the LPR push or the on-device camera) → normalise/validate → merge repeats →
 decide (decision table) → barrier pulse → parking session → ``gate.passage`` event (with the plate image).
 
+The vehicle, not the message: one passage per vehicle stay. At an entry, a plate that already has an open parking
+session is the same stay read again when the camera says so (``triggerType`` lingering / reversing) or when it
+entered through this lane less than ``reread_window_s`` ago: a **re-read** — counted, answered so the camera
+stops resending, but no new passage, no second opening, and the parking clock keeps its first entry. Past the
+window (the exit was missed and the car is back) it is decided as usual but stays in its session (the fee clock
+never restarts). Lingering and reversing triggers never make a passage anywhere.
+
 Reads that need a person (no plate, unreadable, fee due) wait on the lane for the guard's decision on the local
 page; the guard's open is a command with a reason (audited) and is recorded as a passage too.
 """
@@ -24,6 +31,7 @@ from linli.gate.plates import Plate, PlateColour, try_parse
 from .barrier import Barrier
 from .config import LaneConfig
 from .decision import Verdict, decide
+from .lprpush import SAME_VEHICLE_TRIGGERS
 from .store import GateStore
 
 log = logging.getLogger(__name__)
@@ -38,12 +46,13 @@ class Observation:
     source: Literal["lpr_push", "camera"]
     at: datetime
     confidence: float | None = None
-    plate_id: int | None = None
+    plate_id: str | None = None
     offline: bool = False
     camera_opened: bool = False
     image: bytes | None = None
     clock_skew_s: float | None = None
     image_problem: str | None = None
+    trigger: int | None = None  # the LPR camera's triggerType
 
 
 @dataclass
@@ -88,7 +97,8 @@ PROMPTS = {
 class Lane:
     def __init__(self, name: str, cfg: LaneConfig, store: GateStore, barrier: Barrier, emit: EmitEvent,
                  now: Callable[[], datetime], say: Callable[[str], None], repeat_window_s: float,
-                 exit_without_entry: Literal["guard", "open"], keep: int = 50) -> None:
+                 exit_without_entry: Literal["guard", "open"], keep: int = 50, reread_window_s: float = 900.0
+                 ) -> None:
         self.name = name
         self.cfg = cfg
         self.store = store
@@ -98,9 +108,10 @@ class Lane:
         self.say = say
         self.repeat_window_s = repeat_window_s
         self.exit_without_entry = exit_without_entry
+        self.reread_window_s = reread_window_s
         self.pending: Pending | None = None
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
-        self.counts: dict[str, int] = {"passages": 0, "opened": 0, "merged": 0}
+        self.counts: dict[str, int] = {"passages": 0, "opened": 0, "merged": 0, "rereads": 0}
         self._last: tuple[str, datetime, Outcome] | None = None
         self._lock = threading.RLock()
 
@@ -120,12 +131,36 @@ class Lane:
                         and (key != "-" or self.pending is not None):
                     self.counts["merged"] += 1
                     return Outcome(last_out.verdict, False, last_out.event_id, merged=True, passage=last_out.passage)
+            if not obs.offline:
+                reread = self._reread(obs, plate, now)
+                if reread is not None:
+                    return reread
             if obs.offline:
                 out = self._offline_record(obs, plate, problem)
             else:
                 out = self._live(obs, plate, problem, now)
                 self._last = (key, now, out)
             return out
+
+    def _reread(self, obs: Observation, plate: Plate | None, now: datetime) -> Outcome | None:
+        """The same vehicle stay read again (see the module doc): an outcome that opens nothing, or None."""
+        same_vehicle = obs.trigger in SAME_VEHICLE_TRIGGERS
+        session = None
+        if plate is not None and not plate.is_none and self.direction == "entry":
+            session = self.store.open_session(plate.text)
+        within = session is not None and session.entry_lane == self.name \
+            and abs((now - session.entry_at).total_seconds()) < self.reread_window_s
+        if not (same_vehicle or within):
+            return None
+        self.counts["rereads"] += 1
+        log.info("lane %s: %s re-read (trigger %s), no new passage", self.name, plate.text if plate else "-",
+                 obs.trigger)
+        last = self._last[2] if self._last is not None else None
+        if last is not None and self._last is not None and self._last[0] == (plate.text if plate else "-"):
+            return Outcome(last.verdict, False, last.event_id, merged=True, passage=last.passage)
+        reason = "same_vehicle" if same_vehicle else "reread"
+        return Outcome(Verdict("deny", reason, session.category if session else "none",  # type: ignore[arg-type]
+                               session=session), False, None, merged=True)
 
     def _live(self, obs: Observation, plate: Plate | None, problem: str | None, now: datetime) -> Outcome:
         verdict = decide(self.store, self.direction, plate, now, self.exit_without_entry)
@@ -168,8 +203,12 @@ class Lane:
             return None, None
         if self.direction == "entry":
             if verdict.start_session or force_temporary:
+                key = verdict.matched_plate or plate.text
+                stay = self.store.open_session(key)
+                if stay is not None and stay.entry_at <= at:
+                    return stay.id, stay.entry_at  # back without its exit seen: the same stay, the same clock
                 cat = verdict.category if verdict.category in ("resident", "visitor", "temporary") else "temporary"
-                s = self.store.start_session(verdict.matched_plate or plate.text, cat, at, self.name)
+                s = self.store.start_session(key, cat, at, self.name)
                 return s.id, s.entry_at
             return None, None
         session = verdict.session or self.store.open_session(plate.text)

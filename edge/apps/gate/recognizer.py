@@ -155,7 +155,8 @@ class PlateRecognizer:
         m = cv2.getPerspectiveTransform(c, dst)
         return cv2.warpPerspective(frame, m, (W, H), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
 
-    def read_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    def read_chars(self, crops: list[np.ndarray]) -> list[tuple[str, tuple[float, ...]]]:
+        """Each crop's text and the confidence of every character (CTC greedy, a doubled province collapsed)."""
         if not crops:
             return []
         batch = np.zeros((len(crops), 3, REC_H, REC_W), np.float32)
@@ -174,12 +175,17 @@ class PlateRecognizer:
                 if i != 0 and i != prev and i < len(self.chars):
                     chars.append(self.chars[i])
                     confs.append(float(c))
+                elif i != 0 and i == prev and confs:
+                    confs[-1] = max(confs[-1], float(c))
                 prev = i
             text = "".join(chars)
             if len(text) >= 2 and text[0] == text[1] and text[0] in PROVINCES:
                 text, confs = text[1:], confs[1:]  # CTC doubled the province character
-            out.append((text, float(np.mean(confs)) if confs else 0.0))
+            out.append((text, tuple(confs)))
         return out
+
+    def read_crops(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        return [(text, float(np.mean(confs)) if confs else 0.0) for text, confs in self.read_chars(crops)]
 
     def __call__(self, frame: np.ndarray, max_plates: int = 4) -> list[PlateRead]:
         dets = self.detect(frame)[:max_plates]

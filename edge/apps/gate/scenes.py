@@ -6,7 +6,9 @@ lighting. Deterministic for a given seed; nothing is stored in the repository.
   34 mm gap after the second;
 - green new-energy: 480 × 140 mm, black characters on a white→green gradient, 8 characters 43 × 90 mm, 9 mm apart,
   49 mm gap after the second;
-- yellow (large car): as blue, black on yellow.
+- yellow (large car): as blue, black on yellow; double-row yellow (trucks, 挂 trailers): 440 × 220 mm, province
+  and letter on a short upper row, five characters on the lower row;
+- yellow-green large new-energy: 480 × 140 mm, black on yellow (left third) and green.
 """
 
 from __future__ import annotations
@@ -69,20 +71,31 @@ def random_plate(rng: random.Random, kind: str = "blue") -> str:
     a = rng.choice(LETTERS)
     if kind == "green":
         return p + a + rng.choice(NEV_LETTERS) + rng.choice(SERIAL) + "".join(rng.choice(DIGITS) for _ in range(4))
+    if kind == "yellow_green":
+        return p + a + "".join(rng.choice(DIGITS) for _ in range(5)) + rng.choice(NEV_LETTERS)
+    if kind == "trailer":
+        return p + a + "".join(rng.choice(DIGITS) for _ in range(4)) + "挂"
     serial = [rng.choice(SERIAL) for _ in range(5)]
     if sum(c.isalpha() for c in serial) > 2:  # real serials have at most two letters
         serial = [c if c.isdigit() else rng.choice(DIGITS) for c in serial]
     return p + a + "".join(serial)
 
 
-def render_plate(text: str, scale: float = 1.0) -> np.ndarray:
-    """The plate alone, BGR, ``scale`` pixels per mm."""
+def render_plate(text: str, scale: float = 1.0, double: bool = False) -> np.ndarray:
+    """The plate alone, BGR, ``scale`` pixels per mm (``double``: a two-row yellow plate)."""
+    if double:
+        return _render_double(text, scale)
     green = len(text) == 8
+    large_nev = green and text[-1] in NEV_LETTERS and text[2:7].isdigit()
     W, H = (480 if green else 440), 140
     cw, gap, dot_gap = (43, 9, 49) if green else (45, 12, 34)
     yellow = text.endswith(("学", "挂"))
     img = np.zeros((H, W, 3), np.float32)
-    if green:
+    if large_nev:
+        img[:] = (60, 190, 50)
+        img[:, : W * 3 // 10] = (0, 200, 245)
+        fg = np.array([20, 20, 20], np.float32)
+    elif green:
         t = np.linspace(0, 1, H)[:, None, None]
         img[:] = (1 - t) * np.array([245, 250, 245]) + t * np.array([90, 200, 70])
         fg = np.array([20, 20, 20], np.float32)
@@ -102,10 +115,32 @@ def render_plate(text: str, scale: float = 1.0) -> np.ndarray:
         x += cw + (dot_gap if i == 1 else gap)
         if i == 1:
             cv2.circle(img, (round(x - dot_gap / 2), 70), 5, tuple(float(v) for v in fg), -1)
+    return _scaled(img, scale)
+
+
+def _scaled(img: np.ndarray, scale: float) -> np.ndarray:
     out = np.clip(img, 0, 255).astype(np.uint8)
     if scale != 1.0:
-        out = cv2.resize(out, (round(W * scale), round(H * scale)), interpolation=cv2.INTER_AREA)
+        h, w = out.shape[:2]
+        out = cv2.resize(out, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     return out
+
+
+def _render_double(text: str, scale: float) -> np.ndarray:
+    W, H = 440, 220
+    img = np.zeros((H, W, 3), np.float32)
+    img[:] = (0, 200, 245)
+    fg = np.array([20, 20, 20], np.float32)
+    cv2.rectangle(img, (4, 4), (W - 5, H - 5), (40, 40, 40), 2)
+    for i, ch in enumerate(text[:2]):
+        mask = _glyph(ch, 80, 60).astype(np.float32)[..., None] / 255
+        x = 110 + i * 140
+        img[15:75, x:x + 80] = img[15:75, x:x + 80] * (1 - mask) + fg * mask
+    for i, ch in enumerate(text[2:]):
+        mask = _glyph(ch, 65, 110).astype(np.float32)[..., None] / 255
+        x = 27 + i * 80
+        img[90:200, x:x + 65] = img[90:200, x:x + 65] * (1 - mask) + fg * mask
+    return _scaled(img, scale)
 
 
 @dataclass(frozen=True)
@@ -117,7 +152,7 @@ class Scene:
 
 def make_scene(text: str, seed: int = 0, size: tuple[int, int] = (1280, 720), plate_px: int = 220,
                tilt_deg: float = 0.0, yaw: float = 0.0, blur: float = 0.0, noise: float = 0.0,
-               light: float = 1.0) -> Scene:
+               light: float = 1.0, double: bool = False) -> Scene:
     """A car rear with ``text`` on its plate in a street scene. ``tilt_deg`` rotates the plate, ``yaw`` (0..0.4)
     foreshortens one side, ``blur`` is a Gaussian sigma in px, ``noise`` a Gaussian sigma in grey levels."""
     rng = np.random.default_rng(seed)
@@ -133,7 +168,7 @@ def make_scene(text: str, seed: int = 0, size: tuple[int, int] = (1280, 720), pl
     for sx in (-1, 1):
         cv2.rectangle(img, (cx + sx * int(cw2 * 0.8) - 40, cy - ch2 // 2), (cx + sx * int(cw2 * 0.8) + 40,
                       cy - ch2 // 2 + 30), (30, 30, 200), -1)
-    plate = render_plate(text)
+    plate = render_plate(text, double=double)
     ph, pw = plate.shape[:2]
     scale = plate_px / pw
     src = np.array([[0, 0], [pw - 1, 0], [pw - 1, ph - 1], [0, ph - 1]], np.float32)

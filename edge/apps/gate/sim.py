@@ -26,7 +26,7 @@ from .config import GateConfig
 
 
 def push_doc(plate: str, *, serial: str = "sim-cam-1", colour: int = 1, confidence: float = 96.0,
-             plate_id: int | None = None, offline: bool = False, at: datetime | None = None,
+             plate_id: int | str | None = None, offline: bool = False, at: datetime | None = None,
              image: bytes | None = None, camera_opened: bool = False, trigger: int = 8) -> dict[str, Any]:
     """A vzicar-style push as an LPR camera sends it."""
     at = at or datetime.now(UTC)
@@ -67,7 +67,7 @@ class LprCameraSim:
         self.replies.append((r.status_code, doc))
         return r.status_code, doc
 
-    def store_offline(self, plate: str, at: datetime, plate_id: int, opened: bool = True) -> None:
+    def store_offline(self, plate: str, at: datetime, plate_id: int | str, opened: bool = True) -> None:
         """A read taken while the agent was unreachable (the camera's own offline whitelist decided)."""
         self._offline.append(push_doc(plate, serial=self.serial, plate_id=plate_id, offline=True, at=at,
                                       camera_opened=opened))

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     state TEXT NOT NULL DEFAULT 'open'
 );
 CREATE INDEX IF NOT EXISTS sessions_open ON sessions (plate, state);
-CREATE TABLE IF NOT EXISTS seen_reads (source TEXT NOT NULL, plate_id INTEGER NOT NULL, reply TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS seen_pushes (source TEXT NOT NULL, plate_id TEXT NOT NULL, reply TEXT NOT NULL,
     at REAL NOT NULL, PRIMARY KEY (source, plate_id));
 CREATE TABLE IF NOT EXISTS payments (payment_id TEXT PRIMARY KEY, session_id TEXT, amount_cents INTEGER NOT NULL,
     at REAL NOT NULL);
@@ -84,6 +84,18 @@ class GateStore:
         self._lock = threading.RLock()
         self._default = default_settings
         self._settings = self._load_settings()
+        self._migrate_seen()
+
+    def _migrate_seen(self) -> None:
+        """Plate ids used to be kept as SQLite integers (at most 2^63 - 1); they are text now (up to 2^64 - 1, or
+        what text the camera sends). Rows of the old table move over once."""
+        with self._lock:
+            old = self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='seen_reads'").fetchone()
+            if old is None:
+                return
+            self._db.execute("INSERT OR IGNORE INTO seen_pushes(source, plate_id, reply, at) "
+                             "SELECT source, CAST(plate_id AS TEXT), reply, at FROM seen_reads")
+            self._db.execute("DROP TABLE seen_reads")
 
     def close(self) -> None:
         with self._lock:
@@ -240,16 +252,16 @@ class GateStore:
         return {str(k): int(n) for k, n in rows}
 
     # ------------------------------------------------------------------ LPR camera plate ids
-    def seen_reply(self, source: str, plate_id: int) -> dict[str, Any] | None:
+    def seen_reply(self, source: str, plate_id: str) -> dict[str, Any] | None:
         with self._lock:
-            r = self._db.execute("SELECT reply FROM seen_reads WHERE source=? AND plate_id=?",
+            r = self._db.execute("SELECT reply FROM seen_pushes WHERE source=? AND plate_id=?",
                                  (source, plate_id)).fetchone()
         return None if r is None else json.loads(r[0])
 
-    def remember_reply(self, source: str, plate_id: int, reply: dict[str, Any], at: datetime,
+    def remember_reply(self, source: str, plate_id: str, reply: dict[str, Any], at: datetime,
                        keep: int = 20000) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO seen_reads(source, plate_id, reply, at) VALUES (?,?,?,?)",
+            self._db.execute("INSERT OR REPLACE INTO seen_pushes(source, plate_id, reply, at) VALUES (?,?,?,?)",
                              (source, plate_id, json.dumps(reply, ensure_ascii=False), at.timestamp()))
-            self._db.execute("DELETE FROM seen_reads WHERE rowid IN (SELECT rowid FROM seen_reads ORDER BY at DESC "
+            self._db.execute("DELETE FROM seen_pushes WHERE rowid IN (SELECT rowid FROM seen_pushes ORDER BY at DESC "
                              "LIMIT -1 OFFSET ?)", (keep,))

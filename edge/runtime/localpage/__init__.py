@@ -14,7 +14,9 @@ page               JSON                  what
 registry as remote commands (audited as ``local:<username>``). ``/metrics``: Prometheus text.
 =================  ====================  ==========================================================
 
-Everything but ``/static`` needs the password (HTTP Basic). Form posts from another origin are refused.
+Everything but ``/static`` needs the password (HTTP Basic; wrong passwords lock out the address and the account,
+one password hash at a time: ``auth.PasswordCheck``). Form posts from another origin are refused. Every response
+carries the browser-hardening headers of ``linli.websec.SecurityHeaders``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from edge.runtime.metrics import render
 from edge.runtime.webserver import ThreadedServer
 from linli.contract import SHA256_RE
 from linli.i18n import Lang, fmt_ago, fmt_time, pick_lang
+from linli.websec import LoginRefused, SecurityHeaders
 
 from .messages import CATALOG, fmt_duration
 
@@ -73,11 +76,22 @@ def create_app(agent: Agent) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     basic = HTTPBasic(auto_error=False, realm="linli")
 
-    def user(creds: HTTPBasicCredentials | None = Depends(basic)) -> str:
+    app.add_middleware(SecurityHeaders, secure_cookies=False)  # Secure cookies whenever served over HTTPS
+
+    def user(request: Request, creds: HTTPBasicCredentials | None = Depends(basic)) -> str:
         auth = agent.page_auth
-        if creds is None or auth is None or not auth.check(creds.username, creds.password):
+        address = request.client.host if request.client else ""
+        try:
+            ok = creds is not None and auth is not None and auth.check(creds.username, creds.password, address)
+        except LoginRefused as exc:
+            code = 429 if exc.reason == "locked" else 503
+            raise HTTPException(code, "too many wrong passwords: locked out for now" if code == 429 else
+                                "busy checking passwords: try again in a moment",
+                                headers={"Retry-After": str(exc.retry_after)}) from None
+        if not ok:
             raise HTTPException(401, "password required", headers={"WWW-Authenticate": 'Basic realm="linli", '
                                                                                           'charset="UTF-8"'})
+        assert creds is not None
         return creds.username
 
     def lang_of(request: Request) -> Lang:

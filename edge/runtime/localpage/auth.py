@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from edge.runtime.config import ConfigError, LocalPageConfig
+from linli.websec import LoginGuard, LoginRefused
 
 _ph = PasswordHasher()
 
@@ -27,9 +28,13 @@ class PasswordCheck:
 
     argon2 is slow on purpose (tens of ms on a Pi, with 64 MiB of memory); a browser sends the credentials with
     every request, so a pair that verified once is remembered (as a keyed hash, in memory) for the process.
+    Everything else goes through ``guard`` (``linli.websec.LoginGuard``): one hash at a time (a spray gets 503
+    at once instead of eating the Pi's memory), and wrong passwords lock out the address and the account
+    (``LoginRefused``); the page answers 429 while locked.
     """
 
-    def __init__(self, username: str, *, password_hash: str | None = None, password: str | None = None) -> None:
+    def __init__(self, username: str, *, password_hash: str | None = None, password: str | None = None,
+                 guard: LoginGuard | None = None) -> None:
         if (password_hash is None) == (password is None):
             raise ValueError("PasswordCheck needs exactly one of password_hash and password")
         if password is not None and not password:
@@ -40,28 +45,43 @@ class PasswordCheck:
         self._plain = self._mac(username, password) if password is not None else None
         self._good: set[bytes] = set()
         self._lock = threading.Lock()
+        self.guard = guard if guard is not None else LoginGuard(max_hashing=1, account_failures=10,
+                                                                address_failures=10)
 
     def _mac(self, username: str, password: str) -> bytes:
         return hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
 
-    def check(self, username: str, password: str) -> bool:
+    def check(self, username: str, password: str, address: str = "") -> bool:
+        """Right or wrong; raises ``LoginRefused`` (locked, busy) before checking anything it will not check."""
         mac = self._mac(username, password)
         user_ok = hmac.compare_digest(username.encode(), self.username.encode())
-        if self._plain is not None:
-            return hmac.compare_digest(mac, self._plain) and user_ok
         with self._lock:
             if mac in self._good:
                 return user_ok
+        self.guard.check(address, username)
         try:
-            assert self._hash is not None
-            _ph.verify(self._hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = self._verify(mac, password) and user_ok
+        except LoginRefused:
+            self.guard.flooded(address)
+            raise
+        if not ok:
+            self.guard.failed(address, username)
             return False
-        if not user_ok:
-            return False
+        self.guard.succeeded(address, username)
         with self._lock:
             if len(self._good) < 64:
                 self._good.add(mac)
+        return True
+
+    def _verify(self, mac: bytes, password: str) -> bool:
+        if self._plain is not None:
+            return hmac.compare_digest(mac, self._plain)
+        with self.guard.hashing():
+            try:
+                assert self._hash is not None
+                _ph.verify(self._hash, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False
         return True
 
     @classmethod

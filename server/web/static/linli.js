@@ -29,6 +29,11 @@
 (function () {
   "use strict";
   const box = document.getElementById("toasts");
+  // <select data-autosubmit>: choosing an option submits its form (no inline handlers: the CSP forbids them)
+  document.addEventListener("change", function (ev) {
+    const el = ev.target;
+    if (el instanceof HTMLSelectElement && el.dataset.autosubmit && el.form) el.form.submit();
+  });
   document.addEventListener("submit", function (ev) {
     const form = ev.target;
     if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {

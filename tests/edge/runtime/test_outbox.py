@@ -213,7 +213,7 @@ def test_rows_stay_while_the_broker_is_down_and_go_in_order_when_it_is_back(
         mqtt_broker: TestBroker, tmp_path: Path) -> None:
     ob = Outbox(tmp_path / "o.sqlite", replay_rate_per_s=200, max_inflight=5)
     ref, link = _link(mqtt_broker, ob)
-    rec = Recorder(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, [f"{ref.base}/#"])
+    rec = Recorder(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, [f"{ref.base}/#"])
     try:
         mqtt_broker.broker.stop()
         try:
@@ -233,7 +233,7 @@ def test_rows_stay_while_the_broker_is_down_and_go_in_order_when_it_is_back(
         link.stop(flush_s=0)
         rec.close()
         ob.close()
-        clear_retained(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, [ref])
+        clear_retained(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, [ref])
 
 
 def test_rate_limit_paces_a_replay(mqtt_broker: TestBroker, tmp_path: Path) -> None:
@@ -250,4 +250,4 @@ def test_rate_limit_paces_a_replay(mqtt_broker: TestBroker, tmp_path: Path) -> N
     finally:
         link.stop(flush_s=0)
         ob.close()
-        clear_retained(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, [ref])
+        clear_retained(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, [ref])

@@ -38,7 +38,7 @@ def _scratch_root(tmp: Path) -> Path:
     root = tmp / "root"
     (root / "usr/lib/systemd").mkdir(parents=True)
     shutil.copytree(HOST_UNITS, root / "usr/lib/systemd/system", symlinks=True)
-    for exe in ("usr/bin/cage", "usr/bin/chromium", "usr/bin/setterm", "usr/sbin/mosquitto"):
+    for exe in ("usr/bin/python3", "usr/bin/cage", "usr/bin/chromium", "usr/bin/setterm", "usr/sbin/mosquitto"):
         p = root / exe
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("#!/bin/sh\n")

@@ -82,7 +82,7 @@ def render(lang: Lang, pile: Any, journal: Any, cfg: Any) -> str:
             "mcu_ok": pile.mcu_ok, "mcu_info": pile.mcu_info, "mcu_error": pile.mcu.last_link_error,
             "meter": pile.meter, "meter_ok": pile.meter is not None and not pile.meter.lost(),
             "smoke": pile.smoke, "pile_power": pile.pile_power_w, "waiting_pay": pile.pending_payment is not None,
-            "can_start": pile.mcu_ok and not pile.smoke and (pile.meter is None or not pile.meter.lost()),
+            "can_start": pile.can_start(),
         }
     bills = [{**b, "reason_text": t(f"r_{b['stop_reason']}")} for b in journal.recent_bills(8)]
     return _env.get_template("fragment.html").render(

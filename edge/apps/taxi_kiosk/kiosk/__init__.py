@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from edge.runtime.webserver import ThreadedServer
 from linli.contract_taxi_kiosk import RequestKey
+from linli.websec import SecurityHeaders
 
 from ..orders import Kiosk
 from .render import Renderer
@@ -76,12 +77,11 @@ def create_app(kiosk: Kiosk, renderer: Renderer) -> FastAPI:
     app = FastAPI(title="linli taxi kiosk", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
+    app.add_middleware(SecurityHeaders, csp=CSP, referrer_policy="no-referrer")
+
     @app.middleware("http")
-    async def headers(request: Request, call_next: Any) -> Response:
+    async def no_store(request: Request, call_next: Any) -> Response:
         resp: Response = await call_next(request)
-        resp.headers["Content-Security-Policy"] = CSP
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
         if not request.url.path.startswith("/static/"):
             resp.headers["Cache-Control"] = "no-store"
         return resp

@@ -143,7 +143,7 @@ def factory(mqtt_broker: TestBroker, tmp_path: Path) -> Iterator[AgentFactory]:
 
 @pytest.fixture
 def recorder(mqtt_broker: TestBroker, factory: AgentFactory) -> Iterator[Recorder]:
-    with Recorder(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, [f"linli/v1/{SITE}/#"]) as r:
+    with Recorder(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, [f"linli/v1/{SITE}/#"]) as r:
         yield r
 
 

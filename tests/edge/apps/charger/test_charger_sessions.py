@@ -31,8 +31,10 @@ def test_full_charge_floats_then_finishes_and_is_settled_once(make_bench: Any) -
     assert s.stop_reason == "full" and s.order_id == "ord-full-1" and s.mode == "time_tiers"
     assert 450 < s.energy_wh < 800, s.energy_wh  # a 48 V 12 Ah pack from 25 %, as the meter saw it
     assert s.tier_w == 200 and s.max_power_w > 100
+    # the tier and why, on the settlement: the highest power held for the tariff's 60 s window
+    assert s.tier_basis == "held" and s.tier_window_s == 60 and 100 < (s.tier_power_w or 0) <= s.max_power_w
     # 0.25 元/h for whole minutes charged
-    assert s.amount_fen == round(25 * -(-s.charged_s // 60) / 60)
+    assert s.amount_fen == (25 * -(-s.charged_s // 60) + 30) // 60  # half up
     assert b.ctl.ports[2].state == "finished"
     # not acknowledged: resent with the same order id (a new event id, attempt + 1); acknowledged: never again
     n = len(b.events("charger.settlement"))
@@ -57,13 +59,13 @@ def test_card_unplug_mid_session_refunds_unused_prepay(make_bench: Any) -> None:
     b = make_bench()
     b.pile.plug(5, "ebike_48v")
     b.settle()
-    b.world.swipe("A1234567")
+    b.world.swipe("00BC614E")  # hex, as this reader writes it: the same card is 12345678 at the gate door
     wait_for(lambda: b.ctl.ports[4].session is not None, 5, what="card session")
     assert b.pile.relay_on(5)
     b.advance(3600, step=600)
     b.pile.unplug(5)
     s = Settlement.model_validate(b.wait_events("charger.settlement")[0].data)
-    assert s.stop_reason == "unplugged" and s.source == "card" and s.user == "A1234567"
+    assert s.stop_reason == "unplugged" and s.source == "card" and s.user == "12345678"
     assert s.prepaid_fen == 500 and s.amount_fen == 25 and s.refund_fen == 475
     assert not b.pile.relay_on(5)
 
@@ -145,9 +147,9 @@ def test_pay_first_then_plug_and_a_second_card_waits_its_turn(make_bench: Any) -
     b.world.insert_coins(2)  # nobody has plugged in yet: the payment waits for the next plug
     b.advance(3, step=1)
     assert b.ctl.pending_payment is not None and b.ctl.pending_payment["s"] == 2 * 240 * 60
-    b.world.swipe("B7654321")
+    b.world.swipe("W34:87654321")
     refused = b.wait_events("charger.refused")
-    assert "another payment is waiting" in refused[0].data["reason"] and refused[0].data["user"] == "B7654321"
+    assert "another payment is waiting" in refused[0].data["reason"] and refused[0].data["user"] == "87654321"
     b.pile.plug(9, "ebike_48v_li")
     wait_for(lambda: b.pile.relay_on(9), 5, what="the paid session starting at the plug")
     s = b.ctl.ports[8].session

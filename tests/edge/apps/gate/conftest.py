@@ -54,5 +54,5 @@ def gate_agents(mqtt_broker: TestBroker, tmp_path: Path) -> Iterator[AgentFactor
 
 @pytest.fixture
 def gate_recorder(mqtt_broker: TestBroker, gate_agents: AgentFactory) -> Iterator[Recorder]:
-    with Recorder(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, ["linli/v1/t-gate/#"]) as r:
+    with Recorder(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, ["linli/v1/t-gate/#"]) as r:
         yield r

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from edge.apps.gate.reader import FrameError, FrameSplitter, parse_frame
+from edge.hal.cardreader import CardError as FrameError
+from edge.hal.cardreader import FrameSplitter, parse_frame
 from edge.hal.sim import PinBoard
 from edge.runtime.harness import AgentFactory, Recorder
 from firmware_bridge.sim.pty import PtyPair

@@ -226,7 +226,7 @@ def test_decisions_keep_working_with_the_broker_down(gate_agents: AgentFactory, 
     agent = _agent(gate_agents)
     car_in, _ = _cars(agent)
     cam = LprCameraSim(agent.app.lpr.url, "cam-in")
-    rec = Recorder(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, [f"{agent.ref.base}/event"])
+    rec = Recorder(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, [f"{agent.ref.base}/event"])
     try:
         wait_for(lambda: agent.link.connected, 10, what="agent connected")
         mqtt_broker.broker.stop()

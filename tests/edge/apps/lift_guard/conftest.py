@@ -133,5 +133,5 @@ def lifts(mqtt_broker: TestBroker, tmp_path: Path) -> Iterator[LiftFactory]:
 
 @pytest.fixture
 def recorder(mqtt_broker: TestBroker, lifts: LiftFactory) -> Iterator[Recorder]:
-    with Recorder(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, [f"linli/v1/{SITE}/#"]) as r:
+    with Recorder(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, [f"linli/v1/{SITE}/#"]) as r:
         yield r

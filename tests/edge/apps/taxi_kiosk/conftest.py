@@ -77,7 +77,7 @@ class PatientRecorder(Recorder):
 @pytest.fixture
 def server(mqtt_broker: TestBroker, kiosks: Kiosks) -> Iterator[Recorder]:
     """The server's side of the wire (its account): what kiosks publish, and commands to them."""
-    with PatientRecorder(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, [f"linli/v1/{SITE}/#"]) as r:
+    with PatientRecorder(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, [f"linli/v1/{SITE}/#"]) as r:
         yield r
 
 

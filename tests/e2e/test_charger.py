@@ -14,6 +14,9 @@ from server.app import create_app
 from server.charger.acks import send_due_acks
 from server.charger.models import ChargerOrder
 from server.testing import make_settings, running
+from tests.edge.apps.charger.conftest import factory, make_bench, recorder
+
+__all__ = ["factory", "make_bench", "recorder"]  # the charger bench fixtures, used here end to end
 
 
 def test_settlement_ack_lost_then_resent_is_billed_once(make_bench: Any, mqtt_broker: TestBroker,

@@ -22,7 +22,7 @@ from server.testing import PASSWORDS, DevicePool, DeviceSim, LiveServer, known, 
 BUDGET_S = 25.0  # the loop's target; a hard stop at HARD_STOP_S (a loaded CI machine) leaves the rest out
 HARD_STOP_S = 45.0
 EXAMPLES = 4
-#: long-lived by design (an SSE stream stays open for STREAM_S): checked by test_ops_dashboards instead
+#: long-lived by design (an SSE stream stays open for STREAM_S): checked by test_dashboards.py
 SKIP_PATHS = ("/api/v1/stream",)
 
 

@@ -76,7 +76,7 @@ def test_sqlite_connection_settings(tmp_path: Path) -> None:
 def test_migrate_only_command(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("LINLI_DATABASE_URL", db_url)
-    example = Path(__file__).resolve().parents[2] / "config" / "server.yaml"
+    example = Path(__file__).resolve().parents[3] / "config" / "server.yaml"
     assert linli_main(["server", "-c", str(example), "--migrate-only"]) == 0
     heads = ",".join(head_revisions())
     assert f"is at revision {heads}" in capsys.readouterr().out

@@ -25,7 +25,7 @@ def test_birth_status_telemetry_and_input_event(agents: AgentFactory, recorder: 
     a = agents.make(telemetry_interval_s=0.2)
     assert a.link.wait_connected(10)
     # a subscriber that comes later still gets the retained birth status
-    with Recorder(mqtt_broker.host, mqtt_broker.port, mqtt_broker.server, [a.ref.status_topic]) as late:
+    with Recorder(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, [a.ref.status_topic]) as late:
         msg = late.wait(lambda: late.on(Channel.status, a.ref), what="retained status")[0]
         assert msg.retain
         st = msg.decoded()

@@ -11,7 +11,7 @@ from server.auth import Authenticator, hash_password, verify_password
 from server.settings import UserEntry, load_settings
 from server.testing import FAST_HASHER
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_hash_and_verify() -> None:

@@ -10,7 +10,7 @@ def test_broker_accepts_server_account(mqtt_broker):
     c.username_pw_set(mqtt_broker.server.username, mqtt_broker.server.password)
     rc = {}
     c.on_connect = lambda *a: rc.setdefault("rc", a[3])
-    c.connect(mqtt_broker.host, mqtt_broker.port)
+    c.connect(mqtt_broker.host, mqtt_broker.server_port)
     c.loop_start()
     try:
         wait_for(lambda: "rc" in rc, 5, what="CONNACK")

@@ -33,7 +33,7 @@ def _publish_as_server(broker: Any, topic: str, payload: bytes) -> None:
     """The server account may write anywhere under linli/v1/ — the only way to fake a topic no device owns."""
     c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     c.username_pw_set(broker.server.username, broker.server.password)
-    c.connect(broker.host, broker.port)
+    c.connect(broker.host, broker.server_port)
     c.loop_start()
     try:
         c.publish(topic, payload, qos=1).wait_for_publish(5)
