@@ -258,13 +258,14 @@ def agent_process(seconds: float, env: dict[str, str] | None = None) -> dict[str
             doc["hal"]["speaker"] = {"backend": "record"}
             cfg_path = tmp / "agent.yaml"
             cfg_path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+            log_path = tmp / "agent.log"
+            log = log_path.open("wb")
             proc = subprocess.Popen([sys.executable, "-m", "linli.cli", "agent", "-c", str(cfg_path), "--sim"],
-                                    cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    env={**os.environ, **(env or {})})
+                                    cwd=REPO, stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **(env or {})})
             try:
                 time.sleep(5.0)  # start-up: imports, model, camera
                 if proc.poll() is not None:
-                    raise RuntimeError(f"the agent stopped: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                    raise RuntimeError(f"the agent stopped: {log_path.read_text(errors='replace')[-2000:]}")
                 c0, _ = _proc(proc.pid)
                 t0 = time.monotonic()
                 time.sleep(seconds)
@@ -276,11 +277,14 @@ def agent_process(seconds: float, env: dict[str, str] | None = None) -> dict[str
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                log.close()
+            blocks = sum(1 for line in log_path.read_text(errors="replace").splitlines() if " block " in line)
         finally:
             broker.broker.stop()
     frames = elapsed * FPS
     return {"cpu_ms_per_frame": (c1 - c0) * 1000 / frames, "rss_mb": mem["VmRSS"], "peak_mb": mem["VmHWM"],
-            "anon_mb": mem.get("RssAnon", 0.0), "file_mb": mem.get("RssFile", 0.0), "seconds": elapsed}
+            "anon_mb": mem.get("RssAnon", 0.0), "file_mb": mem.get("RssFile", 0.0), "seconds": elapsed,
+            "blocks": blocks}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -334,7 +338,7 @@ def main() -> int:
     print(f"lift agent process (linli agent --sim, {ag['seconds']:.0f} s at {FPS:g} fps): CPU "
           f"{ag['cpu_ms_per_frame']:.1f} ms per camera frame (all threads), RSS {ag['rss_mb']:.0f} MB "
           f"(peak {ag['peak_mb']:.0f} MB; {ag['anon_mb']:.0f} MB its own memory, {ag['file_mb']:.0f} MB mapped "
-          "library files shared with other processes)")
+          f"library files shared with other processes); it blocked {ag['blocks']} time(s) meanwhile")
     extra = f" heldout_old={sum(o.passed for o in old)}/{len(old)}" if old else ""
     print(f"RESULT pipeline_ratio={t['ratio']:.2f} p50_ms={pct(ls, 50):.0f} p99_ms={pct(ls, 99):.0f} "
           f"model_ms={t['model_ms']:.2f} pipeline_fps_cpu={t['pipeline_fps']:.1f} model_ips={t['model_ips']:.1f} "
