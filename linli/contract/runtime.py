@@ -15,6 +15,10 @@ type                    severity  data
 ``update.healthy``      info      :class:`UpdateHealthy` — the new version ran healthy long enough
 ``update.rolled_back``  alarm     :class:`UpdateRolledBack` — the new version was not healthy: old one back
 ``update.failed``       warning   :class:`UpdateFailed` — download, signature or install failed
+``outbox.write_failed`` warning / :class:`OutboxWriteFailed` — the disk did not take the outbox's writes for a
+                        alarm     while (alarm when messages were lost), sent when it writes again
+``outbox.corrupt``      warning / :class:`OutboxCorrupt` — the outbox file was found damaged at start and set
+                        alarm     aside (alarm when messages were lost or their number is unknown)
 ======================  ========  ===========================================================================
 """
 
@@ -22,8 +26,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
+from .payloads import Severity
 from .spec import EventData, EventInfo, Label
 
 
@@ -56,6 +61,10 @@ class _CmdOutcome(EventData):
     ok: bool
     result: dict[str, Any] | None = None
     error: str | None = Field(None, max_length=2000)
+
+    def to_data(self) -> dict[str, Any]:
+        """``result`` when it ran, ``error`` when not: the one that is None is left out."""
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 class CmdExecuted(_CmdOutcome):
@@ -128,8 +137,35 @@ class UpdateFailed(EventData):
 
 UPDATE_EVENTS: tuple[type[EventData], ...] = (UpdateProgress, UpdateHealthy, UpdateRolledBack, UpdateFailed)
 
+Count = Annotated[int, Field(ge=0, le=2**62)]
+
+
+class OutboxWriteFailed(EventData):
+    EVENT = EventInfo("outbox.write_failed", "warning", "消息缓存写入失败", "Outbox could not write")
+    error: str = Field(max_length=200)
+    since: AwareDatetime
+    kept: Count = Field(description="messages held in memory meanwhile and sent")
+    lost: Count = Field(description="messages lost in this spell")
+    lost_total: Count = Field(description="messages lost since the outbox was created")
+
+    def event_severity(self) -> Severity:
+        return "alarm" if self.lost else "warning"
+
+
+class OutboxCorrupt(EventData):
+    EVENT = EventInfo("outbox.corrupt", "warning", "消息缓存文件损坏", "Outbox file damaged")
+    moved_to: str = Field(max_length=500)
+    error: str = Field(max_length=200)
+    recovered: Count
+    lost: Count | None = Field(None, description="None: how many were lost is not known")
+    lost_known: bool
+
+    def event_severity(self) -> Severity:
+        return "warning" if self.lost == 0 else "alarm"
+
 EVENTS: tuple[type[EventData], ...] = (AgentStarted, WatchdogTripped, WatchdogRecovered, CmdExecuted, CmdRefused,
-                                       CmdFailed, ConfigApplied, ConfigRefused, *UPDATE_EVENTS)
+                                       CmdFailed, ConfigApplied, ConfigRefused, *UPDATE_EVENTS, OutboxWriteFailed,
+                                       OutboxCorrupt)
 
 #: States every agent may report (``App.state()`` default and runtime states).
 STATES: dict[str, Label] = {

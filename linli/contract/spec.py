@@ -76,8 +76,8 @@ class EventData(BaseModel):
         return self.EVENT.severity
 
     def to_data(self) -> dict[str, Any]:
-        """``Event.data`` as sent on the wire (fields left unset/None are left out: the model's defaults)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """``Event.data`` as sent on the wire (every field, ``null`` included: readers see the same keys)."""
+        return self.model_dump(mode="json")
 
 
 class Args(BaseModel):

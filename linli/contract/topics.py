@@ -2,7 +2,7 @@
 
 Every MQTT topic string in linli is built or parsed here; neither edge nor server writes one of its own.
 
-Topic tree (see docs/ARCHITECTURE.md)::
+Topic tree (docs/ARCHITECTURE.md §3)::
 
     linli/v1/{site}/{kind}/{device}/status               dev→srv  QoS1 retained, LWT = offline
     linli/v1/{site}/{kind}/{device}/telemetry            dev→srv  QoS0
