@@ -35,6 +35,7 @@ from linli.i18n import Lang
 if TYPE_CHECKING:
     from edge.hal import Hal
     from edge.runtime.clock import Clock
+    from edge.runtime.metrics import Histogram
     from edge.runtime.watchdog import Watchdog
 
 
@@ -124,6 +125,10 @@ class App(ABC):
 
     def gauges(self) -> dict[str, Scalar]:
         """Kind-specific figures for telemetry and /metrics (numbers, booleans or short strings)."""
+        return {}
+
+    def histograms(self) -> Mapping[str, Histogram]:
+        """Timings as histograms for /metrics (``{"detect_seconds": Histogram}`` → ``linli_detect_seconds``)."""
         return {}
 
     def page_fragment(self, lang: Lang) -> str:

@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
+from edge.runtime.metrics import Histogram
 from edge.runtime.preflight import file_problem
 from edge.vision import Detector, ModelError, load_detector
 from edge.vision.detector import resolve_path
@@ -191,6 +192,9 @@ class LiftGuardApp(App):
 
     def model_version(self) -> str | None:
         return self.detector.version if self.detector is not None else None
+
+    def histograms(self) -> dict[str, Histogram]:
+        return {"detect_seconds": self.loop.detect_hist} if self.loop is not None else {}
 
     def gauges(self) -> dict[str, Scalar]:
         v = self.guard.view()

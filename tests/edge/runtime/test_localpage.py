@@ -14,6 +14,7 @@ from edge.runtime.localpage.auth import hash_password
 from linli.contract.probe import InputChanged
 from linli.contract.runtime import WatchdogTripped
 from linli.testing import wait_for
+from tests.edge.runtime.test_metrics_names import lint_metrics
 
 AUTH = ("maint", DEFAULT_PAGE_PASSWORD)
 
@@ -113,7 +114,8 @@ def test_metrics_have_the_outbox_depth_and_counters(agent: Any) -> None:
     assert f"linli_mqtt_connected{{{labels}}} 1.0" in text
     assert f"linli_mqtt_connects_total{{{labels}}} 1.0" in text
     assert "linli_publish_acks_total" in text and "linli_outbox_dropped_total" in text
-    assert re.search(r'linli_app_gauge\{.*gauge="presses".*\} 0\.0', text)
+    assert re.search(r'linli_presses\{.*\} 0\.0', text)
+    assert lint_metrics(text) == []
     agent.link.client.disconnect()  # the depth grows while the link is down
     wait_for(lambda: not agent.link.connected, 5, what="disconnected")
     for _ in range(3):
