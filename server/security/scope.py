@@ -7,7 +7,7 @@ is itself, a work order's ``order_id`` is the order's site, a user ``name`` the 
 and a user who does not see one of them gets 404 (the same answer as for an id that does not exist, so ids of
 other sites do not leak) before the handler runs; the refusal is audited. Ids that do not exist resolve to nothing
 and are left to the handler's own 404. Lists and pages without ids filter by ``visible`` / ``User.sees`` as
-before; ``tests/server/test_security_scope.py`` walks the app's route table and proves both for every route.
+before; ``tests/server/security/test_security_scope.py`` walks the app's route table and proves both for every route.
 
 A new route whose ids are not in ``RULES`` is caught by that test: add a rule here (path prefix, field, resolver).
 ``PUBLIC`` lists the routes anyone may call, each with the reason; they are not scoped (no user).
@@ -29,6 +29,7 @@ from linli.contract import NAME_RE
 from server.audit import audit
 from server.auth import User
 from server.db.models import Blob, Command, Device, Event
+from server.payments.public import PUBLIC_BY_DESIGN as RESIDENT_PUBLIC
 
 #: A user who may see every site passes a check for ``EVERY_SITE`` (an account without site limits); no one else.
 EVERY_SITE = "*"
@@ -47,6 +48,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/redoc"): "the API's documentation page (no data)",
     ("GET", "/releases/{filename}"): "what devices download to update: an open-source archive whose size, SHA-256 "
                                      "and Ed25519 signature the device checks before unpacking anything",
+    **RESIDENT_PUBLIC,  # residents' phone pages and the payment provider's endpoints, each with its reason
 }
 #: Routes only a user of every site may call (they concern the whole fleet), with the reason.
 EVERY_SITE_ONLY: dict[tuple[str, str], str] = {

@@ -48,6 +48,11 @@ class LaneConfig(_M):
     arm_timeout_s: float = Field(6.0, ge=1, le=60, title="Arm timeout (s)")
     loop_stuck_s: float = Field(300.0, ge=5, le=86400, title="Loop stuck after (s)")
     tailgate_window_s: float = Field(30.0, ge=1, le=600, title="Tailgating window (s)")
+    card_reader: str | None = Field(None, title="Card reader",
+                                    description="hal serial port of a card reader at this lane (monthly cards): a "
+                                                "valid card on the synced card list opens like a resident plate.")
+    card_format: CardFormat = Field(default_factory=CardFormat, title="Card number format",
+                                    description="How the lane's reader writes card numbers (edge/hal/cardreader.py).")
 
     @model_validator(mode="after")
     def _source_parts(self) -> Self:
@@ -105,10 +110,11 @@ class RecognitionConfig(_M):
     det_max_side: int = Field(800, ge=160, le=1920, title="Detector input (px)",
                               description="Frames are scaled so that their longer side is this long.")
     det_threshold: float = Field(0.5, ge=0.1, le=0.99, title="Detection threshold")
-    min_confidence: float = Field(0.85, ge=0.1, le=1.0, title="Reading confidence",
-                                  description="Reads below this are not used.")
+    min_confidence: float = Field(0.7, ge=0.1, le=1.0, title="Reading confidence",
+                                  description="Every character of a plate, voted over the looks and frames, must "
+                                              "be read with at least this confidence; else the read is unsure.")
     votes: int = Field(2, ge=1, le=10, title="Frames to agree",
-                       description="The same text in this many of the last 5 frames makes one read.")
+                       description="Frames of one vehicle that must read its plate before the lane decides.")
     threads: int = Field(2, ge=1, le=8, title="Inference threads")
 
 
@@ -165,6 +171,8 @@ class GateConfig(_M):
                 check_hal_part(info, "relays", lane.close_relay)
             if lane.camera:
                 check_hal_part(info, "cameras", lane.camera)
+            if lane.card_reader:
+                check_hal_part(info, "serial", lane.card_reader)
         return lanes
 
     @field_validator("door")

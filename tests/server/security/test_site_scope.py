@@ -38,7 +38,8 @@ SELF = {
     ("POST", "/api/v1/me/password"): "changes the caller's own password (the current one is checked)",
 }
 #: Mounts (not routes): files anyone may fetch.
-MOUNTS = {"/static": "CSS, JS and vendored Chart.js of the pages: no data"}
+MOUNTS = {"/static": "CSS, JS and vendored Chart.js of the pages: no data",
+          "/static-docs": "Swagger UI of the API documentation page: no data"}
 #: Data routes whose body this test cannot read to the end (they stream until the client leaves).
 STREAMS = {"/api/v1/stream": "server-sent events: read from the first event to the first summary"}
 
@@ -441,7 +442,7 @@ def test_every_get_route_sends_the_hardening_headers(world: World) -> None:
             _hardened(anon.get(url, headers={"accept": "text/html"}), f"anonymous GET {url}")
         for extra in ("/static/linli.js", "/nowhere"):
             _hardened(c.get(extra), extra)
-        docs = c.get("/docs")  # Swagger UI from its CDN: a policy of its own, still no framing
+        docs = c.get("/docs")  # Swagger UI served from here: a policy of its own, still no framing
         assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
     assert n > 60
 
