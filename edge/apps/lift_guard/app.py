@@ -223,6 +223,9 @@ class LiftGuardApp(App):
             g["detect_ms_p50"] = loop.detect_ms_p50()
             g["frames"] = loop.pipeline.frames
             g["detector_runs"] = loop.pipeline.detections_run
+            # black / covered / frozen seen but not yet long enough for a fault: the guard is blind meanwhile
+            g["camera_suspect"] = ",".join(loop.last.health.suspect) if loop.last is not None else ""
+            g["lift_mode"] = ",".join(v["lift_modes"]) or "normal"
         return g
 
     def page_fragment(self, lang: Lang) -> str:
