@@ -111,18 +111,32 @@ def mosquitto_conf(host: str, port: int, data_dir: Path, secrets: SecretStore | 
         lines.append("user root")
     if secrets is None:
         return "\n".join([*lines, f"listener {port} {host}", "allow_anonymous true"]) + "\n"
+    tls_files = (tls.ca_cert, tls.broker_cert, tls.broker_key) if tls is not None and tls_port else None
+    lines += site_listeners(host, port, secrets.passwd_file, secrets.server_passwd_file, secrets.acl_file,
+                            server_port or port, server_host or host, tls_files, tls_port)
+    return "\n".join(lines) + "\n"
+
+
+def site_listeners(host: str, port: int, passwd: Path | str, server_passwd: Path | str, acl: Path | str,
+                   server_port: int, server_host: str = "127.0.0.1",
+                   tls: tuple[Path | str, Path | str, Path | str] | None = None,
+                   tls_port: int | None = None) -> list[str]:
+    """Mosquitto listener blocks (needs ``per_listener_settings true`` before them): devices on ``port`` (and
+    ``tls_port`` with ``tls`` = (CA, certificate, key)) with the client id forced to the account name, the
+    server account alone on ``server_port``."""
 
     def device_listener(p: int, extra: list[str]) -> list[str]:
         return ["", f"listener {p} {host}", *extra, "use_username_as_clientid true", "allow_anonymous false",
-                f"password_file {secrets.passwd_file}", f"acl_file {secrets.acl_file}"]
+                f"password_file {passwd}", f"acl_file {acl}"]
 
-    lines += device_listener(port, [])
-    if tls is not None and tls_port is not None:
-        lines += device_listener(tls_port, [f"cafile {tls.ca_cert}", f"certfile {tls.broker_cert}",
-                                            f"keyfile {tls.broker_key}", "tls_version tlsv1.2"])
-    lines += ["", f"listener {server_port or port} {server_host or host}", "allow_anonymous false",
-              f"password_file {secrets.server_passwd_file}", f"acl_file {secrets.acl_file}"]
-    return "\n".join(lines) + "\n"
+    out = device_listener(port, [])
+    if tls is not None and tls_port:
+        ca, cert, key = tls
+        out += device_listener(tls_port, [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}",
+                                          "tls_version tlsv1.2"])
+    out += ["", f"listener {server_port} {server_host}", "allow_anonymous false", f"password_file {server_passwd}",
+            f"acl_file {acl}"]
+    return out
 
 
 class MosquittoBroker:

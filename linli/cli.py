@@ -43,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--rotate", action="store_true", help="make a new password even if one exists")
     pv.add_argument("--revoke", action="store_true", help="remove the device's account")
     pv.add_argument("--reload-pid", type=int, help="send SIGHUP to this mosquitto pid afterwards")
+    pv.add_argument("--homeassistant", action="store_true",
+                    help="(re)create the read-only account for a compound's Home Assistant")
+    pv.add_argument("--tls", action="store_true",
+                    help="make the site CA (once) and the broker's TLS certificate for --hosts (in <secrets>/tls)")
+    pv.add_argument("--tls-cert", metavar="NAME",
+                    help="issue a further certificate <secrets>/tls/NAME.crt for --hosts (HTTPS of the server or "
+                         "an agent page)")
+    pv.add_argument("--hosts", default="",
+                    help="comma-separated host names / IP addresses the certificate is valid for")
     pv.add_argument("--bundle", metavar="FILE",
                     help="also write the device's provisioning bundle (one file for `linli install` on the Pi)")
     pv.add_argument("--broker-host", help="with --bundle: the broker address the device connects to")
@@ -51,13 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--ca-file", help="with --bundle: the site CA the device trusts (TLS sites)")
     pv.add_argument("--tls-port", type=int, help="with --bundle: the broker's TLS port")
     pv.add_argument("--update-key", help="with --bundle: public key (PEM) the device trusts for signed updates")
-    pv.add_argument("--tls", action="store_true",
-                    help="make the site CA (once) and the broker's TLS certificate for --hosts (in <secrets>/tls)")
-    pv.add_argument("--tls-cert", metavar="NAME",
-                    help="issue a further certificate <secrets>/tls/NAME.crt for --hosts (HTTPS of the server or "
-                         "an agent page)")
-    pv.add_argument("--hosts", default="",
-                    help="comma-separated host names / IP addresses the certificate is valid for")
     pv.set_defaults(func=_dispatch("linli.provision_cli:main"))
 
     b = sub.add_parser("broker", help="run a broker on loopback with linli's passwd/ACL (mosquitto, else amqtt)")

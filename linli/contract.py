@@ -4,7 +4,7 @@ Every MQTT topic string in linli is built or parsed here, and every payload has 
 (``extra="forbid"``, schema version ``v``). Edge and server import this module; neither writes a topic
 string of its own.
 
-Topic tree (see ../shared/design.md §3)::
+Topic tree (docs/ARCHITECTURE.md §3)::
 
     linli/v1/{site}/{kind}/{device}/status               dev→srv  QoS1 retained, LWT = offline
     linli/v1/{site}/{kind}/{device}/telemetry            dev→srv  QoS0

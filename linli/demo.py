@@ -25,6 +25,7 @@ import yaml
 
 from linli.broker import BrokerError, die_with_parent, free_port, start_broker
 from linli.contract import DeviceRef, Kind
+from linli.merge import deep_merge
 from linli.provision import SecretStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,13 +66,6 @@ def installed(dev: DemoDevice) -> bool:
     return found and (CONFIG_DIR / f"{dev.template}.yaml").exists()
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _write_yaml(path: Path, doc: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -108,7 +102,7 @@ class Demo:
         _write_yaml(users, [{"name": ADMIN_USER, "role": "admin", "password_hash": hash_password(ADMIN_PASSWORD)}])
         users.chmod(0o600)
         base = yaml.safe_load((CONFIG_DIR / "server.yaml").read_text(encoding="utf-8")) or {}
-        doc = _deep_merge(base, {
+        doc = deep_merge(base, {
             "database": {"url": f"sqlite:///{self.var / 'server' / 'linli.db'}"},
             "mqtt": {"host": self.broker.host, "port": self.broker.server_port,
                      "credentials_file": str(self.secrets.server_file),
@@ -158,7 +152,7 @@ class Demo:
         pw.write_text(PAGE_PASSWORD + "\n", encoding="utf-8")
         pw.chmod(0o600)
         base = yaml.safe_load((CONFIG_DIR / f"{dev.template}.yaml").read_text(encoding="utf-8"))
-        doc = _deep_merge(base, {
+        doc = deep_merge(base, {
             "site": DEMO_SITE, "device": dev.device,
             "mqtt": {"host": self.broker.host, "port": self.broker.port, "password_file": str(path),
                      "reconnect_min_s": 0.5, "reconnect_max_s": 5,
@@ -170,6 +164,11 @@ class Demo:
         })
         doc["local_page"].pop("password_hash", None)
         doc["local_page"].pop("password_env", None)
+        if dev.kind is Kind.gate:  # LPR push on a free loopback port; the simulated cameras send a shared secret
+            token = self.var / "secrets" / "lpr-token.txt"
+            token.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
+            token.chmod(0o600)
+            doc["app"].setdefault("lpr", {}).update(host="127.0.0.1", port=free_port(), token_file=str(token))
         if dev.kind is Kind.taxi_kiosk:  # its touch-screen page (no password, loopback only) on a free port
             kiosk_port = free_port()
             doc["app"]["kiosk_page"] = {"host": "127.0.0.1", "port": kiosk_port}

@@ -185,7 +185,7 @@ def explain(exc: BaseException, ca_file: Path | str | None, where: str) -> str |
                     "--hosts")
         return f"TLS: the certificate of {where} was refused ({msg})"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {where} failed ({exc.reason or exc}); is that port a TLS listener?"
+        return f"TLS handshake with {where} failed ({exc.reason or exc}); is that a TLS port?"
     return None
 
 
@@ -212,6 +212,8 @@ def diagnose(host: str, port: int, ca_file: Path | str, check_hostname: bool = T
         with ctx.wrap_socket(raw, server_hostname=host) as tls:
             tls.settimeout(timeout)
         return ""
+    except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+        return f"TLS handshake with {where} failed (the other side closed the connection); is that a TLS port?"
     except (ssl.SSLError, OSError) as exc:
         return explain(exc, ca_file, where) or f"TLS connection to {where} failed ({exc})"
     finally:

@@ -20,11 +20,28 @@ def main(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"linli server: bad config:\n{exc}", file=sys.stderr)
         return 2
+    from server import preflight
+
+    migrate_only = getattr(args, "migrate_only", False)
+    if migrate_only:
+        problem = preflight.database_problem(settings)
+        problems = [problem] if problem is not None else []
+    else:
+        try:
+            settings.mqtt.credentials()  # fail now, with a clear message, rather than inside the app's startup
+            settings.all_users()
+        except SettingsError as exc:
+            print(f"linli server: {exc}", file=sys.stderr)
+            return 2
+        problems = preflight.check(settings)
+    if problems:  # before anything starts (or logs): one line each, exit 2
+        print(f"linli server: {problems[0]}", file=sys.stderr)
+        return 2
     setup_logging(settings.log_level)
     from server.db.engine import Database
     from server.db.migrate import upgrade
 
-    if getattr(args, "migrate_only", False):
+    if migrate_only:
         db = Database(settings.database)
         try:
             rev = upgrade(db.engine)
@@ -32,17 +49,24 @@ def main(args: argparse.Namespace) -> int:
             db.dispose()
         print(f"database {db.engine.url.render_as_string(hide_password=True)} is at revision {rev}")
         return 0
-    try:
-        settings.mqtt.credentials()  # fail now, with a clear message, rather than inside the app's startup
-        settings.all_users()
-    except SettingsError as exc:
-        print(f"linli server: {exc}", file=sys.stderr)
-        return 2
     import uvicorn
 
     from server.app import create_app
 
+    h = settings.http
+    try:
+        sock = preflight.bind(h.host, h.port)
+    except OSError:
+        print(f"linli server: {preflight.port_problem(h.host, h.port, 'http.port')}", file=sys.stderr)
+        return 2
+    tls = {}
+    if h.tls_cert_file is not None and h.tls_key_file is not None:
+        tls = {"ssl_certfile": str(h.tls_cert_file), "ssl_keyfile": str(h.tls_key_file)}
     app = create_app(settings)
-    uvicorn.run(app, host=settings.http.host, port=settings.http.port, log_level=settings.log_level.lower(),
-                log_config=None, access_log=settings.log_level == "DEBUG")
+    config = uvicorn.Config(app, log_level=settings.log_level.lower(), log_config=None,
+                            access_log=settings.log_level == "DEBUG", **tls)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from linli.contract import NAME_RE
+from linli.merge import deep_merge
 from linli.provision import Credentials, read_credentials
 from server.auth import Role
 from server.payments.settings import PaymentSettings
@@ -117,6 +118,14 @@ class HttpSettings(_Section):
     cookie_secure: bool = Field(default=False, description="mark cookies Secure even when a request arrives over "
                                                           "plain HTTP (e.g. behind a TLS proxy that does not say "
                                                           "so); requests over HTTPS get Secure cookies anyway")
+    tls_cert_file: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key_file)")
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        return self
 
 
 class StorageSettings(_Section):
@@ -184,6 +193,11 @@ class WorkOrderSettings(_Section):
     max_photo_mb: float = Field(default=8, gt=0, le=64, description="largest photo a handler may upload")
 
 
+class HomeAssistantSettings(_Section):
+    enabled: bool = Field(default=False, description="publish MQTT discovery and device state for Home Assistant "
+                          "(read-only; HA connects with the account from `linli provision --homeassistant`)")
+
+
 class UpdateSettings(_Section):
     public_key_file: Path | None = Field(
         default=None, description="Ed25519 public key (PEM) releases must be signed with (`linli release keygen`); "
@@ -208,6 +222,7 @@ class Settings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     workorders: WorkOrderSettings = Field(default_factory=WorkOrderSettings)
     updates: UpdateSettings = Field(default_factory=UpdateSettings)
+    homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kinds: dict[str, dict[str, Any]] = Field(
@@ -295,16 +310,6 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tup
     return out, source
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    res = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(res.get(k), Mapping):
-            res[k] = _merge(res[k], v)
-        else:
-            res[k] = v
-    return res
-
-
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:
     """Load the YAML at ``path`` (None: defaults), apply env overrides, then ``overrides`` (a nested dict)."""
@@ -328,7 +333,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
                                 f"({', '.join(Settings.model_fields)})")
         doc = loaded
     env, source_of = _env_overrides(environ)
-    merged = _merge(_merge(doc, env), overrides or {})
+    merged = deep_merge(deep_merge(doc, env), overrides or {})
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
@@ -353,3 +358,18 @@ def load_users_file(path: Path) -> list[UserEntry]:
     except ValidationError as exc:
         raise SettingsError(format_errors(exc, _Users, {}, str(path)).replace(": users.", ": ")) from None
 
+
+
+def settings_json_schema() -> dict[str, Any]:
+    """JSON schema of the server's YAML (editors validate config/server.yaml with it)."""
+    schema = Settings.model_json_schema()
+    schema["title"] = "linli server settings"
+    return schema
+
+
+if __name__ == "__main__":  # python -m server.settings  → JSON schema of the server's YAML
+    import json
+    import sys
+
+    json.dump(settings_json_schema(), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")

@@ -76,6 +76,9 @@ def open_capture(cfg: CameraConfig) -> Capture:
     timeouts = [
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.open_timeout_s * 1000),
         cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.read_timeout_s * 1000),
+        # one decoder thread: a 640x480 sub-stream at 5 fps needs no more, and every FFmpeg thread keeps its own
+        # frame buffers (memory on a Pi)
+        cv2.CAP_PROP_N_THREADS, 1,
     ]  # fmt: skip
     if isinstance(cfg.source, int):
         cap = cv2.VideoCapture(cfg.source, cv2.CAP_ANY)

@@ -8,6 +8,7 @@ brief outbox flush → clean disconnect → local page → hardware closed (rela
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import logging.handlers
 import os
@@ -46,7 +47,8 @@ from .health import HealthSampler, Heartbeat, clean_gauges
 from .link import Link
 from .logbuf import RingLogHandler
 from .metrics import AgentCollector, Stats, make_registry
-from .outbox import Outbox
+from .outbox import Outbox, StorageReport
+from .preflight import StartupError, port_problem
 from .updater import Updater
 from .watchdog import Watchdog
 
@@ -111,7 +113,8 @@ class Agent:
 
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(cfg.outbox_path, cfg.outbox.max_messages, cfg.outbox.replay_rate_per_s,
-                             cfg.outbox.max_inflight)
+                             cfg.outbox.max_inflight, memory_max=cfg.outbox.memory_max)
+        self.outbox.on_storage_report(self._on_storage_report)
         self.hal: Hal | None = None
         self.runner: CommandRunner | None = None
         try:
@@ -210,12 +213,13 @@ class Agent:
         if self.page is not None:
             try:
                 self.page.start()
-            except OSError as exc:  # the device keeps working without its maintenance page
-                self.log.error("local page not started on %s:%s: %s", self.cfg.local_page.host,
-                               self.cfg.local_page.port, exc)
+            except OSError as exc:  # taken since the preflight check: the device does not run on without it
+                raise StartupError(port_problem(self.cfg.local_page.host, self.cfg.local_page.port,
+                                                "local_page.port") or f"local_page: not started: {exc}") from None
         self.updater.on_start()
         self.emit_event("agent.started", {"software": self.software, "config_version": self.desired.version_tag(),
                                           "hostname": self.hostname})
+        self._report_startup_loss()
         self.log.info("agent %s started (%s, config %s)", self.ref.key, self.software, self.desired.version_tag())
 
     def stop(self, flush_s: float = 2.0) -> None:
@@ -318,6 +322,22 @@ class Agent:
         self.log.log(level, "event %s %s", type, ev.id)
         return ev
 
+    def _on_storage_report(self, report: StorageReport) -> None:
+        """The outbox writes again after a disk-full / I/O-error spell: tell the server what it cost."""
+        self.emit_event("outbox.write_failed", {
+            "error": report.error[:200], "since": dt.datetime.fromtimestamp(report.since, dt.UTC).isoformat(),
+            "kept": report.kept, "lost": report.lost, "lost_total": self.outbox.lost(),
+        }, "alarm" if report.lost else "warning")
+
+    def _report_startup_loss(self) -> None:
+        loss = self.outbox.startup_loss
+        if loss is None:
+            return
+        self.emit_event("outbox.corrupt", {
+            "moved_to": str(loss.moved_to), "error": loss.error[:200], "recovered": loss.salvaged,
+            "lost": loss.lost, "lost_known": loss.lost is not None,
+        }, "warning" if loss.lost == 0 else "alarm")
+
     def blob(self, sha: str) -> bytes | None:
         with self._blob_lock:
             return self.blobs.get(sha)
@@ -384,7 +404,8 @@ class Agent:
             return "error"
 
     def _gauges(self) -> dict[str, Any]:
-        return clean_gauges(self.app.gauges())
+        return clean_gauges({**self.app.gauges(), "outbox_lost": self.outbox.lost(),
+                             "outbox_held": self.outbox.held()})
 
     def figures(self) -> dict[str, Any]:
         """The current figures (health + link + outbox), for the page, the API and /metrics."""
@@ -396,6 +417,9 @@ class Agent:
             "outbox_dropped": self.outbox.dropped(),
             "outbox_over_capacity": self.outbox.over_capacity(),
             "outbox_inflight": self.outbox.inflight(),
+            "outbox_lost": self.outbox.lost(),
+            "outbox_held": self.outbox.held(),
+            "outbox_write_error": self.outbox.failing,
             "outbox_oldest_age_s": self.outbox.oldest_age_s(),
             "mqtt_connected": self.link.connected,
             "watchdog_tripped": self.watchdog.tripped,

@@ -63,6 +63,12 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
             print(f"warning: {w}", file=sys.stderr)
         return 0
 
+    from .preflight import StartupError, check
+
+    problems = check(loaded)  # before anything is built or started: the first problem in one line, exit 2
+    if problems:
+        print(problems[0], file=sys.stderr)
+        return 2
     try:
         setup_logging(loaded.agent.log_level)
     except ValueError as exc:
@@ -91,6 +97,9 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         return agent.run_forever(on_started)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
+        return 2
+    except StartupError as exc:  # a part could not start: everything was stopped, relays safe
+        print(f"{loaded.source}: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
         logging.getLogger(__name__).critical("agent stopped by an error: %s", exc, exc_info=True)

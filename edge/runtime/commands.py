@@ -44,6 +44,7 @@ from linli.contract import (
     decode,
     utcnow,
 )
+from linli.merge import deep_merge
 
 from .config import ConfigError, LoadedConfig, format_validation_error, validate_app_section
 from .metrics import Stats
@@ -232,17 +233,6 @@ def _readable_id(payload: bytes) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------- config
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over`` onto ``base``: mappings merge key by key, everything else replaces."""
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 class DesiredConfig:
     """Remote overrides of the ``app:`` section; the applied ones are kept in ``<data_dir>/desired.json``."""
 

@@ -93,6 +93,9 @@ class OutboxConfig(_Section):
                                      "outage does not flood the link.")
     max_inflight: int = Field(20, ge=1, le=1000, title="In-flight window",
                               description="Messages sent and not yet acknowledged (PUBACK) at any time.")
+    memory_max: int = Field(1000, ge=1, le=1_000_000, title="Memory queue (messages)",
+                            description="When the disk is full or failing, up to this many messages wait in memory "
+                            "until it takes writes again; more are counted as lost and reported.")
 
 
 class LocalPageConfig(_Section):
@@ -110,10 +113,17 @@ class LocalPageConfig(_Section):
     password_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$", title="Password variable",
                                      description="Name of an environment variable holding the password.")
 
+    tls_cert_file: Path | None = Field(None, title="HTTPS certificate",
+                                       description="PEM certificate (e.g. from `linli provision --tls-cert`); "
+                                       "with tls_key_file the page is served over HTTPS.")
+    tls_key_file: Path | None = Field(None, title="HTTPS key", description="PEM private key of tls_cert_file.")
+
     @model_validator(mode="after")
     def _check(self) -> Self:
         if self.enabled:
             _one_secret(self, ("password_hash", "password_file", "password_env"), "local_page")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("local_page.tls_cert_file and tls_key_file go together")
         return self
 
 

@@ -72,6 +72,7 @@ class AgentCollector(Collector):
             ("linli_mqtt_connected", "1 while connected to the broker", int(bool(s.get("mqtt_connected")))),
             ("linli_outbox_depth", "messages waiting in the outbox (incl. in flight)", s.get("outbox_depth")),
             ("linli_outbox_inflight", "messages sent and not yet acknowledged", s.get("outbox_inflight")),
+            ("linli_outbox_held", "messages kept in memory because the disk did not take them", s.get("outbox_held")),
             ("linli_outbox_oldest_age_seconds", "age of the oldest queued message", s.get("outbox_oldest_age_s")),
             ("linli_cpu_percent", "system CPU use", s.get("cpu_pct")),
             ("linli_memory_percent", "system memory use", s.get("mem_pct")),
@@ -87,6 +88,8 @@ class AgentCollector(Collector):
                 yield m
         yield self._counter("linli_outbox_dropped", "telemetry dropped because the outbox was full (persisted)",
                             int(s.get("outbox_dropped") or 0))
+        yield self._counter("linli_outbox_lost", "messages lost because the disk did not take them (persisted)",
+                            int(s.get("outbox_lost") or 0))
         yield self._counter("linli_outbox_over_capacity", "events stored although the outbox was full (persisted)",
                             int(s.get("outbox_over_capacity") or 0))
         yield self._counter("linli_events", "events emitted", self.stats.labelled("events"), "severity")

@@ -16,7 +16,9 @@ def _connect(path: Path, schema: str, synchronous: str) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")
         db.executescript(schema)
-        db.execute("PRAGMA quick_check").fetchone()
+        problems = [r[0] for r in db.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:  # quick_check reports damage as rows, not as an exception
+            raise sqlite3.DatabaseError(f"database disk image is malformed: {'; '.join(problems)[:300]}")
     except sqlite3.DatabaseError:
         db.close()
         raise

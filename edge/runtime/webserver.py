@@ -16,8 +16,11 @@ log = logging.getLogger(__name__)
 
 
 class ThreadedServer:
-    def __init__(self, app: Any, host: str, port: int, name: str, force_exit: bool = False) -> None:
+    def __init__(self, app: Any, host: str, port: int, name: str, force_exit: bool = False,
+                 tls_cert_file: Any = None, tls_key_file: Any = None) -> None:
         self.app = app
+        self.tls_cert_file = tls_cert_file  # HTTPS when both are given
+        self.tls_key_file = tls_key_file
         self.host = host
         self.port = port
         self.name = name
@@ -30,7 +33,7 @@ class ThreadedServer:
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls_cert_file else 'http'}://{host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -51,8 +54,11 @@ class ThreadedServer:
         sock.set_inheritable(True)
         self._sock = sock
         self.port = int(sock.getsockname()[1])
+        tls: dict[str, Any] = {}
+        if self.tls_cert_file and self.tls_key_file:
+            tls = {"ssl_certfile": str(self.tls_cert_file), "ssl_keyfile": str(self.tls_key_file)}
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
+                                timeout_graceful_shutdown=1, **tls)
         server = self._server = uvicorn.Server(config)
 
         def run() -> None:

@@ -187,25 +187,35 @@ DefaultInstance=tty1
 """
 
 
+#: the broker listener of the server account (loopback); devices use 1883 / the TLS port
+SERVER_BROKER_PORT = 1884
+
+
 def mosquitto_dropin(layout: Layout | None = None, port: int = 1883, tls_port: int | None = None,
-                     host: str = "0.0.0.0") -> str:
+                     host: str = "0.0.0.0", server_port: int = SERVER_BROKER_PORT) -> str:
     """Drop-in for Debian's mosquitto.service (``include_dir /etc/mosquitto/conf.d`` is in its main file; Debian's
-    main file already turns persistence on under /var/lib/mosquitto)."""
+    main file already turns persistence on under /var/lib/mosquitto). Devices connect on ``port``/``tls_port``
+    with their client id bound to their account; the server account alone on ``server_port`` (loopback)."""
+    from linli.broker import site_listeners
+
     layout = layout or Layout()
     broker = layout.secrets / "broker"
+
+    def device_listener(p: int, extra: list[str]) -> list[str]:
+        return ["", f"listener {p} {host}", *extra, "use_username_as_clientid true", "allow_anonymous false",
+                f"password_file {broker}/passwd", f"acl_file {broker}/acl"]
+
     lines = [
         "# linli: accounts and ACL written by `linli provision` (regenerate, then `systemctl reload mosquitto`)",
-        "per_listener_settings false",
-        f"listener {port} {host}",
-        "allow_anonymous false",
-        f"password_file {broker}/passwd",
-        f"acl_file {broker}/acl",
-        "# the server's persistent session: keep what devices send while it restarts",
+        "per_listener_settings true",
+        "# the server's persistent session: keep what devices send while it restarts, and save the queue often",
+        "# (Debian's main file sets persistence true + persistence_location; it is written on every shutdown)",
+        "autosave_interval 30",
         "max_queued_messages 100000",
         "max_inflight_messages 1000",
         "persistent_client_expiration 14d",
     ]
-    if tls_port:
-        lines += [f"listener {tls_port} {host}", f"cafile {broker}/ca.crt", f"certfile {broker}/broker.crt",
-                  f"keyfile {broker}/broker.key"]
+    tls = (f"{broker}/ca.crt", f"{broker}/broker.crt", f"{broker}/broker.key") if tls_port else None
+    lines += site_listeners(host, port, f"{broker}/passwd", f"{broker}/passwd_server", f"{broker}/acl",
+                            server_port, "127.0.0.1", tls, tls_port)
     return "\n".join(lines) + "\n"

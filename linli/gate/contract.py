@@ -14,7 +14,7 @@ from .fees import Tariff
 Direction = Literal["entry", "exit"]
 Decision = Literal["open", "deny", "guard", "pay", "manual"]
 Category = Literal["resident", "visitor", "temporary", "blacklist", "none", "unknown"]
-Source = Literal["lpr_push", "camera", "manual"]
+Source = Literal["lpr_push", "camera", "manual", "card"]
 ListName = Literal["resident", "visitor", "blacklist", "card"]
 Short = Annotated[str, Field(max_length=64)]
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]

@@ -1,4 +1,4 @@
-"""The charging piles' dashboard panels (found by ``server.dashboards.load_kind_dashboards``): energy and revenue
+"""The charging piles' dashboard panels (declared in its ``KindSpec``): energy and revenue
 per pile per day, sessions by stop reason, and safety cut-offs per day. Bills count on the day they ended."""
 
 from __future__ import annotations

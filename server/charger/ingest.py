@@ -1,5 +1,5 @@
 """Charger events into orders: a session start opens an order, a settlement bills it once (by order id) and marks
-a ``settle_ack`` due, which :mod:`server.charger.acks` sends to the device. A resent settlement (the device did
+a ``settle_ack`` due, which :mod:`server.charger.worker` sends to the device. A resent settlement (the device did
 not get the ack) bills nothing again and only makes the ack due again."""
 
 from __future__ import annotations

@@ -27,13 +27,6 @@ if TYPE_CHECKING:
 REMOTE_TTL_S = 60.0
 
 
-def make_service(srv: Server) -> Any:
-    """The kind's background part (started and stopped with the server): the settlement acknowledger."""
-    from .acks import Acker
-
-    return Acker(srv)
-
-
 def piles(s: Session, user: User) -> list[dict[str, Any]]:
     """Every charger the user may see, with its ports from the latest telemetry gauges."""
     out = []

@@ -1,4 +1,4 @@
-"""The gate's dashboard panels (found by ``server.dashboards.load_kind_dashboards``): entries and exits per day,
+"""The gate's dashboard panels (declared in its ``KindSpec``): entries and exits per day,
 decisions per day, parking fees per day, and door alarms per day."""
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ A device kind reacts to its own messages in ``server/<kind>/ingest.py``, which d
     def register(registry: HandlerRegistry) -> None:
         registry.on_event(Kind.gate, on_passage, types="gate.passage")
 
-``load_kind_handlers`` finds and calls those ``register`` functions (the app does so when it is created). Handlers
+The kind declares ``ingest=True`` in its ``KindSpec`` and ``server.kinds.ServerKinds.register_handlers`` calls those
+``register`` functions (the app does so when it is created). Handlers
 run in the writer thread, inside the batch's transaction, after the core rows are written. Event, telemetry and
 command-result handlers run only for messages stored for the first time (never for duplicates), so what they write
 is stored exactly once together with the message; status and config-report handlers run for every such message
@@ -33,7 +34,6 @@ from sqlalchemy.orm import Session
 
 from linli import contract
 from linli.contract import DeviceRef, Kind
-from server.kinds import kind_modules, registrar
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +98,3 @@ class HandlerRegistry:
     def on_config_reported(self, kind: Kind | str, fn: ConfigReportedHandler) -> None:
         self.config_reported.add(kind, fn)
 
-
-def load_kind_handlers(registry: HandlerRegistry, kinds: Iterable[Kind] = tuple(Kind)) -> list[str]:
-    """Import ``server.<kind>.ingest`` for each kind that has one and call its ``register(registry)``."""
-    for _kind, module in kind_modules("ingest", kinds):
-        registrar(module)(registry)
-        registry.loaded.append(module.__name__)
-        log.info("ingest handlers loaded from %s", module.__name__)
-    return registry.loaded

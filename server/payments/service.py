@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from ulid import ULID
 
 from linli.contract import utcnow
 from server.audit import audit
+from server.worker import LoopWorker
 
 from . import tokens
 from .models import PayOrder
@@ -83,27 +83,20 @@ class Payments:
         self.purposes = dict(purposes)
         self.interval_s = interval_s
         self._key: bytes | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.loop = LoopWorker("payments", self.run_once, interval_s)
         self.counts = {"notifications": 0, "duplicates": 0, "forged": 0, "refunds": 0, "dispatched": 0}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self.provider.start()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="payments", daemon=True)
-        self._thread.start()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self.loop.stop()
         self.provider.stop()
 
     def kick(self) -> None:
-        self._wake.set()
+        self.loop.wake()
 
     @property
     def token_key(self) -> bytes:
@@ -114,15 +107,6 @@ class Payments:
     @property
     def enabled(self) -> bool:
         return not isinstance(self.provider, NoProvider)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("payments loop failed; retrying")
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
 
     # ------------------------------------------------------------------ orders
     def open(self, new: NewOrder, base_url: str) -> PayOrder:

@@ -21,6 +21,7 @@ from server.db.models import Command, Device
 from server.ingest.registry import HandlerRegistry, IngestContext
 from server.updates.models import Release, Rollout, RolloutDevice
 from server.updates.planner import FAILED, IN_FLIGHT, OK, plan, stage_sizes
+from server.worker import LoopWorker
 
 log = logging.getLogger(__name__)
 
@@ -220,8 +221,12 @@ def progress(db: Database, rollout_id: int) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for rd, _ in rows:
             counts[rd.state] = counts.get(rd.state, 0) + 1
+        try:
+            sizes = stage_sizes(list(ro.stages), len(rows))
+        except (TypeError, ValueError):  # a damaged row is shown, never a failure
+            sizes = []
         return {"id": ro.id, "version": ro.version, "site": ro.site, "kind": ro.kind, "state": ro.state,
-                "reason": ro.reason, "stages": ro.stages, "stage_sizes": stage_sizes(ro.stages, len(rows)),
+                "reason": ro.reason, "stages": ro.stages, "stage_sizes": sizes,
                 "max_parallel": ro.max_parallel, "max_failures": ro.max_failures, "counts": counts,
                 "devices": [{"site": dev.site, "kind": dev.kind, "device": dev.device, "state": rd.state,
                              "detail": rd.detail, "updated_at": rd.updated_at} for rd, dev in rows]}
@@ -240,23 +245,14 @@ class RolloutWorker:
     """Advances running roll-outs every ``check_interval_s`` (a failing round is logged and retried)."""
 
     def __init__(self, db: Database, link_of: Any, cfg: UpdateConfig, interval_s: float) -> None:
-        import threading
-
         self.db, self.link_of, self.cfg, self.interval_s = db, link_of, cfg, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rollouts", daemon=True)
+        self.loop = LoopWorker("rollouts", self.run_once, interval_s, first="wait")
+
+    def run_once(self) -> None:
+        tick(self.db, self.link_of(), self.cfg)
 
     def start(self) -> None:
-        self._thread.start()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                tick(self.db, self.link_of(), self.cfg)
-            except Exception:
-                log.exception("roll-out round failed; retrying")
+        self.loop.stop()

@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
+from edge.hal.cardreader import CardReader
+from edge.runtime.preflight import StartupError, file_problem, port_problem
 from linli.contract import Kind, Scalar
 from linli.gate.contract import GateSettings, ListsSyncArgs, SessionPaidArgs
 from linli.i18n import Lang
@@ -22,7 +24,7 @@ from .door import Door
 from .lane import Lane
 from .lprpush import PushIntake
 from .lprserver import LprServer
-from .recognizer import PlateRecognizer
+from .recognizer import PLATE_MODEL_FILES, PlateRecognizer
 from .store import GateStore
 
 LOOP = "gate"
@@ -67,6 +69,7 @@ class GateApp(App):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.intake: PushIntake | None = None
+        self.card_readers: dict[str, CardReader] = {}
 
     @staticmethod
     def _file_settings(cfg: GateConfig) -> GateSettings:
@@ -80,6 +83,19 @@ class GateApp(App):
             self.ctx.hal.speaker.say(text, "zh")
 
     # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def preflight(cls, cfg: GateConfig) -> list[str]:
+        """Before the agent builds anything: the LPR push port is free, the plate models are readable."""
+        out = []
+        push = any(lc.source == "lpr_push" for lc in cfg.lanes.values())
+        if push and (p := port_problem(cfg.lpr.host, cfg.lpr.port, "app.lpr.port")) is not None:
+            out.append(p)
+        if any(lc.source == "camera" for lc in cfg.lanes.values()):
+            for name in PLATE_MODEL_FILES:
+                if (p := file_problem(cfg.recognition.models_dir / name, "app.recognition.models_dir")) is not None:
+                    out.append(p)
+        return out
+
     def start(self) -> None:
         hal = self.ctx.hal
         for name, lc in self.cfg.lanes.items():
@@ -95,6 +111,11 @@ class GateApp(App):
             self.lanes[name] = Lane(name, lc, self.store, barrier, self.ctx.emit_event, self._now, self._say,
                                     self.cfg.repeat_window_s, self.cfg.exit_without_entry,
                                     reread_window_s=self.cfg.reread_window_s)
+        for name, lc in self.cfg.lanes.items():
+            if lc.card_reader:
+                lane = self.lanes[name]
+                self.card_readers[name] = CardReader(f"lane-{name}", hal.serial[lc.card_reader], lc.card_format,
+                                                     lambda c, lane=lane: lane.card(c))
         if any(lc.source == "camera" for lc in self.cfg.lanes.values()):
             rc = self.cfg.recognition
             self.recognizer = PlateRecognizer(rc.models_dir, rc.det_max_side, rc.det_threshold, rc.threads)
@@ -119,13 +140,14 @@ class GateApp(App):
             self.lpr = LprServer(self.cfg.lpr, self.intake.handle)
             try:
                 self.lpr.start()
-            except OSError as exc:  # the lanes still work from the guard's page; the camera's offline list opens
-                self.ctx.logger.error("LPR push endpoint not started on %s:%s: %s", self.cfg.lpr.host,
-                                      self.cfg.lpr.port, exc)
-                self.ctx.emit_event("gate.lpr_endpoint_failed", {"error": str(exc)[:300]}, "alarm")
+            except OSError as exc:  # taken since the preflight check: the gate does not run on without it
                 self.lpr = None
+                raise StartupError(port_problem(self.cfg.lpr.host, self.cfg.lpr.port, "app.lpr.port")
+                                   or f"app.lpr: push endpoint not started: {exc}") from None
         for src in self.cameras.values():
             src.start()
+        for reader in self.card_readers.values():
+            reader.start()
         self.ctx.watchdog.watch(LOOP)
         self._thread = threading.Thread(target=self._loop, name="gate-loop", daemon=True)
         self._thread.start()
@@ -137,6 +159,8 @@ class GateApp(App):
             b.safe()
         if self.lpr is not None:
             self.lpr.stop()
+        for reader in self.card_readers.values():
+            reader.stop()
         for name, src in self.cameras.items():
             self.ctx.watchdog.unwatch(f"camera-{name}")
             src.stop()

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from edge.apps.base import CommandRefused, EmitEvent
+from edge.hal.cardreader import Credential, mask_card
 from linli.gate.contract import PassageData
 from linli.gate.fees import yuan
 from linli.gate.plates import Plate, PlateColour, try_parse
@@ -43,7 +44,7 @@ class Observation:
 
     raw: str
     colour: PlateColour
-    source: Literal["lpr_push", "camera"]
+    source: Literal["lpr_push", "camera", "card"]
     at: datetime
     confidence: float | None = None
     plate_id: str | None = None
@@ -53,6 +54,7 @@ class Observation:
     clock_skew_s: float | None = None
     image_problem: str | None = None
     trigger: int | None = None  # the LPR camera's triggerType
+    unsure: tuple[str, ...] = ()  # the reader could not decide between these: the guard decides
 
 
 @dataclass
@@ -122,6 +124,8 @@ class Lane:
     # ------------------------------------------------------------------ reads
     def handle(self, obs: Observation) -> Outcome:
         plate, problem = try_parse(obs.raw, obs.colour)
+        if obs.unsure:
+            plate, problem = None, "unsure between " + " / ".join(obs.unsure)
         with self._lock:
             now = obs.at
             key = plate.text if plate is not None and not plate.is_none else "-"
@@ -148,6 +152,9 @@ class Lane:
         session = None
         if plate is not None and not plate.is_none and self.direction == "entry":
             session = self.store.open_session(plate.text)
+            if session is None:  # a one-character misread of a known plate is that car (decision rule 3/4)
+                near = {m.plate for m in self.store.lookup_fuzzy(plate.text)}
+                session = self.store.open_session(near.pop()) if len(near) == 1 else None
         within = session is not None and session.entry_lane == self.name \
             and abs((now - session.entry_at).total_seconds()) < self.reread_window_s
         if not (same_vehicle or within):
@@ -256,6 +263,30 @@ class Lane:
             key = v.category if v.category in ("resident", "visitor") else "temporary"
         fee = yuan(max(0, (v.fee_cents or 0) - (v.paid_cents or 0)))
         self.say(PROMPTS[key][0].format(fee=fee))
+
+    # ------------------------------------------------------------------ cards
+    def card(self, cred: Credential) -> Outcome:
+        """A card shown at the lane's reader: the same identity as at the door and the charger
+        (``edge.hal.cardreader``); a valid card on the card list opens like a resident, anything else is refused."""
+        with self._lock:
+            now = self.now()
+            masked = mask_card(cred.value)
+            entry = self.store.card(cred.value) if cred.kind == "card" else None
+            if entry is None:
+                v = Verdict("deny", "card_unknown" if cred.kind == "card" else "not_a_card", "unknown")
+            elif not entry.valid_at(now):
+                v = Verdict("deny", "card_expired", "unknown", label=entry.label)
+            else:
+                v = Verdict("open", "card_valid", "resident", label=entry.label)
+            opened = v.opens
+            if opened:
+                self._open()
+            obs = Observation("", PlateColour.unknown, "card", now)
+            data = self._passage(obs, None, None, v, opened, None, None, note=f"card {masked}")
+            ev = self.emit("gate.passage", data, "info" if opened else "warning", [])
+            self._record(data, ev.id, ev.blobs)
+            self.say(PROMPTS["resident" if opened else "blacklist"][0])
+            return Outcome(v, opened, ev.id, passage=data)
 
     # ------------------------------------------------------------------ the guard and payments
     def manual_open(self, reason: str, by: str) -> dict[str, Any]:

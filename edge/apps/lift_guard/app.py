@@ -16,7 +16,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
+from edge.runtime.preflight import file_problem
 from edge.vision import Detector, ModelError, load_detector
+from edge.vision.detector import resolve_path
 from linli.contract import Kind, Scalar
 from linli.i18n import Lang
 
@@ -75,9 +77,28 @@ class LiftGuardApp(App):
         self.detector = det
         self.guard.model = det.version
 
+    @classmethod
+    def preflight(cls, cfg: LiftGuardConfig) -> list[str]:
+        """Before the agent builds anything: the model (and labels) file can be read and loaded, and the class
+        map names its labels (a lift guard without its detector must not start)."""
+        out = [file_problem(resolve_path(cfg.detector.model), "app.detector.model")]
+        if cfg.detector.labels is not None:
+            out.append(file_problem(resolve_path(cfg.detector.labels), "app.detector.labels"))
+        problems = [p for p in out if p is not None]
+        if problems:
+            return problems
+        try:
+            det = load_detector(cfg.detector)
+        except ModelError as exc:
+            return [f"app.detector: {exc}"]
+        unknown = [lb for lb in cfg.classes.map if lb not in det.label_names()]
+        if unknown:
+            return [f"app.classes.map: label(s) {', '.join(unknown)} are not labels of {det.path.name}"]
+        return []
+
     def start(self) -> None:
         self._load_model()
-        if self.model_error is not None:
+        if self.model_error is not None:  # `linli agent` refuses this in preflight; in-process: a fault, relay off
             self.ctx.logger.error("detector not usable: %s", self.model_error)
             self.guard.set_fault("detector", self.model_error)
         self.door.on_change(self.guard.door_changed)
@@ -202,6 +223,9 @@ class LiftGuardApp(App):
             g["detect_ms_p50"] = loop.detect_ms_p50()
             g["frames"] = loop.pipeline.frames
             g["detector_runs"] = loop.pipeline.detections_run
+            # black / covered / frozen seen but not yet long enough for a fault: the guard is blind meanwhile
+            g["camera_suspect"] = ",".join(loop.last.health.suspect) if loop.last is not None else ""
+            g["lift_mode"] = ",".join(v["lift_modes"]) or "normal"
         return g
 
     def page_fragment(self, lang: Lang) -> str:

@@ -53,8 +53,8 @@ class BlockStarted(_Data):
     score: Score = Field(description="score of the confirming frame")
     scores: list[Score] = Field(max_length=100, description="the object's scores in the confirmation window")
     track_s: float = Field(ge=0, description="how long the object had been seen when the door was held")
-    latency_ms: float = Field(ge=0, description="capture of the first frame whose score reached the confirm score → "
-                              "relay energised (N-of-M confirmation included)")
+    latency_ms: float = Field(ge=0, description="capture of the first frame in which the object stood on the car "
+                              "floor → relay energised (accumulated evidence included)")
     seen_ms: float = Field(ge=0, description="capture of the first frame the object was detected in at all (any "
                            "score, e.g. still on the landing) → relay energised")
     objects: list[SeenObject] = Field(max_length=50, description="everything seen in the confirming frame")

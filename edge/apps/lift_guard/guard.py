@@ -306,7 +306,7 @@ class Guard:
                                relay=self.relay.is_on)
         self._emit(ev.BLOCK, data, [jpeg] if jpeg else None)
         self.evidence.save_block(b.block_id, b.started_wall, jpeg, {**data.model_dump(mode="json"), "open": True})
-        self.log.warning("block %s: %s %.2f (relay %s %.0f ms after the first confident frame, %.0f ms after first "
+        self.log.warning("block %s: %s %.2f (relay %s %.0f ms after it stood on the car floor, %.0f ms after first "
                          "sight)", b.block_id, b.cls, track.score, "on" if self.relay.is_on else "NOT on", latency,
                          seen)
 

@@ -286,6 +286,16 @@ class Kiosk:
             self._set_ui(mode)
             return True
 
+    def keep_question(self) -> bool:
+        """The resident is still answering (a key on the phone keypad): the question's time starts again. Nothing
+        is redrawn, so what they typed stays on the screen."""
+        with self._lock:
+            self._touch()
+            if self.ui is None:
+                return False
+            self._ui_since = time.monotonic()
+            return True
+
     def _set_ui(self, mode: str | None) -> None:
         self.ui = mode
         self._ui_since = time.monotonic()

@@ -226,7 +226,8 @@ class LocalPage(ThreadedServer):
     """The maintenance page's server in a daemon thread. ``port: 0`` takes a free port (see :attr:`port`)."""
 
     def __init__(self, agent: Agent, cfg: LocalPageConfig) -> None:
-        super().__init__(create_app(agent), cfg.host, cfg.port, "local page")
+        super().__init__(create_app(agent), cfg.host, cfg.port, "local page",
+                         tls_cert_file=cfg.tls_cert_file, tls_key_file=cfg.tls_key_file)
         self.cfg = cfg
 
     def start(self, timeout: float = 10.0) -> None:

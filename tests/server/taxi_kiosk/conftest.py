@@ -26,9 +26,9 @@ from linli.provision import Credentials
 from linli.testing import PostgresCluster, TestBroker, wait_for
 from server.app import create_app
 from server.taxi_kiosk.models import TaxiOrder, TaxiOrderStep
-from server.taxi_kiosk.service import TaxiService
 from server.taxi_kiosk.settings import SimFleetSettings
 from server.taxi_kiosk.simfleet import SimFleet
+from server.taxi_kiosk.worker import TaxiService
 from server.testing import DeviceSim, LiveServer, make_settings, running
 
 SITE = "t-taxisrv"

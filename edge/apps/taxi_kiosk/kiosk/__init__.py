@@ -136,6 +136,12 @@ def create_app(kiosk: Kiosk, renderer: Renderer) -> FastAPI:
         ok = await run_in_threadpool(kiosk.set_ui, body.mode)
         return payload({"ok": ok})
 
+    @app.post("/api/keypad")
+    async def keypad(request: Request) -> JSONResponse:
+        await parse(request, EmptyBody)
+        kept = await run_in_threadpool(kiosk.keep_question)
+        return JSONResponse({"kept": kept}, headers={"Cache-Control": "no-store"})
+
     @app.post("/api/phone")
     async def phone(request: Request) -> JSONResponse:
         body: PhoneBody = await parse(request, PhoneBody)

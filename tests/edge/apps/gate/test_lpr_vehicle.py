@@ -70,6 +70,24 @@ def test_a_lingering_car_opens_once_and_keeps_one_session(gate_agents: AgentFact
         cam.close()
 
 
+def test_a_misread_re_trigger_of_a_resident_is_the_same_car(gate_agents: AgentFactory) -> None:
+    agent = _agent(gate_agents, repeat_window_s=1)
+    car = CarSim(PinBoard(), lane_pins(agent.cfg.hal, agent.app.cfg, "in"))
+    cam = LprCameraSim(agent.app.lpr.url, "cam-in")
+    try:
+        before = car.pulses()
+        cam.push("沪A12345", plate_id=20)
+        assert car.wait_open(before, 2.0)
+        time.sleep(1.2)
+        status, again = cam.push("沪A1234S", plate_id=21)  # 5 read as S: the resident's car, still there
+        assert status == 200 and _stop_sent(again)
+        time.sleep(0.3)
+        assert car.pulses() == before + 1
+        assert agent.app.store.inside().get("resident") == 1
+    finally:
+        cam.close()
+
+
 def test_back_without_its_exit_seen_keeps_the_first_entry_time(gate_agents: AgentFactory,
                                                                gate_recorder: Recorder) -> None:
     agent = _agent(gate_agents, repeat_window_s=1, reread_window_s=0)
