@@ -54,7 +54,6 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from edge.apps.base import AppContext  # noqa: E402
-from edge.apps.lift_guard import events as lev  # noqa: E402
 from edge.apps.lift_guard.app import LiftGuardApp  # noqa: E402
 from edge.apps.lift_guard.config import LiftGuardConfig  # noqa: E402
 from edge.apps.lift_guard.evidence import EvidenceStore  # noqa: E402
@@ -67,7 +66,8 @@ from edge.hal import Hal, HalConfig  # noqa: E402
 from edge.runtime.clock import SYSTEM_CLOCK  # noqa: E402
 from edge.runtime.watchdog import Watchdog  # noqa: E402
 from edge.vision import load_detector  # noqa: E402
-from linli.contract import DeviceRef, Event, Kind, sha256_hex  # noqa: E402
+from linli.contract import DeviceRef, Event, EventData, Kind, sha256_hex  # noqa: E402
+from linli.contract import lift_guard as lev  # noqa: E402
 
 FPS = 5.0
 SIZE = (640, 480)
@@ -92,8 +92,8 @@ class Sink:
         self.events: list[Event] = []
         self.lock = threading.Lock()
 
-    def __call__(self, type: str, data: Any = None, severity: str = "info", blobs: Any = ()) -> Event:
-        ev = Event(type=type, data=dict(data or {}), severity=severity,  # type: ignore[arg-type]
+    def __call__(self, data: EventData, blobs: Any = ()) -> Event:
+        ev = Event(type=data.EVENT.type, data=data.to_data(), severity=data.event_severity(),
                    blobs=[sha256_hex(b) for b in blobs])
         with self.lock:
             self.events.append(ev)
@@ -182,7 +182,7 @@ def latency(cfg: LiftGuardConfig, entries: int, tmp: Path) -> dict[str, Any]:
         board = LiftSim(hal.cfg, cfg)
         board.set_door(True)
         wd = Watchdog(30.0, lambda *_: hal.all_relays_safe(), systemd=False)
-        ctx = AppContext(ref=DeviceRef("bench", Kind.lift_guard, "lift-bench"), hal=hal, emit_event=sink,
+        ctx = AppContext(ref=DeviceRef("bench", Kind.lift_guard, "lift-bench"), hal=hal, emit=sink,
                          logger=logging.getLogger("bench.lift"), data_dir=tmp / "app", watchdog=wd,
                          clock=SYSTEM_CLOCK)
         (tmp / "app").mkdir(exist_ok=True)
