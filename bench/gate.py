@@ -56,7 +56,7 @@ from edge.apps.gate.scenes import make_scene, random_plate  # noqa: E402
 from edge.apps.gate.sim import LprCameraSim  # noqa: E402
 from edge.hal.sim import PinBoard  # noqa: E402
 from linli.broker import free_port  # noqa: E402
-from linli.gate.contract import ListEntry  # noqa: E402
+from linli.contract.gate import ListEntry  # noqa: E402
 from linli.gate.plates import PlateColour, try_parse  # noqa: E402
 
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -191,6 +191,7 @@ class Server:
 def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> FastAPI:
     """The FastAPI app. Ingest starts and stops with the app's lifespan. ``registry``: ingest handlers to use
     instead of those the kinds declare (``server/<kind>/__init__.py``)."""
+    disable_created_metrics()  # no *_created series next to every counter (Prometheus naming conventions)
     srv = Server(settings, registry)
 
     @asynccontextmanager

@@ -107,6 +107,9 @@ class IngestSettings(_Section):
     rejects_kept: int = Field(default=200, ge=1, le=10_000, description="how many recent rejects the API shows")
     retry_initial_s: float = Field(default=0.2, gt=0, description="first back-off after a database error")
     retry_max_s: float = Field(default=30.0, gt=0, description="longest back-off after database errors")
+    stall_s: float = Field(default=30.0, gt=0, le=3600,
+                           description="/healthz reports ingest unhealthy when messages wait and none has been "
+                                       "stored or rejected for this long")
     stop_timeout_s: float = Field(default=10.0, ge=0,
                                   description="on shutdown, how long to keep trying to store what is "
                                   "queued; the rest stays unacknowledged and the broker redelivers it")

@@ -95,7 +95,7 @@ def apply_payment(srv: Server, pay: PaymentIn, by: str = "payment-callback") -> 
         s.add(row)
         if sess is not None:
             sess.paid_cents = (sess.paid_cents or 0) + pay.amount_cents
-        audit(s, by, "gate.payment", f"gate/{pay.site}", "ok" if sess else "error",
+        audit(s, by, "gate.payment_callback", f"gate/{pay.site}", "ok" if sess else "error",
               payment_id=pay.payment_id, state=state, amount_cents=pay.amount_cents)
         dev = s.get(Device, sess.device_id) if sess is not None and state == "applied" else None
         sid, plate_txt = (sess.id, sess.plate) if sess else (None, None)

@@ -58,13 +58,9 @@ EVERY_SITE_ONLY: dict[tuple[str, str], str] = {
 
 
 def public_reason(method: str, path: str) -> str | None:
-    """Why anyone may call this route without an account (``PUBLIC`` and the residents' and payment modules'
-    ``PUBLIC_BY_DESIGN``), or None."""
-    if (method, path) in PUBLIC:
-        return PUBLIC[(method, path)]
-    from server.app import public_by_design
-
-    return public_by_design().get(path)
+    """Why anyone may call this route without an account (``PUBLIC``, which takes in the residents' and payment
+    modules' ``PUBLIC_BY_DESIGN``), or None."""
+    return PUBLIC.get((method, path))
 
 Resolver = Callable[[Session, Any], Iterable[str] | None]
 

@@ -30,7 +30,7 @@ from sqlalchemy import func, inspect, or_, select, update
 
 from linli import contract
 from linli.contract import DeviceRef, Kind, utcnow
-from linli.contract_taxi_kiosk import CMD_ORDER_UPDATE, CarPosition, Driver, OrderState, OrderUpdate, Place
+from linli.contract.taxi_kiosk import CMD_ORDER_UPDATE, CarPosition, Driver, OrderState, OrderUpdate, Place
 from server.db.engine import Database
 from server.db.models import Command, Device
 from server.db.types import json_safe

@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from linli.contract_taxi_kiosk import CarColour, Driver, Place
+from linli.contract.taxi_kiosk import CarColour, Driver, Place
 from server.worker import LoopWorker
 
 from .geo import heading, to_latlon, to_xy

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from linli import contract
 from linli.contract import Kind, utcnow
+from linli.contract import runtime as rt
 from linli.release import Manifest, ReleaseError, verify_file
 from server.audit import audit
 from server.commands import send_command
@@ -141,20 +142,20 @@ def _record(session: Any, rd: RolloutDevice | None, state: str, detail: str = ""
 def register(registry: HandlerRegistry) -> None:
     """What devices report about an update moves their row in the roll-out (inside the ingest transaction)."""
 
-    def on_event(ctx: IngestContext, ev: contract.Event) -> None:
-        data = ev.data or {}
-        rollout = data.get("rollout")
-        if not isinstance(rollout, int):
+    def on_event(ctx: IngestContext, ev: contract.Event, data: object) -> None:
+        rollout = getattr(data, "rollout", None)
+        if rollout is None:
             return
         rd = ctx.session.get(RolloutDevice, (rollout, ctx.device_id))
-        if ev.type == "update.progress":
-            step = str(data.get("step", ""))
-            if step in _RANK:
-                _record(ctx.session, rd, step)
-        elif ev.type == "update.healthy":
-            _record(ctx.session, rd, "healthy", f"running {data.get('version')}")
-        elif ev.type in ("update.rolled_back", "update.failed"):
-            _record(ctx.session, rd, ev.type.split(".", 1)[1], str(data.get("reason") or ""))
+        if isinstance(data, rt.UpdateProgress):
+            if data.step in _RANK:
+                _record(ctx.session, rd, data.step)
+        elif isinstance(data, rt.UpdateHealthy):
+            _record(ctx.session, rd, "healthy", f"running {data.version}")
+        elif isinstance(data, rt.UpdateRolledBack):
+            _record(ctx.session, rd, "rolled_back", data.reason or "")
+        elif isinstance(data, rt.UpdateFailed):
+            _record(ctx.session, rd, "failed", data.reason)
 
     def on_result(ctx: IngestContext, res: contract.CommandResult) -> None:
         cmd = ctx.session.get(Command, res.id)
@@ -166,7 +167,7 @@ def register(registry: HandlerRegistry) -> None:
         elif (res.result or {}).get("state") == "current":
             _record(ctx.session, rd, "current", "already running this version")
 
-    registry.on_any_event(on_event, "update.*")
+    registry.on_any_event(on_event, rt.UPDATE_EVENTS)
     for kind in Kind:
         registry.on_cmd_result(kind, on_result)
 

@@ -171,7 +171,7 @@ def register(registry: HandlerRegistry, cfg: WorkOrderSettings) -> None:
     sla = Sla.of(cfg)
     severities = frozenset(cfg.severities)
 
-    def on_event(ctx: IngestContext, ev: contract.Event) -> None:
+    def on_event(ctx: IngestContext, ev: contract.Event, _data: object) -> None:
         if ev.severity not in severities:
             return
         open_or_repeat(ctx.session, ctx.device_id, ctx.ref.site, fault_key(ev), ev.severity, sla, ev.ts,

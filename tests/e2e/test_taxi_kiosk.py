@@ -23,7 +23,7 @@ from edge.hal.sim import PinBoard
 from edge.runtime.agent import Agent
 from edge.runtime.harness import AgentFactory
 from linli.broker import free_port
-from linli.contract_taxi_kiosk import Place
+from linli.contract.taxi_kiosk import Place
 from linli.testing import CHROMIUM, TestBroker, chromium, screenshot, wait_for
 from server.app import create_app
 from server.taxi_kiosk.models import TaxiOrder, TaxiOrderStep

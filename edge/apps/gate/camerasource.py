@@ -19,8 +19,9 @@ from datetime import datetime
 
 import numpy as np
 
-from edge.apps.base import EmitEvent
+from edge.apps.base import Emit
 from edge.hal import Camera, CameraError
+from linli.contract.gate import CameraFault, CameraRecovered
 from linli.gate.plates import PlateColour
 
 from .lane import Lane, Observation
@@ -35,7 +36,7 @@ UNSURE_AFTER = 8
 
 class CameraSource:
     def __init__(self, lane: Lane, camera: Camera, recognizer: PlateRecognizer, min_confidence: float, votes: int,
-                 emit: EmitEvent, now: Callable[[], datetime], kick: Callable[[], None]) -> None:
+                 emit: Emit, now: Callable[[], datetime], kick: Callable[[], None]) -> None:
         self.lane = lane
         self.camera = camera
         self.recognizer = recognizer
@@ -72,12 +73,12 @@ class CameraSource:
             except CameraError as exc:
                 if self.fault is None:
                     self.fault = str(exc)
-                    self.emit("gate.camera_fault", {"lane": self.lane.name, "error": str(exc)[:300]}, "alarm")
+                    self.emit(CameraFault(lane=self.lane.name, error=str(exc)[:300]))
                 self._stop.wait(2.0)
                 continue
             if self.fault is not None:
                 self.fault = None
-                self.emit("gate.camera_recovered", {"lane": self.lane.name})
+                self.emit(CameraRecovered(lane=self.lane.name))
             try:
                 self.process(frame.image)
             except Exception:

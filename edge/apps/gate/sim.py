@@ -20,7 +20,7 @@ import httpx
 
 from edge.hal.config import HalConfig
 from edge.hal.sim import PinBoard
-from linli.gate.contract import ListEntry
+from linli.contract.gate import ListEntry
 
 from .config import GateConfig
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from linli import contract
 from linli.contract import DeviceRef, Kind
-from linli.contract_taxi_kiosk import (
+from linli.contract.taxi_kiosk import (
     CMD_ORDER_UPDATE,
     EVENT_ORDER_CANCEL,
     EVENT_ORDER_REQUESTED,

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from edge.runtime.webserver import ThreadedServer
-from linli.contract_taxi_kiosk import RequestKey
+from linli.contract.taxi_kiosk import RequestKey
 from linli.websec import SecurityHeaders
 
 from ..orders import Kiosk

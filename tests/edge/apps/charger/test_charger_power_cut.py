@@ -14,7 +14,7 @@ from edge.apps.charger.config import ChargerConfig
 from edge.apps.charger.sim import ChargerWorld
 from edge.hal.config import HalConfig
 from edge.runtime.harness import AgentFactory, Recorder
-from linli.contract_charger import Settlement
+from linli.contract.charger import Settlement
 from linli.merge import deep_merge
 from linli.testing import wait_for
 

@@ -10,7 +10,7 @@ from edge.apps.gate.sim import CarSim, lane_pins
 from edge.hal.sim import PinBoard
 from edge.runtime.harness import AgentFactory, Recorder
 from firmware_bridge.sim.pty import PtyPair
-from linli.gate.contract import ListEntry, PassageData
+from linli.contract.gate import ListEntry, PassageData
 from linli.testing import wait_for
 
 from .conftest import HAL, gate_app

@@ -13,7 +13,7 @@ import httpx
 from edge.apps.gate.sim import CarSim, LprCameraSim, lane_pins
 from edge.hal.sim import PinBoard
 from edge.runtime.harness import AgentFactory, Recorder
-from linli.gate.contract import ListEntry, PassageData
+from linli.contract.gate import ListEntry, PassageData
 from linli.testing import TestBroker, wait_for
 
 from .conftest import HAL, gate_app

@@ -16,7 +16,7 @@ from edge.apps.gate.lprpush import PushError, camera_clock, parse_push
 from edge.apps.gate.sim import CarSim, LprCameraSim, lane_pins, push_doc
 from edge.hal.sim import PinBoard
 from edge.runtime.harness import AgentFactory, Recorder
-from linli.gate.contract import ListEntry, PassageData
+from linli.contract.gate import ListEntry, PassageData
 
 from .conftest import HAL, gate_app
 

@@ -118,7 +118,7 @@ def test_a_camera_lane_asks_the_guard_when_frames_disagree(gate_agents: AgentFac
                                                            reader: FrameReader) -> None:
     agent = gate_agents.make(hal=HAL, app=gate_app())
     lane = agent.app.lanes["in"]
-    src = CameraSource(lane, None, reader.recognizer, 0.7, 2, agent.app.ctx.emit_event,  # type: ignore[arg-type]
+    src = CameraSource(lane, None, reader.recognizer, 0.7, 2, agent.app.ctx.emit,  # type: ignore[arg-type]
                        agent.app._now, lambda: None)
     # the same car, read as 沪A… in one frame and 浙A… in the next (as a worn province character can be)
     scenes = [make_scene(t, seed=2, size=(960, 540), plate_px=200).image for t in ("沪A12345", "浙A12345")]

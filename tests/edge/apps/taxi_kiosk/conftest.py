@@ -14,7 +14,7 @@ import pytest
 from edge.runtime.agent import Agent
 from edge.runtime.harness import AgentFactory, Recorder
 from linli.contract import DeviceRef
-from linli.contract_taxi_kiosk import CMD_ORDER_UPDATE
+from linli.contract.taxi_kiosk import CMD_ORDER_UPDATE
 from linli.merge import deep_merge
 from linli.testing import TestBroker, wait_for
 
