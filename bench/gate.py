@@ -1,20 +1,28 @@
 #!/usr/bin/env python3
-"""Gate benchmark: on-device plate recognition on generated scenes, and the decision latency from a plate read to
-the barrier relay on a real agent (lists in its SQLite cache, events into its outbox, the broker away — the gate
-decides on its own).
+"""Gate benchmark: on-device plate recognition on generated scenes — the tuning set and a held-out set — and the
+decision latency from a plate read to the barrier relay on a real agent (lists in its SQLite cache, events into its
+outbox, the broker away — the gate decides on its own).
 
-    python bench/gate.py --quick        # < 60 s: 100 clean scenes + 40 degraded, 200 decisions
-    python bench/gate.py                # 1000 clean + 600 degraded, 2000 decisions
+    python bench/gate.py --quick        # < 60 s on an idle machine: 6+6 tuning, 8+8 held-out, 2 plate-free
+    python bench/gate.py                # 100+100 tuning vehicles, 150+150 held-out, 50 plate-free, 2000 decisions
 
-Recognition: a plate (random province, letter and serial; 1/3 green new-energy, 2/3 blue) on a car rear in a
-1280×720 street scene; "clean" = no tilt/blur/noise, the plate 160–260 px wide; "degraded" = tilt ±10° with
-perspective, or Gaussian blur σ 1–2.5 px, or noise σ 8–20 with lighting 0.5–1.2. Exact = every character right.
-``recog_ms`` = detector + reader per frame (median).
+Recognition reads *vehicles*: each is an approach of 3 frames, read as the camera lane does (several looks per
+frame, the frames voting, ``edge/apps/gate/reading.py``). A vehicle's plate is **exact** (every character right),
+**wrong-but-valid** (a GA 36 plate, but not this one: the dangerous error), **unsure** (the guard decides) or
+missed. Plate-free vehicles must give nothing: ``invented`` counts plates read on them.
 
-Decision latency: ``Lane.handle`` of a read (plate rules, repeat merge, decision table on the SQLite lists with
-fuzzy lookup, sessions) until the relay is energised, read on the mock pin; plus the same through the LPR camera's
-HTTP push (push sent → reply received). Last line: ``RESULT exact=… recog_ms=… decision_p50_ms=…
-decision_p99_ms=…`` (+ degraded accuracy and push latency).
+- tuning set (``edge/apps/gate/scenes.py``, the only scenes thresholds were tuned on): blue, green, yellow-green
+  and double-row 挂 plates; "degraded" = tilt ±10° with perspective, blur σ 1–2.5 or noise σ 8–20 with lighting;
+- held-out set (``bench/plates_heldout.py``, never tuned on): other fonts, 3-D turns, dealer frames, eight plate
+  kinds, motion blur, JPEG, glare, dirt, night IR, dusk; plus plate-free vehicles and signs with Chinese text.
+
+``recog_ms`` / ``recog_p95_ms``: wall time per frame (detector + all looks + vote), median / p95; the CPU time per
+frame is printed too (the machine is shared: wall time includes waiting for a core). ``single_*``: the old path
+(one read of one crop per frame, confidence ≥ 0.85) on the held-out frames, for comparison.
+
+Last line: ``RESULT exact=… degraded_exact=… heldout_exact=… heldout_degraded_exact=… wrong_valid_rate=…
+invented=… recog_ms=… recog_p95_ms=… recog_cpu_ms=… recog_cpu_p95_ms=… decision_p50_ms=… decision_p99_ms=…``
+(+ push latency).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,17 +44,20 @@ os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
+from bench.plates_heldout import heldout, vehicle  # noqa: E402
 from edge.apps.gate.config import MODELS_DIR  # noqa: E402
 from edge.apps.gate.lane import Observation  # noqa: E402
+from edge.apps.gate.reading import FrameReader, VehicleVote  # noqa: E402
 from edge.apps.gate.recognizer import PlateRecognizer  # noqa: E402
 from edge.apps.gate.scenes import make_scene, random_plate  # noqa: E402
 from edge.apps.gate.sim import LprCameraSim  # noqa: E402
 from edge.hal.sim import PinBoard  # noqa: E402
 from linli.broker import free_port  # noqa: E402
-from linli.gate.contract import ListEntry  # noqa: E402
-from linli.gate.plates import PlateColour  # noqa: E402
+from linli.contract.gate import ListEntry  # noqa: E402
+from linli.gate.plates import PlateColour, try_parse  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -52,39 +65,96 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
 
 
-def recognition(n_clean: int, n_degraded: int, seed: int = 11) -> dict[str, float]:
+def _tuning_vehicles(n: int, degraded: bool, seed: int = 5) -> Iterator[tuple[str, list[np.ndarray]]]:
+    rng = random.Random(seed + degraded)
+    for i in range(n):
+        kind = ("blue", "green", "blue", "yellow_green", "trailer", "green")[i % 6]
+        text = random_plate(rng, kind)
+        base = rng.randint(160, 260)
+        kw: dict[str, float] = {}
+        if degraded:
+            k = i % 3
+            if k == 0:
+                kw.update(tilt_deg=rng.uniform(-10, 10), yaw=rng.uniform(0, 0.25))
+            elif k == 1:
+                kw.update(blur=rng.uniform(1.0, 2.5))
+            else:
+                kw.update(noise=rng.uniform(8, 20), light=rng.uniform(0.5, 1.2))
+        yield text, [make_scene(text, seed=seed * 1000 + i * 7 + j + degraded * 500_000,
+                                plate_px=round(base * (0.85 + 0.08 * j)), double=kind == "trailer", **kw).image
+                     for j in range(3)]
+
+
+def _heldout_vehicles(label: str, n_clean: int, n_degraded: int, n_empty: int
+                      ) -> Iterator[tuple[str, list[np.ndarray]]]:
+    for lab, seed, degraded, plate in heldout(n_clean, n_degraded, n_empty):
+        if lab == label:
+            v = vehicle(seed, degraded, plate)
+            yield v.text, list(v.frames)
+
+
+def recognition(n_tune: int, n_held: int, n_empty: int) -> dict[str, float]:
     rec = PlateRecognizer(MODELS_DIR)
-    rng = random.Random(seed)
-    rec(make_scene("沪A12345", seed=0).image)  # warm-up
+    reader = FrameReader(rec)
+    reader.read(make_scene("沪A12345", seed=0).image)  # warm-up
     out: dict[str, float] = {}
-    wrong: list[tuple[str, str | None]] = []
-    for label, n in (("clean", n_clean), ("degraded", n_degraded)):
-        ok, times = 0, []
-        for i in range(n):
-            text = random_plate(rng, "green" if i % 3 == 0 else "blue")
-            kw: dict[str, float] = {"plate_px": rng.randint(160, 260)}
-            if label == "degraded":
-                kind = i % 3
-                if kind == 0:
-                    kw.update(tilt_deg=rng.uniform(-10, 10), yaw=rng.uniform(0, 0.25))
-                elif kind == 1:
-                    kw.update(blur=rng.uniform(1.0, 2.5))
-                else:
-                    kw.update(noise=rng.uniform(8, 20), light=rng.uniform(0.5, 1.2))
-            scene = make_scene(text, seed=seed * 100_000 + i + (50_000 if label == "degraded" else 0), **kw)
-            t0 = time.perf_counter()
-            got = rec(scene.image)
-            times.append((time.perf_counter() - t0) * 1000)
-            read = got[0].text if got else None
-            ok += read == text
-            if read != text and label == "clean":
-                wrong.append((text, read))
-        out[f"{label}_exact"] = ok / max(1, n)
-        out[f"{label}_ms"] = statistics.median(times) if times else 0.0
-        print(f"recognition {label:8s}: {ok}/{n} exact ({100 * ok / max(1, n):.1f} %), "
-              f"median {out[f'{label}_ms']:.1f} ms, p90 {pct(times, 90):.1f} ms per 1280x720 frame")
-    if wrong:
-        print("  clean misreads (truth → read):", ", ".join(f"{t}→{r}" for t, r in wrong[:12]))
+    wall: list[float] = []
+    cpu: list[float] = []
+    single = Counter()
+    sets = [("tune", "clean", _tuning_vehicles(n_tune, False)), ("tune", "degraded", _tuning_vehicles(n_tune, True)),
+            ("heldout", "clean", _heldout_vehicles("clean", n_held, n_held, n_empty)),
+            ("heldout", "degraded", _heldout_vehicles("degraded", n_held, n_held, n_empty)),
+            ("heldout", "empty", _heldout_vehicles("empty", n_held, n_held, n_empty))]
+    for name, label, vehicles in sets:
+        c: Counter[str] = Counter()
+        wrong: list[str] = []
+        for text, frames in vehicles:
+            vote = VehicleVote(reader.t)
+            for f in frames:
+                t0, c0 = time.perf_counter(), time.thread_time()
+                vote.add(reader.read(f))
+                wall.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.thread_time() - c0) * 1000)
+                if name == "heldout":  # the old path: one read of one crop, confidence >= 0.85
+                    got = rec(f, max_plates=2)
+                    p, _ = try_parse(got[0].text) if got else (None, None)
+                    ok = p is not None and not p.is_none and got[0].confidence >= 0.85
+                    single[f"{label}_frames"] += 1
+                    single[f"{label}_exact"] += ok and p is not None and p.text == text
+                    single[f"{label}_wrong"] += ok and p is not None and p.text != text
+            b = vote.verdict()
+            if b.status == "read" and b.text == text:
+                c["exact"] += 1
+            elif b.status == "read":
+                c["wrong_valid" if text else "invented"] += 1
+                wrong.append(f"{text or '(none)'}→{b.text}")
+            else:
+                c[b.status] += 1
+            c["n"] += 1
+        n = max(1, c["n"])
+        key = f"{name}_{label}"
+        out[f"{key}_exact"] = c["exact"] / n
+        out[f"{key}_wrong"] = c["wrong_valid"]
+        out[f"{key}_n"] = c["n"]
+        out[f"{key}_invented"] = c["invented"]
+        print(f"{name:7s} {label:8s}: {c['n']:3d} vehicles  exact {c['exact']:3d} ({100 * c['exact'] / n:5.1f} %)  "
+              f"wrong-but-valid {c['wrong_valid']}  unsure {c['unsure']}  missed {c['none']}"
+              + (f"  invented {c['invented']}" if label == "empty" else ""))
+        if wrong:
+            print("   wrong (truth→read):", ", ".join(wrong[:10]))
+    for label in ("clean", "degraded", "empty"):
+        f = max(1, single[f"{label}_frames"])
+        print(f"held-out, old single read per frame, {label:8s}: {single[f'{label}_frames']} frames  exact "
+              f"{100 * single[f'{label}_exact'] / f:5.1f} %  "
+              f"wrong-but-valid {100 * single[f'{label}_wrong'] / f:4.1f} %")
+    plated = out["heldout_clean_n"] + out["heldout_degraded_n"]
+    out["wrong_valid_rate"] = (out["heldout_clean_wrong"] + out["heldout_degraded_wrong"]) / max(1, plated)
+    out["recog_ms"] = statistics.median(wall)
+    out["recog_p95_ms"] = pct(wall, 95)
+    out["recog_cpu_ms"] = statistics.median(cpu)
+    out["recog_cpu_p95_ms"] = pct(cpu, 95)
+    print(f"per frame (detector + looks + vote): wall median {out['recog_ms']:.1f} ms, p95 {out['recog_p95_ms']:.1f} "
+          f"ms; CPU median {statistics.median(cpu):.1f} ms, p95 {pct(cpu, 95):.1f} ms; load {os.getloadavg()[0]:.1f}")
     return out
 
 
@@ -104,6 +174,7 @@ def agent_config(work: Path) -> Path:
         "app": {"lanes": {"in": {"direction": "entry", "source": "lpr_push", "open_relay": "open_in",
                                  "loop": "loop_in", "open_pulse_s": 0.5}},
                 "lpr": {"host": "127.0.0.1", "port": 0}, "repeat_window_s": 1, "capacity_temporary": 100000,
+                "reread_window_s": 0,  # every read is a new car (the re-read lookup still runs)
                 "voice": False},
         "data_dir": str(work / "data"), "watchdog": {"timeout_s": 30, "systemd": False},
     }
@@ -171,12 +242,15 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="< 60 s")
     args = ap.parse_args()
     t0 = time.monotonic()
-    r = recognition(100, 40) if args.quick else recognition(1000, 600)
+    r = recognition(6, 8, 2) if args.quick else recognition(100, 150, 50)
     d = decisions(200 if args.quick else 2000)
     print(f"took {time.monotonic() - t0:.0f} s")
-    print(f"RESULT exact={r['clean_exact']:.3f} recog_ms={r['clean_ms']:.1f} decision_p50_ms={d['p50']:.2f} "
-          f"decision_p99_ms={d['p99']:.2f} degraded_exact={r['degraded_exact']:.3f} push_p50_ms={d['push_p50']:.2f} "
-          f"push_p99_ms={d['push_p99']:.2f}")
+    print(f"RESULT exact={r['tune_clean_exact']:.3f} degraded_exact={r['tune_degraded_exact']:.3f} "
+          f"heldout_exact={r['heldout_clean_exact']:.3f} heldout_degraded_exact={r['heldout_degraded_exact']:.3f} "
+          f"wrong_valid_rate={r['wrong_valid_rate']:.4f} invented={int(r['heldout_empty_invented'])} "
+          f"recog_ms={r['recog_ms']:.1f} recog_p95_ms={r['recog_p95_ms']:.1f} recog_cpu_ms={r['recog_cpu_ms']:.1f} "
+          f"recog_cpu_p95_ms={r['recog_cpu_p95_ms']:.1f} decision_p50_ms={d['p50']:.2f} "
+          f"decision_p99_ms={d['p99']:.2f} push_p50_ms={d['push_p50']:.2f} push_p99_ms={d['push_p99']:.2f}")
     return 0
 
 

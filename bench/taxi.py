@@ -41,7 +41,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from linli import contract  # noqa: E402
 from linli.contract import DeviceRef, Kind  # noqa: E402
-from linli.contract_taxi_kiosk import CMD_ORDER_UPDATE, EVENT_ORDER_REQUESTED  # noqa: E402
+from linli.contract.taxi_kiosk import CMD_ORDER_UPDATE, EVENT_ORDER_REQUESTED  # noqa: E402
 from linli.testing import PostgresCluster, TestBroker, _pg_bin, wait_for  # noqa: E402
 
 SITE = "bench-taxi"

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--rotate", action="store_true", help="make a new password even if one exists")
     pv.add_argument("--revoke", action="store_true", help="remove the device's account")
     pv.add_argument("--reload-pid", type=int, help="send SIGHUP to this mosquitto pid afterwards")
+    pv.add_argument("--homeassistant", action="store_true",
+                    help="(re)create the read-only account for a compound's Home Assistant")
     pv.add_argument("--tls", action="store_true",
                     help="make the site CA (once) and the broker's TLS certificate for --hosts (in <secrets>/tls)")
     pv.add_argument("--tls-cert", metavar="NAME",

@@ -25,6 +25,7 @@ import yaml
 
 from linli.broker import BrokerError, die_with_parent, free_port, start_broker
 from linli.contract import DeviceRef, Kind
+from linli.merge import deep_merge
 from linli.provision import SecretStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +33,9 @@ CONFIG_DIR = REPO / "config"
 DEMO_SITE = "sh-demo-01"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "linli-demo"  # demo only, on loopback; printed on start
+#: The demo's other people (same password): a property manager and a maintenance worker, so that each role's view
+#: and the work-order hand-over (dispatch to someone) can be tried.
+DEMO_USERS = (("manager", "manager", "物业经理 王经理"), ("maint", "maintenance", "维修师傅 李师傅"))
 PAGE_USER = "maint"
 PAGE_PASSWORD = "linli-demo"
 
@@ -63,13 +67,6 @@ def installed(dev: DemoDevice) -> bool:
     except ModuleNotFoundError:  # the kind's package is not there at all
         found = False
     return found and (CONFIG_DIR / f"{dev.template}.yaml").exists()
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _write_yaml(path: Path, doc: dict[str, Any]) -> Path:
@@ -105,10 +102,13 @@ class Demo:
         from server.auth import hash_password
 
         users = self.var / "secrets" / "users.yaml"
-        _write_yaml(users, [{"name": ADMIN_USER, "role": "admin", "password_hash": hash_password(ADMIN_PASSWORD)}])
+        pw_hash = hash_password(ADMIN_PASSWORD)
+        _write_yaml(users, [{"name": ADMIN_USER, "role": "admin", "password_hash": pw_hash},
+                            *({"name": n, "role": r, "display_name": d, "password_hash": pw_hash}
+                              for n, r, d in DEMO_USERS)])
         users.chmod(0o600)
         base = yaml.safe_load((CONFIG_DIR / "server.yaml").read_text(encoding="utf-8")) or {}
-        doc = _deep_merge(base, {
+        doc = deep_merge(base, {
             "database": {"url": f"sqlite:///{self.var / 'server' / 'linli.db'}"},
             "mqtt": {"host": self.broker.host, "port": self.broker.server_port,
                      "credentials_file": str(self.secrets.server_file),
@@ -140,14 +140,16 @@ class Demo:
 
         key = self.resident_key().encode()
         base = f"http://127.0.0.1:{self.http_port}"
-        for dev in devices:
+        urls = []
+        for dev in sorted(devices, key=lambda d: d.kind is not Kind.charger):  # the charge first
             if dev.kind is Kind.charger:
                 tok = tokens.make(key, tokens.Target("c", DEMO_SITE, dev.device, "1"))
-                self.lines.append(f"{'resident':<10} {base}/r/c/{tok}   (扫码充电: {dev.device} port 1, "
-                                  "simulated payment)")
+                urls.append(f"{base}/r/c/{tok}   (扫码充电: {dev.device} port 1, simulated payment)")
             if dev.kind is Kind.gate:
                 tok = tokens.make(key, tokens.Target("g", DEMO_SITE, dev.device, "out"))
-                self.lines.append(f"{'':<10} {base}/r/g/{tok}   (停车缴费: {dev.device} exit lane)")
+                urls.append(f"{base}/r/g/{tok}   (停车缴费: {dev.device} exit lane)")
+        for i, url in enumerate(urls):
+            self.lines.append(f"{'resident' if i == 0 else '':<10} {url}")
 
     def agent_config(self, dev: DemoDevice, page_port: int) -> Path:
         path = self.secrets.device_file(dev.ref)
@@ -156,7 +158,7 @@ class Demo:
         pw.write_text(PAGE_PASSWORD + "\n", encoding="utf-8")
         pw.chmod(0o600)
         base = yaml.safe_load((CONFIG_DIR / f"{dev.template}.yaml").read_text(encoding="utf-8"))
-        doc = _deep_merge(base, {
+        doc = deep_merge(base, {
             "site": DEMO_SITE, "device": dev.device,
             "mqtt": {"host": self.broker.host, "port": self.broker.port, "password_file": str(path),
                      "reconnect_min_s": 0.5, "reconnect_max_s": 5,
@@ -168,8 +170,11 @@ class Demo:
         })
         doc["local_page"].pop("password_hash", None)
         doc["local_page"].pop("password_env", None)
-        if dev.kind is Kind.gate:  # the LPR push endpoint on a free loopback port (a taken one stops the agent)
-            doc["app"].setdefault("lpr", {}).update(host="127.0.0.1", port=free_port())
+        if dev.kind is Kind.gate:  # LPR push on a free loopback port; the simulated cameras send a shared secret
+            token = self.var / "secrets" / "lpr-token.txt"
+            token.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
+            token.chmod(0o600)
+            doc["app"].setdefault("lpr", {}).update(host="127.0.0.1", port=free_port(), token_file=str(token))
         if dev.kind is Kind.taxi_kiosk:  # its touch-screen page (no password, loopback only) on a free port
             kiosk_port = free_port()
             doc["app"]["kiosk_page"] = {"host": "127.0.0.1", "port": kiosk_port}
@@ -217,6 +222,7 @@ class Demo:
         base = f"http://127.0.0.1:{self.http_port}"
         self.wait_http("server", f"{base}/healthz", (ADMIN_USER, ADMIN_PASSWORD))
         self.lines.append(f"server   {base}/   (user {ADMIN_USER} / password {ADMIN_PASSWORD}; API {base}/docs)")
+        self.lines.append(f"{'':<9}also {', '.join(n for n, _, _ in DEMO_USERS)} (manager, maintenance), same password")
         for i, dev in enumerate(devices, start=1):
             port = self.http_port + i
             cfg = self.agent_config(dev, port)

@@ -18,6 +18,10 @@ def main(args: argparse.Namespace) -> int:
         if args.server:
             creds = store.server_credentials(rotate=args.rotate)
             print(f"server account {creds.username}: {store.server_file}")
+        if getattr(args, "homeassistant", False):
+            ha = store.ha_credentials(rotate=args.rotate)
+            print(f"Home Assistant account {ha.username} (read-only): {store.ha_file}; in Home Assistant's MQTT "
+                  f"integration use this user and password, discovery prefix homeassistant")
         if args.site or args.device or args.kind:
             if not (args.site and args.device and args.kind):
                 print("linli provision: --site, --kind and --device go together", file=sys.stderr)
@@ -43,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
                           f"{ref.kind.value} --device {ref.device} --bundle …` there")
                 else:
                     print("  copy it to the device and point mqtt.password_file at it (mode 0600)")
-        elif not args.server:
+        elif not args.server and not getattr(args, "homeassistant", False):
             store.write_broker_files()
         if args.tls or args.tls_cert:
             _tls(store, args)

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -23,16 +23,17 @@ import server
 from linli import contract
 from linli.websec import LoginGuard
 from server.api import api_router
-from server.dashboards import DashboardRegistry, load_kind_dashboards
+from server.dashboards import DashboardRegistry
 from server.dashboards.fleet import register as register_fleet_panels
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import Device
+from server.homeassistant.bridge import HomeAssistantBridge
 from server.ingest.link import MqttLink
-from server.ingest.registry import HandlerRegistry, load_kind_handlers
+from server.ingest.registry import HandlerRegistry
 from server.ingest.service import Ingest
 from server.ingest.stats import IngestStats
-from server.kinds import kind_modules
+from server.kinds import ServerKinds, Worker
 from server.payments.service import Payments
 from server.retention import Maintenance
 from server.security import dependencies as security_dependencies
@@ -44,7 +45,8 @@ from server.updates.service import register as register_updates
 from server.users.directory import UserDirectory
 from server.users.sessions import SessionStore
 from server.web import router as web_router
-from server.web import static_files
+from server.web import static_files, use_kind_templates
+from server.web.apidocs import install_docs
 from server.web.ops import ops_routers
 from server.workorders.service import Checker
 from server.workorders.service import register as register_workorders
@@ -69,29 +71,6 @@ class _DeviceCollector(Collector):
         yield g
 
 
-def load_kind_services(srv: Server) -> dict[str, Any]:
-    """Background parts of device kinds (e.g. taxi dispatch): a ``make_service(server)`` in ``server/<kind>/service.py``
-    returns an object with ``start()`` and ``stop()``. Only for kinds whose ingest handlers are loaded."""
-    out: dict[str, Any] = {}
-    kinds = {k.value: k for k in contract.Kind}
-    loaded = [kinds[name.split(".")[1]] for name in srv.handlers.loaded if name.split(".")[1] in kinds]
-    for kind, module in kind_modules("service", loaded):
-        make = getattr(module, "make_service", None)
-        service = make(srv) if callable(make) else None
-        if service is not None:
-            out[kind.value] = service
-    return out
-
-
-def kind_routers() -> list[Any]:
-    """``router`` of every ``server/<kind>/api.py`` and ``server/<kind>/pages.py`` that exists."""
-    routers = []
-    for kind in contract.Kind:
-        for part in ("api", "pages"):
-            routers += [module.router for _k, module in kind_modules(part, [kind])]
-    return routers
-
-
 def resident_purposes() -> dict[str, Any]:
     """What residents can pay for online (see server.payments): charging and the parking fee at the exit."""
     from server.charger.resident import ChargePurpose
@@ -109,14 +88,12 @@ def resident_routers() -> list[Any]:
     return [pay_api.router, pay_sim.router, resident_pages.router]
 
 
-def public_by_design() -> dict[str, str]:
-    """Residents' and payment routes that anyone may use without an account, each with why that is safe (a signed
-    QR token, an unguessable order key, the provider's signature). The route-table test allow-lists these."""
-    from server.payments import api as pay_api
-    from server.payments import sim as pay_sim
-    from server.resident import pages as resident_pages
+def public_by_design() -> dict[tuple[str, str], str]:
+    """Residents' and payment routes that anyone may use without an account, with why that is safe (a signed QR
+    token, an unguessable order key, the provider's signature); part of ``server.security.scope.PUBLIC``."""
+    from server.payments.public import PUBLIC_BY_DESIGN
 
-    return {**pay_api.PUBLIC_BY_DESIGN, **pay_sim.PUBLIC_BY_DESIGN, **resident_pages.PUBLIC_BY_DESIGN}
+    return dict(PUBLIC_BY_DESIGN)
 
 
 class Server:
@@ -127,10 +104,14 @@ class Server:
         self.metrics = CollectorRegistry()
         self.metrics.register(_DeviceCollector(self.db))
         self.stats = IngestStats(self.metrics, settings.ingest.rejects_kept)
+        self.kinds = ServerKinds.load()
         self.handlers = registry if registry is not None else HandlerRegistry()
         if registry is None:
-            load_kind_handlers(self.handlers)
-        self.kind_services = load_kind_services(self)
+            self.kinds.register_handlers(self.handlers)
+        #: each kind's background worker, for the kinds whose ingest handlers are in use
+        handled = {name.split(".")[1] for name in self.handlers.loaded}
+        self.kind_services: dict[str, Worker] = self.kinds.make_workers(self, only=[
+            s.kind for s in self.kinds if s.kind.value in handled])
         users = settings.all_users()
         if not users:
             log.warning("no users configured (auth.users / auth.users_file): the API and pages will refuse "
@@ -145,11 +126,13 @@ class Server:
         self.csrf_key = secrets.token_bytes(32)
         register_workorders(self.handlers, settings.workorders)  # alarms of every kind → work orders
         register_updates(self.handlers)  # devices' update reports → roll-out progress
+        if settings.homeassistant.enabled:  # read-only MQTT discovery for a compound's Home Assistant
+            HomeAssistantBridge(lambda: self.link).register(self.handlers)
         self.rollouts = RolloutWorker(self.db, lambda: self.link, update_config(settings),
                                       settings.updates.check_interval_s)
         self.dashboards = DashboardRegistry()
         register_fleet_panels(self.dashboards)
-        load_kind_dashboards(self.dashboards)
+        self.kinds.register_dashboards(self.dashboards)
         self.checker = Checker(self.db, settings.workorders, extra=[self.sessions.purge])
         self.link: MqttLink | None = None
         self.ingest: Ingest | None = None
@@ -207,7 +190,8 @@ class Server:
 
 def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> FastAPI:
     """The FastAPI app. Ingest starts and stops with the app's lifespan. ``registry``: ingest handlers to use
-    instead of those found in ``server/<kind>/ingest.py``."""
+    instead of those the kinds declare (``server/<kind>/__init__.py``)."""
+    disable_created_metrics()  # no *_created series next to every counter (Prometheus naming conventions)
     srv = Server(settings, registry)
 
     @asynccontextmanager
@@ -223,7 +207,7 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> F
             await run_in_threadpool(srv.stop)
 
     app = FastAPI(title="linli server", version=server.__version__, lifespan=lifespan,
-                  dependencies=security_dependencies(),
+                  dependencies=security_dependencies(), docs_url=None, redoc_url=None,
                   description="Central server of linli (邻里): MQTT ingest, device registry, events, snapshots, "
                               "commands and config, dashboards, work orders, users. HTTP Basic authentication "
                               "(the pages use a login form and a session cookie).")
@@ -232,10 +216,12 @@ def create_app(settings: Settings, registry: HandlerRegistry | None = None) -> F
     for r in ops_routers():  # users, dashboards, work orders: API and pages
         app.include_router(r)
     app.include_router(web_router)
-    for router in kind_routers():
+    for router in srv.kinds.routers():
         app.include_router(router)
     for router in resident_routers():
         app.include_router(router)
+    use_kind_templates(srv.kinds.template_dirs())
     app.mount("/static", static_files(), name="static")
+    install_docs(app)  # /docs with Swagger UI served from here (offline), HTTP Basic in the schema
     install_security(app, settings)  # site scoping on every route, browser headers on every response
     return app

@@ -39,6 +39,23 @@ class SendResult:
     published: bool
 
 
+class CommandNotAllowed(PermissionError):
+    """A person asked for a command the kind's contract keeps for the server itself (or for other roles)."""
+
+
+def check_sender(kind: str, name: str, role: str) -> None:
+    """People may send only what the kind's contract (``linli.contract.<kind>``) lets their role send: commands the
+    server sends itself (list sync, settlement acknowledgements, order updates, payments) never."""
+    try:
+        info = contract.command_info(kind, name)
+    except ValueError:
+        return
+    if info is not None and not info.may_send(role):
+        raise CommandNotAllowed(f"{name} ({info.en}) is sent by the server itself, not by a {role}"
+                                if info.senders == contract.SERVER_ONLY else
+                                f"a {role} may not send {name} ({info.en})")
+
+
 def send_command(db: Database, link: MqttLink | None, dev: Device, name: str, args: dict[str, Any], ttl_s: float,
                  by: str, publish_wait_s: float) -> SendResult:
     """Store the command, publish it (QoS1) to the device's cmd topic and mark it sent when the broker has it."""

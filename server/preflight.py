@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from edge.runtime.preflight import port_problem
+from linli.ports import port_problem
 from linli.tls import check_cert_pair, client_context
 from server.settings import Settings
 

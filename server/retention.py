@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,6 +13,7 @@ from server.commands import expire_commands
 from server.db.engine import Database
 from server.db.models import Blob
 from server.storage import SnapshotStore
+from server.worker import LoopWorker
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -56,40 +56,28 @@ def purge_snapshots(db: Database, store: SnapshotStore, days: int, now: datetime
 
 
 class Maintenance:
-    """A thread that runs the purge and command expiry every ``interval_s``; errors are logged, never fatal."""
+    """Runs the purge and command expiry every ``interval_s`` in a :class:`~server.worker.LoopWorker` (errors are
+    logged, never fatal)."""
 
     def __init__(self, db: Database, store: SnapshotStore, days: int, interval_s: float) -> None:
         self.db = db
         self.store = store
         self.days = days
         self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.runs = 0
+        self.loop = LoopWorker("linli-maintenance", self.run_once, interval_s, join_s=10)
+
+    @property
+    def runs(self) -> int:
+        return self.loop.runs
 
     def run_once(self) -> None:
-        try:
-            purge_snapshots(self.db, self.store, self.days)
-            n = expire_commands(self.db)
-            if n:
-                log.info("%d command(s) expired without a result", n)
-        except Exception:
-            log.exception("maintenance run failed; trying again in %.0f s", self.interval_s)
-        self.runs += 1
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.interval_s)
+        purge_snapshots(self.db, self.store, self.days)
+        n = expire_commands(self.db)
+        if n:
+            log.info("%d command(s) expired without a result", n)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="linli-maintenance", daemon=True)
-            self._thread.start()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self.loop.stop()

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from linli.contract import NAME_RE
+from linli.merge import deep_merge
 from linli.provision import Credentials, read_credentials
 from server.auth import Role
 from server.payments.settings import PaymentSettings
@@ -106,6 +107,9 @@ class IngestSettings(_Section):
     rejects_kept: int = Field(default=200, ge=1, le=10_000, description="how many recent rejects the API shows")
     retry_initial_s: float = Field(default=0.2, gt=0, description="first back-off after a database error")
     retry_max_s: float = Field(default=30.0, gt=0, description="longest back-off after database errors")
+    stall_s: float = Field(default=30.0, gt=0, le=3600,
+                           description="/healthz reports ingest unhealthy when messages wait and none has been "
+                                       "stored or rejected for this long")
     stop_timeout_s: float = Field(default=10.0, ge=0,
                                   description="on shutdown, how long to keep trying to store what is "
                                   "queued; the rest stays unacknowledged and the broker redelivers it")
@@ -192,6 +196,11 @@ class WorkOrderSettings(_Section):
     max_photo_mb: float = Field(default=8, gt=0, le=64, description="largest photo a handler may upload")
 
 
+class HomeAssistantSettings(_Section):
+    enabled: bool = Field(default=False, description="publish MQTT discovery and device state for Home Assistant "
+                          "(read-only; HA connects with the account from `linli provision --homeassistant`)")
+
+
 class UpdateSettings(_Section):
     public_key_file: Path | None = Field(
         default=None, description="Ed25519 public key (PEM) releases must be signed with (`linli release keygen`); "
@@ -216,6 +225,7 @@ class Settings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     workorders: WorkOrderSettings = Field(default_factory=WorkOrderSettings)
     updates: UpdateSettings = Field(default_factory=UpdateSettings)
+    homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kinds: dict[str, dict[str, Any]] = Field(
@@ -303,16 +313,6 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tup
     return out, source
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    res = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(res.get(k), Mapping):
-            res[k] = _merge(res[k], v)
-        else:
-            res[k] = v
-    return res
-
-
 def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:
     """Load the YAML at ``path`` (None: defaults), apply env overrides, then ``overrides`` (a nested dict)."""
@@ -336,7 +336,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
                                 f"({', '.join(Settings.model_fields)})")
         doc = loaded
     env, source_of = _env_overrides(environ)
-    merged = _merge(_merge(doc, env), overrides or {})
+    merged = deep_merge(deep_merge(doc, env), overrides or {})
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
@@ -361,3 +361,18 @@ def load_users_file(path: Path) -> list[UserEntry]:
     except ValidationError as exc:
         raise SettingsError(format_errors(exc, _Users, {}, str(path)).replace(": users.", ": ")) from None
 
+
+
+def settings_json_schema() -> dict[str, Any]:
+    """JSON schema of the server's YAML (editors validate config/server.yaml with it)."""
+    schema = Settings.model_json_schema()
+    schema["title"] = "linli server settings"
+    return schema
+
+
+if __name__ == "__main__":  # python -m server.settings  → JSON schema of the server's YAML
+    import json
+    import sys
+
+    json.dump(settings_json_schema(), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")

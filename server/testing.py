@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from linli import contract
 from linli.broker import free_port
 from linli.contract import DeviceRef, Kind
+from linli.contract.probe import InputChanged
 from linli.provision import Credentials
 from linli.testing import TestBroker, wait_for
 from server.app import Server
@@ -165,8 +166,14 @@ class DeviceSim:
         self.publish(self.ref.status_topic, st.encode(), retain=True)
         return st
 
-    def event(self, type: str = "probe.input", **kw: Any) -> contract.Event:
-        ev = contract.Event(type=type, **kw)
+    def event(self, type: str = InputChanged.EVENT.type, **kw: Any) -> contract.Event:
+        """Publish an event (default: a valid ``probe.input``; ``data`` may be a contract model or a dict)."""
+        data = kw.pop("data", None)
+        if data is None and type == InputChanged.EVENT.type:
+            data = InputChanged(input="test", active=True, count=0)
+        if isinstance(data, contract.EventData):
+            data = data.to_data()
+        ev = contract.Event(type=type, data=data or {}, **kw)
         self.publish(self.ref.event_topic, ev.encode())
         return ev
 

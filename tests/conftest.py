@@ -25,6 +25,17 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBroker
     tb.broker.stop()
 
 
+@pytest.fixture(autouse=True)
+def _shared_broker_stays_up(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that stops the session's broker (outage tests) and fails before starting it again must not take
+    every later test down with it: the broker is started again after such a test (which still fails)."""
+    yield
+    if "mqtt_broker" in request.fixturenames:
+        tb: TestBroker = request.getfixturevalue("mqtt_broker")
+        if not tb.broker.running:
+            tb.broker.start()
+
+
 @pytest.fixture(scope="session")
 def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
     if _pg_bin() is None:

@@ -7,7 +7,8 @@ relays and inputs can be checked), then calls ``App(ctx, cfg)``, ``start()``, an
 
 Rules every kind follows:
 
-- Hardware only through ``ctx.hal``; events only through ``ctx.emit_event``; never an MQTT client of its own.
+- Hardware only through ``ctx.hal``; events only through ``ctx.emit(model)`` with a payload model the kind declares
+  in ``linli.contract.<kind>`` (type and severity come from the model); never an MQTT client of its own.
 - Safety checks live in the app (in its command handlers and loops), not in the runtime's glue. A handler
   refuses with :class:`CommandRefused` (reported as ``cmd.refused``); any other exception is reported as a
   failed command and the agent keeps running.
@@ -28,12 +29,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ValidationInfo
 
-from linli.contract import DeviceRef, Event, Kind, Scalar, Severity
+from linli.contract import CommandInfo, DeviceRef, Event, EventData, Kind, Scalar
 from linli.i18n import Lang
 
 if TYPE_CHECKING:
     from edge.hal import Hal
     from edge.runtime.clock import Clock
+    from edge.runtime.metrics import Histogram
     from edge.runtime.watchdog import Watchdog
 
 
@@ -41,11 +43,11 @@ class CommandRefused(Exception):
     """Raised by a command handler that will not act (a safety check, a wrong state). The message says why."""
 
 
-class EmitEvent(Protocol):
-    def __call__(
-        self, type: str, data: Mapping[str, Any] | None = None, severity: Severity = "info",
-        blobs: Sequence[bytes] = (),
-    ) -> Event: ...
+class Emit(Protocol):
+    """Queue one event for the server: ``emit(model, blobs)``. The model's declaration (``model.EVENT``) gives the
+    event type; ``model.event_severity()`` its severity. Blobs (JPEG snapshots) are published before the event."""
+
+    def __call__(self, data: EventData, blobs: Sequence[bytes] = ()) -> Event: ...
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,11 @@ class CommandSpec:
     #: Offered as a safe test action on the local maintenance page (``POST /actions/<name>``).
     local: bool = False
 
+    @classmethod
+    def of(cls, info: CommandInfo, handler: Callable[[Any], Mapping[str, Any] | None]) -> CommandSpec:
+        """The spec of a command the kind declares in its contract (argument model, human names, local test)."""
+        return cls(handler, info.args, info.zh, info.en, info.local)
+
 
 @dataclass
 class AppContext:
@@ -80,7 +87,7 @@ class AppContext:
 
     ref: DeviceRef
     hal: Hal
-    emit_event: EmitEvent
+    emit: Emit
     logger: logging.Logger
     data_dir: Path
     watchdog: Watchdog
@@ -118,6 +125,10 @@ class App(ABC):
 
     def gauges(self) -> dict[str, Scalar]:
         """Kind-specific figures for telemetry and /metrics (numbers, booleans or short strings)."""
+        return {}
+
+    def histograms(self) -> Mapping[str, Histogram]:
+        """Timings as histograms for /metrics (``{"detect_seconds": Histogram}`` → ``linli_detect_seconds``)."""
         return {}
 
     def page_fragment(self, lang: Lang) -> str:

@@ -76,6 +76,9 @@ def open_capture(cfg: CameraConfig) -> Capture:
     timeouts = [
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.open_timeout_s * 1000),
         cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.read_timeout_s * 1000),
+        # one decoder thread: a 640x480 sub-stream at 5 fps needs no more, and every FFmpeg thread keeps its own
+        # frame buffers (memory on a Pi)
+        cv2.CAP_PROP_N_THREADS, 1,
     ]  # fmt: skip
     if isinstance(cfg.source, int):
         cap = cv2.VideoCapture(cfg.source, cv2.CAP_ANY)
@@ -166,6 +169,10 @@ class _Reader(threading.Thread):
             if not self._cap.grab():
                 if self.halt.is_set():
                     return
+                if not fast and played:  # like a camera: the missing frame is noticed when it is due
+                    delay = t0 + offset + last_pts + frame_s - time.monotonic()
+                    if delay > 0 and self.halt.wait(delay):
+                        return
                 if not self.cfg.loop or played == 0:
                     what = f"end of file after {played} frames" if played else "no decodable frame in the file"
                     self.cam._fail(self, what, eof=True)

@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,13 @@ from linli.contract import (
     Channel,
     ContractError,
     Event,
-    Severity,
+    EventData,
     Status,
     parse_topic,
     sha256_hex,
     utcnow,
 )
+from linli.contract import runtime as rt
 from linli.provision import Credentials, read_credentials
 from linli.release import running_version
 
@@ -126,31 +127,32 @@ class Agent:
                                      keep_safe=self.hal.all_relays_safe, enabled=cfg.watchdog.enabled,
                                      systemd=cfg.watchdog.systemd)
             self.desired = DesiredConfig(loaded, self.ref, self.outbox, cfg.data_dir / "desired.json",
-                                         self.emit_event, self.log)
+                                         self.emit, self.log)
             app_cfg = self.desired.initial()
             app_dir = cfg.data_dir / "app"
             app_dir.mkdir(parents=True, exist_ok=True)
-            self.ctx = AppContext(ref=self.ref, hal=self.hal, emit_event=self.emit_event,
+            self.ctx = AppContext(ref=self.ref, hal=self.hal, emit=self.emit,
                                   logger=logging.getLogger(f"edge.apps.{self.ref.kind.value}.{self.ref.device}"),
                                   data_dir=app_dir, watchdog=self.watchdog, clock=clock, stopping=self.stopping,
                                   current_command=current_command, link_up=self._link_connected)
             self.app: App = loaded.app_class(self.ctx, app_cfg)
             self.desired.app = self.app
             self.runner = CommandRunner(self.ref, {}, cfg.data_dir / "commands.sqlite", self.outbox,
-                                        self.emit_event, self.stats, self.audit)
+                                        self.emit, self.stats, self.audit)
             try:
                 self.link = Link(self.ref, cfg.mqtt, creds, self.outbox, self.stats, self.status,
                                  self._on_message, software=self.software, logger=self.log)
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
                 raise ConfigError(f"{loaded.source}: mqtt.tls.ca_file: {exc}") from None
-            self.updater = Updater(cfg.update, cfg.data_dir, self.emit_event,
+            self.updater = Updater(cfg.update, cfg.data_dir, self.emit,
                                    healthy=lambda: self._link_connected() and not self.watchdog.tripped,
                                    request_restart=self._restart_for_update, stopping=self.stopping)
             self.sampler = HealthSampler(cfg.data_dir, self.outbox, self.started_mono)
             self.heartbeat = Heartbeat(self.ref, cfg.telemetry_interval_s, self.sampler, self.outbox,
                                        self._gauges, self.stopping)
             labels = {"site": self.ref.site, "kind": self.ref.kind.value, "device": self.ref.device}
-            self.registry = make_registry(AgentCollector(self.stats, self.figures, self._gauges, labels))
+            self.registry = make_registry(AgentCollector(self.stats, self.figures, self._gauges, labels,
+                                                          histograms=self.app.histograms))
             self.page = None
             if cfg.local_page.enabled:
                 from .localpage import LocalPage
@@ -217,8 +219,8 @@ class Agent:
                 raise StartupError(port_problem(self.cfg.local_page.host, self.cfg.local_page.port,
                                                 "local_page.port") or f"local_page: not started: {exc}") from None
         self.updater.on_start()
-        self.emit_event("agent.started", {"software": self.software, "config_version": self.desired.version_tag(),
-                                          "hostname": self.hostname})
+        self.emit(rt.AgentStarted(software=self.software, config_version=self.desired.version_tag(),
+                                  hostname=self.hostname))
         self._report_startup_loss()
         self.log.info("agent %s started (%s, config %s)", self.ref.key, self.software, self.desired.version_tag())
 
@@ -303,11 +305,13 @@ class Agent:
         self._exit.set()
 
     # ------------------------------------------------------------------ events
-    def emit_event(self, type: str, data: Mapping[str, Any] | None = None, severity: Severity = "info",
-                   blobs: Sequence[bytes] = ()) -> Event:
-        """Queue an event (and its blobs, published before it) for the server; keep it for the local page."""
+    def emit(self, data: EventData, blobs: Sequence[bytes] = ()) -> Event:
+        """Queue an event (and its blobs, published before it) for the server; keep it for the local page. Type and
+        severity come from the payload model's declaration in the contract."""
         blob_list = [bytes(b) for b in blobs]
-        ev = Event(type=type, data=dict(data or {}), severity=severity, blobs=[sha256_hex(b) for b in blob_list])
+        severity = data.event_severity()
+        type = data.EVENT.type
+        ev = Event(type=type, data=data.to_data(), severity=severity, blobs=[sha256_hex(b) for b in blob_list])
         self.outbox.enqueue_event(self.ref, ev, blob_list)
         self.recent_events.appendleft(ev)
         if blob_list:
@@ -324,19 +328,15 @@ class Agent:
 
     def _on_storage_report(self, report: StorageReport) -> None:
         """The outbox writes again after a disk-full / I/O-error spell: tell the server what it cost."""
-        self.emit_event("outbox.write_failed", {
-            "error": report.error[:200], "since": dt.datetime.fromtimestamp(report.since, dt.UTC).isoformat(),
-            "kept": report.kept, "lost": report.lost, "lost_total": self.outbox.lost(),
-        }, "alarm" if report.lost else "warning")
+        self.emit(rt.OutboxWriteFailed(error=report.error[:200], since=dt.datetime.fromtimestamp(report.since, dt.UTC),
+                                       kept=report.kept, lost=report.lost, lost_total=self.outbox.lost()))
 
     def _report_startup_loss(self) -> None:
         loss = self.outbox.startup_loss
         if loss is None:
             return
-        self.emit_event("outbox.corrupt", {
-            "moved_to": str(loss.moved_to), "error": loss.error[:200], "recovered": loss.salvaged,
-            "lost": loss.lost, "lost_known": loss.lost is not None,
-        }, "warning" if loss.lost == 0 else "alarm")
+        self.emit(rt.OutboxCorrupt(moved_to=str(loss.moved_to)[:500], error=loss.error[:200], recovered=loss.salvaged,
+                                   lost=loss.lost, lost_known=loss.lost is not None))
 
     def blob(self, sha: str) -> bytes | None:
         with self._blob_lock:
@@ -345,12 +345,11 @@ class Agent:
     def _on_watchdog_trip(self, loop: str, stale_s: float) -> None:
         assert self.hal is not None
         self.hal.all_relays_safe()
-        self.emit_event("watchdog.tripped", {"loop": loop, "stale_s": round(stale_s, 2),
-                                             "timeout_s": self.watchdog.status().get(loop, {}).get("timeout_s"),
-                                             "action": "relays_safe"}, "alarm")
+        self.emit(rt.WatchdogTripped(loop=loop, stale_s=round(stale_s, 2),
+                                     timeout_s=self.watchdog.status().get(loop, {}).get("timeout_s")))
 
     def _on_watchdog_recover(self, loop: str) -> None:
-        self.emit_event("watchdog.recovered", {"loop": loop})
+        self.emit(rt.WatchdogRecovered(loop=loop))
 
     # ------------------------------------------------------------------ inbound messages
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:

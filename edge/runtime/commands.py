@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from edge.apps.base import App, CommandCall, CommandRefused, CommandSpec, EmitEvent
+from edge.apps.base import App, CommandCall, CommandRefused, CommandSpec, Emit
 from linli.contract import (
     CMD_NAME_RE,
     ULID_RE,
@@ -41,9 +41,12 @@ from linli.contract import (
     ConfigReported,
     ContractError,
     DeviceRef,
+    EventData,
     decode,
     utcnow,
 )
+from linli.contract import runtime as rt
+from linli.merge import deep_merge
 
 from .config import ConfigError, LoadedConfig, format_validation_error, validate_app_section
 from .metrics import Stats
@@ -76,13 +79,13 @@ class CommandRunner:
     """Runs commands of one agent against the app's registry (``name → CommandSpec``)."""
 
     def __init__(self, ref: DeviceRef, specs: Mapping[str, CommandSpec], db_path: Path, outbox: Outbox,
-                 emit_event: EmitEvent, stats: Stats, audit: logging.Logger, keep: int = 2000,
+                 emit: Emit, stats: Stats, audit: logging.Logger, keep: int = 2000,
                  now: Callable[[], datetime] = utcnow) -> None:
         self.ref = ref
         self.specs: dict[str, CommandSpec] = {}
         self.set_specs(specs)
         self.outbox = outbox
-        self.emit_event = emit_event
+        self.emit = emit
         self.stats = stats
         self.audit = audit
         self.keep = keep
@@ -129,8 +132,8 @@ class CommandRunner:
             cmd_id = _readable_id(payload)
             error = f"malformed command: {exc}"
             self.audit.warning("cmd %s id=%s refused: %s", name, cmd_id or "-", error)
-            self._record_event("cmd.refused", {"id": cmd_id, "name": name, "by": None, "origin": "mqtt",
-                                               "ok": False, "error": error})
+            self._record_event(rt.CmdRefused, id=cmd_id, name=name, by=None, origin="mqtt", ok=False,
+                               error=error[:2000])
             self.stats.inc("commands", "refused")
             if cmd_id is None:
                 return None
@@ -206,17 +209,16 @@ class CommandRunner:
         line = "cmd %s id=%s by=%s origin=%s %s%s"
         detail = f": {error}" if error else f" -> {json.dumps(result, ensure_ascii=False)[:300]}"
         (self.audit.info if ok else self.audit.warning)(line, name, cmd.id, cmd.by, origin, outcome, detail)
-        etype = {"ok": "cmd.executed", "refused": "cmd.refused"}.get(outcome, "cmd.failed")
-        data = {"id": cmd.id, "name": name, "by": cmd.by, "origin": origin, "ok": ok}
-        data.update({"result": result} if ok else {"error": error})
-        self._record_event(etype, data)
+        model = rt.cmd_outcome_model(outcome)
+        self._record_event(model, id=cmd.id, name=name, by=cmd.by, origin=origin, ok=ok,
+                           result=result if ok else None, error=None if ok else (error or "")[:2000])
         return res
 
-    def _record_event(self, etype: str, data: dict[str, Any]) -> None:
+    def _record_event(self, model: type[EventData], **fields: Any) -> None:
         try:
-            self.emit_event(etype, data, "info" if etype == "cmd.executed" else "warning")
+            self.emit(model(**fields))
         except Exception:
-            logging.getLogger(__name__).exception("could not emit %s", etype)
+            logging.getLogger(__name__).exception("could not emit %s", model.EVENT.type)
 
     def _publish(self, res: CommandResult) -> None:
         self.outbox.enqueue(self.ref.cmd_result_topic, res.encode(), qos=1, priority=PRIORITY_EVENT)
@@ -232,27 +234,16 @@ def _readable_id(payload: bytes) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------- config
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over`` onto ``base``: mappings merge key by key, everything else replaces."""
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 class DesiredConfig:
     """Remote overrides of the ``app:`` section; the applied ones are kept in ``<data_dir>/desired.json``."""
 
     def __init__(self, loaded: LoadedConfig, ref: DeviceRef, outbox: Outbox, state_path: Path,
-                 emit_event: EmitEvent, logger: logging.Logger) -> None:
+                 emit: Emit, logger: logging.Logger) -> None:
         self.loaded = loaded
         self.ref = ref
         self.outbox = outbox
         self.state_path = state_path
-        self.emit_event = emit_event
+        self.emit = emit
         self.log = logger
         self.applied_version = 0
         self.applied_overrides: dict[str, Any] = {}
@@ -348,10 +339,10 @@ class DesiredConfig:
             return rep
         if ok:
             self.log.info("remote config v%d applied (by %s)", version, by)
-            self.emit_event("config.applied", {"version": version, "by": by})
+            self.emit(rt.ConfigApplied(version=version, by=by))
         else:
             self.log.warning("remote config v%d refused (by %s): %s", version, by, error)
-            self.emit_event("config.refused", {"version": version, "by": by, "error": error}, "warning")
+            self.emit(rt.ConfigRefused(version=version, by=by, error=error[:4000] if error else None))
         return rep
 
     def version_tag(self) -> str:

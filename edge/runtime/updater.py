@@ -36,7 +36,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.apps.base import CommandRefused, CommandSpec
+from edge.apps.base import CommandRefused, CommandSpec, Emit
+from linli.contract import runtime as rt
 from linli.deploy.bootguard import switch
 from linli.release import VERSION_RE, Manifest, ReleaseError, running_version, unpack, verify_file
 
@@ -44,7 +45,6 @@ from .config import UpdateConfig
 
 log = logging.getLogger(__name__)
 
-EmitFn = Callable[..., Any]
 
 
 class UpdateArgs(BaseModel):
@@ -59,7 +59,7 @@ class UpdateArgs(BaseModel):
 
 
 class Updater:
-    def __init__(self, cfg: UpdateConfig, data_dir: Path, emit: EmitFn, healthy: Callable[[], bool],
+    def __init__(self, cfg: UpdateConfig, data_dir: Path, emit: Emit, healthy: Callable[[], bool],
                  request_restart: Callable[[], None], stopping: threading.Event) -> None:
         self.cfg = cfg
         self.dir = data_dir / "update"
@@ -96,9 +96,9 @@ class Updater:
         if result.exists():
             try:
                 doc = json.loads(result.read_text())
-                self.emit("update.rolled_back", {"version": doc.get("version"), "running": self.version,
-                                                 "reason": doc.get("reason"), "rollout": doc.get("rollout")},
-                          "alarm")
+                self.emit(rt.UpdateRolledBack(version=doc.get("version"), running=self.version,
+                                              reason=str(doc.get("reason") or "")[:500] or None,
+                                              rollout=doc.get("rollout")))
             except ValueError:
                 log.warning("update: unreadable %s ignored", result)
             result.unlink(missing_ok=True)
@@ -128,8 +128,8 @@ class Updater:
                 if now - good_since >= need:
                     (self.dir / "pending.json").unlink(missing_ok=True)
                     self.state = "idle"
-                    self.emit("update.healthy", {"version": self.version, "from_version": pending.get("from_version"),
-                                                 "rollout": pending.get("rollout")})
+                    self.emit(rt.UpdateHealthy(version=self.version, from_version=pending.get("from_version"),
+                                               rollout=pending.get("rollout")))
                     log.info("update: %s is healthy", self.version)
                     return
             else:
@@ -164,7 +164,7 @@ class Updater:
 
     def _step(self, args: UpdateArgs, step: str, **extra: Any) -> None:
         self.state = step
-        self.emit("update.progress", {"version": args.version, "step": step, "rollout": args.rollout, **extra})
+        self.emit(rt.UpdateProgress(version=args.version, step=step, rollout=args.rollout, **extra))
 
     def _run(self, args: UpdateArgs) -> None:
         try:
@@ -179,8 +179,8 @@ class Updater:
         except (ReleaseError, OSError, httpx.HTTPError, RuntimeError) as exc:
             self.state = "idle"
             log.error("update to %s failed: %s", args.version, exc)
-            self.emit("update.failed", {"version": args.version, "running": self.version, "reason": str(exc)[:500],
-                                        "rollout": args.rollout}, "warning")
+            self.emit(rt.UpdateFailed(version=args.version, running=self.version, reason=str(exc)[:500],
+                                      rollout=args.rollout))
 
     def _download(self, args: UpdateArgs) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)

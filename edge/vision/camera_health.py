@@ -6,6 +6,8 @@ failures that still deliver frames: a dead sensor or lamp (black), a hand, bag o
 Each condition must last its configured time before it counts, and the view must look normal for ``clear_s``
 before a fault clears. A freeze is timed from the capture of the frozen picture itself (the frame *before* the
 first repeat), so the fault is raised ``frozen_s`` after the picture stopped changing, not a frame or more later.
+A video codec does not repeat a picture bit for bit at once: the first repeats still differ a little while its
+residual converges. Frames changing less than ``SETTLE`` x ``frozen_diff`` just before a freeze count as its start.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 from edge.vision.config import HealthConfig
 
 FAULTS = ("black", "covered", "frozen")
+#: A change below SETTLE x frozen_diff (far below live sensor noise) right before a freeze is the codec settling.
+SETTLE = 3.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class CameraHealth:
         self._ok_since: float | None = None
         self._blip = False
         self._prev_ts: float | None = None
+        self._low_since: float | None = None  # start of a run of nearly unchanged frames
 
     def reset(self) -> None:
         """Forget the previous frame (after the camera was reopened)."""
@@ -59,6 +64,7 @@ class CameraHealth:
         self._ok_since = None
         self._blip = False
         self._prev_ts = None
+        self._low_since = None
 
     def measure(self, frame: np.ndarray) -> FrameStats:
         h, w = frame.shape[:2]
@@ -101,11 +107,19 @@ class CameraHealth:
                 continue
             since = self._cond_since[name]
             if since is None:
-                # a freeze began with the previous frame (the picture that is now repeated)
-                start = self._prev_ts if name == "frozen" and self._prev_ts is not None else ts
+                # a freeze began with the previous frame (the picture that is now repeated), or earlier while the
+                # codec was settling on it
+                start = ts
+                if name == "frozen" and self._prev_ts is not None:
+                    start = self._low_since if self._low_since is not None else self._prev_ts
                 self._cond_since[name] = since = start
             if ts - since >= limits[name] - 1e-6:
                 due.append(name)
+        if st.change is not None and st.change < SETTLE * c.frozen_diff:
+            if self._low_since is None:
+                self._low_since = self._prev_ts
+        elif st.change is not None:
+            self._low_since = None
         self._prev_ts = ts
         s = self.state
         s.stats = st

@@ -35,7 +35,7 @@ class Track:
     hits: int = 1
     missed: int = 0
     confirmed_ts: float | None = None  # set by the confirmer
-    first_confirming_ts: float | None = None  # first frame whose score reached the confirm score
+    first_confirming_ts: float | None = None  # first frame that counted towards confirmation
     detection: Detection | None = None  # the detection of the last matched frame
     history: list[float] = field(default_factory=list)  # every matched score (bounded), for events
     mass: dict[str, float] = field(default_factory=dict)  # summed score per class (after the class map)

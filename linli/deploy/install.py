@@ -199,6 +199,7 @@ class Installer:
         tmp.symlink_to(Path("slots") / slot)
         os.replace(tmp, current)
         (self.at(slot_dir) / "VERSION").write_text(_version(self.source) + "\n")
+        self._write("/usr/local/bin/linli", f'#!/bin/sh\nexec {self.layout.python} -m linli.cli "$@"\n', 0o755)
         self._write(self.layout.prefix / "bootguard.py", (Path(__file__).parent / "bootguard.py").read_bytes(), 0o755)
         self.say(f"[3] code: {slot_dir} ({_version(self.source)}), {self.layout.current} -> slots/{slot}")
         return slot_dir
@@ -305,7 +306,8 @@ class Installer:
             self.say(f"server: {server_url}")
         return {"units": units, "config": str(lay.agent_config(device)), "password": password}
 
-    def install_server(self, broker_host: str = "0.0.0.0", broker_port: int = 1883, http_host: str = "0.0.0.0",
+    def install_server(self, broker_host: str = "0.0.0.0", broker_port: int = 1883,
+                       server_port: int = SERVER_BROKER_PORT, http_host: str = "0.0.0.0",
                        http_port: int = 8600, database_url: str = "", sets: list[str] | None = None) -> dict[str, Any]:
         from linli.provision import SecretStore
 
@@ -317,7 +319,7 @@ class Installer:
         doc = yaml.safe_load((self.source / "config" / "server.yaml").read_text(encoding="utf-8")) or {}
         state = lay.state / "server"
         doc.setdefault("database", {})["url"] = database_url or f"sqlite:///{state}/linli.db"
-        doc.setdefault("mqtt", {}).update(host="127.0.0.1", port=SERVER_BROKER_PORT,
+        doc.setdefault("mqtt", {}).update(host="127.0.0.1", port=server_port,
                                           credentials_file=str(lay.secrets / "server.json"))
         doc.setdefault("http", {}).update(host=http_host, port=http_port)
         doc.setdefault("storage", {})["data_dir"] = str(state)
@@ -335,16 +337,16 @@ class Installer:
         store = SecretStore(self.at(lay.secrets))
         store.server_credentials()
         store.write_broker_files()
-        self._write("/etc/mosquitto/conf.d/linli.conf", mosquitto_dropin(lay, broker_port, host=broker_host))
+        self._write("/etc/mosquitto/conf.d/linli.conf", mosquitto_dropin(lay, broker_port, host=broker_host,
+                                                                             server_port=server_port))
         self._write("/etc/systemd/system/linli-server.service", server_unit(lay))
         self.at(state).mkdir(parents=True, exist_ok=True)
         self.own(lay.state, lay.secrets)
         if self.system:
-            self._run(["chgrp", "mosquitto", str(self.at(lay.secrets / "broker" / "passwd")),
-                       str(self.at(lay.secrets / "broker" / "passwd_server")),
-                       str(self.at(lay.secrets / "broker" / "acl"))])
-            os.chmod(self.at(lay.secrets / "broker" / "passwd"), 0o640)
-            os.chmod(self.at(lay.secrets / "broker" / "passwd_server"), 0o640)
+            broker_files = [self.at(lay.secrets / "broker" / n) for n in ("passwd", "passwd_server", "acl")]
+            self._run(["chgrp", "mosquitto", *map(str, broker_files)])
+            for f in broker_files:
+                os.chmod(f, 0o640)
             os.chmod(self.at(lay.secrets / "broker"), 0o750)
         self.enable_units(["mosquitto.service", "linli-server.service"])
         self.say(f"done. Create the first admin: {lay.python} -m server.auth add-user admin --role admin "

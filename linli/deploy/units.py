@@ -200,6 +200,11 @@ def mosquitto_dropin(layout: Layout | None = None, port: int = 1883, tls_port: i
 
     layout = layout or Layout()
     broker = layout.secrets / "broker"
+
+    def device_listener(p: int, extra: list[str]) -> list[str]:
+        return ["", f"listener {p} {host}", *extra, "use_username_as_clientid true", "allow_anonymous false",
+                f"password_file {broker}/passwd", f"acl_file {broker}/acl"]
+
     lines = [
         "# linli: accounts and ACL written by `linli provision` (regenerate, then `systemctl reload mosquitto`)",
         "per_listener_settings true",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import re
 import secrets
 from dataclasses import dataclass
@@ -89,3 +90,13 @@ def verify(text: str, keys: dict[str, str], site: str, door: str, now: datetime)
     if now >= expires:
         raise QrError(f"QR code expired at {expires.isoformat(timespec='seconds')}")
     return QrGrant(t_site, t_door, kid, expires, nonce)
+
+
+def svg(token: str) -> str:
+    """The QR code of ``token`` as inline SVG (for pages and the API; segno is imported only here, so the door's
+    agent, which only verifies, never loads it)."""
+    import segno
+
+    buf = io.BytesIO()
+    segno.make(token, error="m").save(buf, kind="svg", scale=4, xmldecl=False, svgns=True)
+    return buf.getvalue().decode()

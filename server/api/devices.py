@@ -13,7 +13,7 @@ from server.api.deps import find_device, get_server, require, visible
 from server.api.schemas import CommandIn, CommandOut, ConfigIn, ConfigOut, DeviceOut, TelemetryOut
 from server.audit import audit
 from server.auth import User
-from server.commands import get_config, send_command, set_desired_config
+from server.commands import CommandNotAllowed, check_sender, get_config, send_command, set_desired_config
 from server.db.models import Command, Device, Telemetry
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
@@ -68,6 +68,10 @@ def post_command(request: Request, site: str, kind: str, device: str, body: Comm
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"ttl_s may be at most {cfg.max_ttl_s:g}")
     with srv.db.session() as s:
         dev = find_device(s, user, site, kind, device)
+    try:
+        check_sender(dev.kind, body.name, user.role)
+    except CommandNotAllowed as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     try:
         res = send_command(srv.db, srv.link, dev, body.name, body.args, ttl, user.name, cfg.publish_wait_s)
     except Exception as exc:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Text, and_, cast, or_, select
+from sqlalchemy.orm import defer
 
+from linli import contract
 from linli.contract import SHA256_RE, Kind
 from server.api.deps import get_server, require, visible
 from server.api.schemas import EventOut, EventPage
@@ -24,6 +26,25 @@ def _private(out: EventOut, user: User) -> EventOut:
     if can_see_plates(user):
         return out
     return out.model_copy(update={"data": mask_data(out.data, user)})
+
+
+#: ``data`` read as text and parsed here (by the contract's guarded parser), so that one stored payload that cannot
+#: be served (nested too deep, numbers JSON cannot carry, not an object) never fails a whole page.
+DATA_TEXT = cast(Event.data, Text).label("data_text")
+
+
+def _servable(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        data = contract.loads(text.encode())
+    except contract.PayloadError as exc:
+        return {"unservable": exc.reason}
+    return data if isinstance(data, dict) else {"unservable": "malformed"}
+
+
+def _out(e: Event, d: Device, data_text: str | None, user: User) -> EventOut:
+    return _private(EventOut.of(e, d, _servable(data_text)), user)
 
 
 def _cursor(e: Event) -> str:
@@ -46,7 +67,8 @@ def list_events(request: Request, user: Reader,
                 since: datetime | None = None, until: datetime | None = None,
                 limit: int = Query(50, ge=1, le=500),
                 cursor: str | None = Query(None, description="next_cursor of the previous page")) -> EventPage:
-    stmt = visible(select(Event, Device).join(Device, Event.device_id == Device.id), user)
+    stmt = visible(select(Event, Device, DATA_TEXT).options(defer(Event.data))
+                   .join(Device, Event.device_id == Device.id), user)
     if site:
         stmt = stmt.where(Device.site == site)
     if kind:
@@ -73,18 +95,18 @@ def list_events(request: Request, user: Reader,
         rows = s.execute(stmt).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return EventPage(items=[_private(EventOut.of(e, d), user) for e, d in rows],
+    return EventPage(items=[_out(e, d, text, user) for e, d, text in rows],
                      next_cursor=_cursor(rows[-1][0]) if more and rows else None)
 
 
 @router.get("/events/{event_id}", response_model=EventOut, summary="One event")
 def get_event(request: Request, user: Reader, event_id: str) -> EventOut:
     with get_server(request).db.session() as s:
-        row = s.execute(select(Event, Device).join(Device, Event.device_id == Device.id)
-                        .where(Event.id == event_id)).first()
+        row = s.execute(select(Event, Device, DATA_TEXT).options(defer(Event.data))
+                        .join(Device, Event.device_id == Device.id).where(Event.id == event_id)).first()
     if row is None or not user.sees(row[1].site):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no event {event_id}")
-    return _private(EventOut.of(row[0], row[1]), user)
+    return _out(row[0], row[1], row[2], user)
 
 
 @router.get("/blobs/{sha256}", response_class=FileResponse, summary="A snapshot (JPEG) by its sha256",

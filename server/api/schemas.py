@@ -60,9 +60,10 @@ class EventOut(_Out):
     blobs: list[SnapshotRef]
 
     @classmethod
-    def of(cls, e: Event, d: Device) -> EventOut:
+    def of(cls, e: Event, d: Device, data: dict[str, Any] | None = None) -> EventOut:
+        """``data``: the event's data when the caller read it itself (``e.data`` otherwise)."""
         return cls(id=e.id, site=d.site, kind=d.kind, device=d.device, type=e.type, severity=e.severity, ts=e.ts,
-                   received_at=e.received_at, data=e.data,
+                   received_at=e.received_at, data=e.data if data is None else data,
                    blobs=[SnapshotRef(sha256=s, url=f"/api/v1/blobs/{s}") for s in e.blobs])
 
 
@@ -175,6 +176,15 @@ class RejectOut(BaseModel):
     reason: str
     detail: str
     size: int
+    kind: str = Field("", description="device kind named in the topic (- when unreadable)")
+    type: str = Field("", description="event type (- when unreadable or not an event)")
+
+
+class RejectCountOut(BaseModel):
+    kind: str
+    type: str
+    reason: str
+    count: int
 
 
 class BatchSizeOut(BaseModel):
@@ -196,6 +206,7 @@ class IngestStatsOut(BaseModel):
     duplicate: int
     rejected: dict[str, int] = Field(description="count per reason (reasons seen so far)")
     rejected_total: int
+    rejected_by: list[RejectCountOut] = Field(description="count per device kind, event type and reason")
     batches: int
     batch_size: BatchSizeOut
     lag_s: LagOut = Field(description="arrival at the server → committed")

@@ -63,11 +63,14 @@ def metrics(request: Request) -> Response:
     return Response(generate_latest(get_server(request).metrics), media_type=CONTENT_TYPE_LATEST)
 
 
-@plain.get("/healthz", summary="Liveness: database reachable, ingest writer alive")
+@plain.get("/healthz", summary="Liveness: database reachable, ingest writer alive and making progress")
 def healthz(request: Request) -> JSONResponse:
     srv = get_server(request)
+    ingest = srv.ingest.health() if srv.ingest else None
     body: dict[str, Any] = {"ok": True, "db": False, "mqtt": srv.link.connected if srv.link else None,
-                            "ingest": srv.ingest.running if srv.ingest else None}
+                            "ingest": ingest["ok"] if ingest else None}
+    if ingest is not None and not ingest["ok"]:
+        body["ingest_detail"] = {k: ingest[k] for k in ("running", "waiting", "stalled", "since_progress_s")}
     try:
         with srv.db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))

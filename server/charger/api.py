@@ -1,6 +1,6 @@
 """/api/v1/charger…: piles and their ports, orders (bills), daily energy and revenue, remote start/stop, tariffs.
 
-The settlement acknowledger (:mod:`server.charger.acks`) runs as the kind's service (``service.make_service``)."""
+The settlement acknowledger (:mod:`server.charger.worker`) runs as the kind's background worker."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The charging piles' dashboard panels (found by ``server.dashboards.load_kind_dashboards``): energy and revenue
+"""The charging piles' dashboard panels (declared in its ``KindSpec``): energy and revenue
 per pile per day, sessions by stop reason, and safety cut-offs per day. Bills count on the day they ended."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from linli.contract import Kind
+from linli.contract.charger import Fault
 from server.dashboards import (
     ChartData,
     DashboardRegistry,
@@ -43,7 +44,7 @@ def reasons_per_day(q: PanelQuery) -> ChartData:
 
 
 def cutoffs_per_day(q: PanelQuery) -> ChartData:
-    return events_per_day(q, Kind.charger, "charger.fault", severity="alarm", split="device")
+    return events_per_day(q, Kind.charger, Fault.EVENT.type, severity="alarm", split="device")
 
 
 def register(dashboards: DashboardRegistry) -> None:

@@ -1,17 +1,16 @@
 """Charger events into orders: a session start opens an order, a settlement bills it once (by order id) and marks
-a ``settle_ack`` due, which :mod:`server.charger.acks` sends to the device. A resent settlement (the device did
+a ``settle_ack`` due, which :mod:`server.charger.worker` sends to the device. A resent settlement (the device did
 not get the ack) bills nothing again and only makes the ack due again."""
 
 from __future__ import annotations
 
 import logging
 
-from pydantic import ValidationError
 from sqlalchemy import select
 
 from linli import contract
 from linli.contract import Kind
-from linli.contract_charger import SESSION_STARTED, SETTLEMENT, SessionStarted, Settlement
+from linli.contract.charger import SessionStarted, Settlement
 from server.ingest.registry import HandlerRegistry, IngestContext
 
 from .models import ChargerOrder
@@ -24,12 +23,7 @@ def _order(ctx: IngestContext, order_id: str) -> ChargerOrder | None:
                                .with_for_update()).scalar_one_or_none()
 
 
-def on_started(ctx: IngestContext, ev: contract.Event) -> None:
-    try:
-        d = SessionStarted.model_validate(ev.data)
-    except ValidationError as e:
-        log.warning("charger %s: bad %s event %s: %s", ctx.ref.key, ev.type, ev.id, e.errors()[0]["msg"])
-        return
+def on_started(ctx: IngestContext, ev: contract.Event, d: SessionStarted) -> None:
     if _order(ctx, d.order_id) is not None:
         return
     ctx.session.add(ChargerOrder(order_id=d.order_id, device_id=ctx.device_id, port=d.port, source=d.source,
@@ -39,12 +33,7 @@ def on_started(ctx: IngestContext, ev: contract.Event) -> None:
     ctx.session.flush()
 
 
-def on_settlement(ctx: IngestContext, ev: contract.Event) -> None:
-    try:
-        d = Settlement.model_validate(ev.data)
-    except ValidationError as e:
-        log.warning("charger %s: bad settlement %s: %s", ctx.ref.key, ev.id, e.errors()[0]["msg"])
-        return
+def on_settlement(ctx: IngestContext, ev: contract.Event, d: Settlement) -> None:
     row = _order(ctx, d.order_id)
     if row is None:
         row = ChargerOrder(order_id=d.order_id, device_id=ctx.device_id, port=d.port, source=d.source, user=d.user,
@@ -75,5 +64,5 @@ def on_settlement(ctx: IngestContext, ev: contract.Event) -> None:
 
 
 def register(registry: HandlerRegistry) -> None:
-    registry.on_event(Kind.charger, on_started, types=SESSION_STARTED)
-    registry.on_event(Kind.charger, on_settlement, types=SETTLEMENT)
+    registry.on_event(Kind.charger, on_started, types=SessionStarted)
+    registry.on_event(Kind.charger, on_settlement, types=Settlement)

@@ -3,12 +3,10 @@ with remote start/stop, audited; its orders). Rendered in the server's layout; C
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import ChoiceLoader, FileSystemLoader
 
 from linli.contract import Kind
 from linli.i18n import pick_lang
@@ -20,11 +18,6 @@ from server.web.messages import CATALOG as WEB_CATALOG
 from . import service
 from .messages import MESSAGES
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-# the layout (base.html) is the server's: our templates are found beside it, under "charger/"
-if not getattr(web.templates.env, "charger_templates", False):
-    web.templates.env.loader = ChoiceLoader([web.templates.env.loader, FileSystemLoader(str(TEMPLATES))])
-    web.templates.env.charger_templates = True  # type: ignore[attr-defined]
 CATALOG = WEB_CATALOG.merged(MESSAGES)
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[User, Depends(require("read"))]

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from edge.apps.charger.tariff import Tariff
 from linli.contract import utcnow
+from linli.contract.charger import Tariff
 from server.audit import audit
 from server.commands import effective_state, send_command
 from server.db.models import Command, Device

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from ulid import ULID
 
-from edge.apps.charger.tariff import SHANGHAI, Tariff
 from linli.contract import Kind, utcnow
+from linli.contract.charger import SHANGHAI, Fault, Tariff
 from server.api.deps import visible
 from server.audit import audit
 from server.auth import User
@@ -25,13 +25,6 @@ if TYPE_CHECKING:
     from server.app import Server
 
 REMOTE_TTL_S = 60.0
-
-
-def make_service(srv: Server) -> Any:
-    """The kind's background part (started and stopped with the server): the settlement acknowledger."""
-    from .acks import Acker
-
-    return Acker(srv)
 
 
 def piles(s: Session, user: User) -> list[dict[str, Any]]:
@@ -108,7 +101,7 @@ def totals(s: Session, user: User) -> dict[str, Any]:
 
 def faults(s: Session, user: User, limit: int = 30) -> list[tuple[Event, Device]]:
     q = visible(select(Event, Device).join(Device, Event.device_id == Device.id)
-                .where(Device.kind == Kind.charger.value, Event.type == "charger.fault"), user)
+                .where(Device.kind == Kind.charger.value, Event.type == Fault.EVENT.type), user)
     return [(e, d) for e, d in s.execute(q.order_by(Event.ts.desc(), Event.id.desc()).limit(limit))]
 
 

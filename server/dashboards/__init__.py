@@ -7,8 +7,7 @@ from server.dashboards.registry import (
     Panel,
     PanelQuery,
     Series,
-    load_kind_dashboards,
 )
 
 __all__ = ["ChartData", "DashboardRegistry", "Panel", "PanelQuery", "Series", "event_data_sum_per_day",
-           "events_per_day", "load_kind_dashboards", "local_day", "per_day", "scoped"]
+           "events_per_day", "local_day", "per_day", "scoped"]

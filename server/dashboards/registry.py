@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session
 from linli.contract import Kind
 from linli.i18n import SHANGHAI, Lang
 from server.auth import User
-from server.kinds import kind_modules, registrar
 
 log = logging.getLogger(__name__)
 ChartType = Literal["bar", "line", "doughnut", "table"]
@@ -132,11 +131,3 @@ class DashboardRegistry:
     def all(self) -> list[Panel]:
         return sorted(self._panels.values(), key=lambda p: (p.kind.value if p.kind else "", p.order, p.id))
 
-
-def load_kind_dashboards(registry: DashboardRegistry, kinds: Iterable[Kind] = tuple(Kind)) -> list[str]:
-    """Import ``server.<kind>.dashboard`` for each kind that has one and call its ``register(dashboards)``."""
-    for _kind, module in kind_modules("dashboard", kinds):
-        registrar(module)(registry)
-        registry.loaded.append(module.__name__)
-        log.info("dashboard panels loaded from %s", module.__name__)
-    return registry.loaded

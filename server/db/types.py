@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKeyConstraint, Integer
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import conv
 from sqlalchemy.types import TypeDecorator
 
 
@@ -47,3 +48,17 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list):
         return [json_safe(v) for v in value]
     return value
+
+
+# ------------------------------------------------------------------------------------------------ for migrations
+# Migrations are written once and must not change when the models' Python types do: they use plain SQLAlchemy
+# column types, built by these helpers (JSON and 64-bit keys: ``JsonType`` and ``BigIntPK`` above).
+def utc_timestamp() -> DateTime:
+    """The column type ``UtcDateTime`` is stored as (``timestamptz`` on PostgreSQL)."""
+    return DateTime(timezone=True)
+
+
+def device_fk(table: str, ondelete: str = "CASCADE") -> ForeignKeyConstraint:
+    """``<table>.device_id`` → ``devices.id``, named by the metadata's naming convention."""
+    return ForeignKeyConstraint(["device_id"], ["devices.id"], name=conv(f"fk_{table}_device_id_devices"),
+                                ondelete=ondelete)

@@ -1,5 +1,7 @@
-"""/api/v1/gate: lists (residents, visitor passes, blacklist, door cards), tariffs and capacity, door QR codes,
-passages and door events (searchable), parking sessions and occupancy, list sync state, and the payment callback.
+"""/api/v1/gate, the routes: lists (residents, visitor passes, blacklist, door cards), tariffs and capacity, door QR
+codes, passages and door events (searchable), parking sessions and occupancy, list sync state, and the payment
+callback. The reads are in :mod:`server.gate.queries` (the pages share them), the payment handling in
+:mod:`server.gate.payments`.
 
 Who may do what: everyone signed in reads (plates and card numbers masked for roles that do not need them, i.e.
 maintenance); admins and property managers edit lists, tariffs and issue QR codes (audited). The payment callback
@@ -9,33 +11,22 @@ is called by the payment provider, signed with HMAC-SHA256 over the body (``X-Li
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from starlette.concurrency import run_in_threadpool
 
 from linli.contract import NAME_RE, new_id, utcnow
 from linli.gate import qr
-from linli.gate.fees import Tariff, fee_cents
+from linli.gate.fees import Tariff
 from linli.gate.plates import PlateError, parse
 from server.api.deps import get_server, require
 from server.audit import audit
-from server.auth import User, can_see_plates, mask_plate
-from server.commands import send_command
-from server.db.models import Device
+from server.auth import User
 
-from . import lists
-from .models import GateDeviceSync, GateDoorEvent, GateListEntry, GatePassage, GatePayment, GateSession
-from .settings import gate_settings
-
-if TYPE_CHECKING:
-    from server.app import Server
+from . import lists, payments, queries, worker
 
 router = APIRouter(prefix="/api/v1/gate", tags=["gate"])
 Reader = Annotated[User, Depends(require("read"))]
@@ -61,19 +52,7 @@ def check_site(user: User, site: str) -> str:
 
 
 def kick(request: Request) -> None:
-    svc = getattr(get_server(request), "gate_sync", None)
-    if svc is not None:
-        svc.kick()
-
-
-def plate_for(user: User, plate: str | None) -> str | None:
-    if plate is None:
-        return None
-    return plate if can_see_plates(user) else mask_plate(plate)
-
-
-def card_for(user: User, card: str) -> str:
-    return card if can_see_plates(user) else ("*" * max(0, len(card) - 4)) + card[-4:]
+    worker.kick(get_server(request))
 
 
 # ------------------------------------------------------------------------------------------------ schemas
@@ -147,15 +126,6 @@ class QrIn(_In):
     label: str = Field("", max_length=64, description="for whom (kept in the audit log)")
 
 
-class PaymentIn(_In):
-    payment_id: str = Field(min_length=1, max_length=64)
-    site: str
-    session_id: str | None = Field(None, max_length=64)
-    plate: str | None = Field(None, max_length=32)
-    amount_cents: int = Field(ge=0, le=10_000_000)
-    paid_at: datetime | None = None
-
-
 # ------------------------------------------------------------------------------------------------ lists
 def _add(request: Request, user: User, site: str, lst: str, key: str, action: str, **kw: Any) -> dict[str, Any]:
     srv = get_server(request)
@@ -173,23 +143,7 @@ def get_lists(request: Request, user: Reader, site: str, list: Literal["resident
               ) -> dict[str, Any]:
     check_site(user, site)
     with get_server(request).db.session() as s:
-        st = lists.get_site(s, site)
-        stmt = select(GateListEntry).where(GateListEntry.site == site, GateListEntry.deleted.is_(False))
-        if list:
-            stmt = stmt.where(GateListEntry.list == list)
-        if q:
-            term = q.strip().upper()
-            stmt = stmt.where((GateListEntry.key.contains(term)) | (GateListEntry.label.contains(q.strip())))
-        rows = [lists.entry_view(r) for r in s.scalars(stmt.order_by(GateListEntry.list, GateListEntry.key)
-                                                        .limit(limit))]
-        version = st.version
-    for r in rows:
-        r["plate"] = plate_for(user, r["plate"])
-        if r["list"] in ("resident", "blacklist"):
-            r["key"] = plate_for(user, r["key"])
-        elif r["list"] == "card":
-            r["key"] = card_for(user, r["key"])
-    return {"site": site, "version": version, "entries": rows}
+        return queries.list_entries(s, user, site, list, q, limit)
 
 
 @router.post("/sites/{site}/vehicles", status_code=201, summary="Add or change a resident's vehicle")
@@ -273,58 +227,10 @@ def issue_qr(request: Request, user: Reader, site: str, body: QrIn) -> dict[str,
         token = qr.issue(site, body.door, row.qr_kid, row.qr_key, expires)
         audit(s, user.name, "gate.qr", f"gate/{site}/{body.door}", "ok", label=body.label,
               expires=expires.isoformat())
-    return {"token": token, "door": body.door, "expires": expires, "svg": qr_svg(token)}
-
-
-def qr_svg(token: str) -> str | None:
-    """The QR code as inline SVG (segno), or None where segno is not installed."""
-    try:
-        import segno
-    except ImportError:
-        return None
-    import io
-
-    buf = io.BytesIO()
-    segno.make(token, error="m").save(buf, kind="svg", scale=4, xmldecl=False, svgns=True)
-    return buf.getvalue().decode()
+    return {"token": token, "door": body.door, "expires": expires, "svg": qr.svg(token)}
 
 
 # ------------------------------------------------------------------------------------------------ reads
-def _visible_sites(stmt: Any, user: User, column: Any) -> Any:
-    return stmt if user.sites is None else stmt.where(column.in_(sorted(user.sites)))
-
-
-def passage_view(p: GatePassage, user: User) -> dict[str, Any]:
-    return {"event_id": p.event_id, "site": p.site, "lane": p.lane, "direction": p.direction, "at": p.at,
-            "plate": plate_for(user, p.plate), "colour": p.colour, "source": p.source, "decision": p.decision,
-            "reason": p.reason, "category": p.category, "match": p.match, "opened": p.opened,
-            "session_id": p.session_id, "fee_cents": p.fee_cents, "offline_replay": p.offline_replay, "by": p.by,
-            "note": p.note,
-            "image": f"/api/v1/blobs/{p.blob}" if p.blob and can_see_plates(user) else None}
-
-
-def search_passages(s: Session, user: User, site: str | None = None, plate: str | None = None,
-                    since: datetime | None = None, until: datetime | None = None, decision: str | None = None,
-                    limit: int = 100) -> list[GatePassage]:
-    stmt = _visible_sites(select(GatePassage), user, GatePassage.site)
-    if site:
-        stmt = stmt.where(GatePassage.site == site)
-    if plate and can_see_plates(user):
-        term = "".join(plate.split()).upper()
-        try:
-            term = parse(plate).text or term
-        except PlateError:
-            pass
-        stmt = stmt.where(GatePassage.plate.contains(term))
-    if since:
-        stmt = stmt.where(GatePassage.at >= since)
-    if until:
-        stmt = stmt.where(GatePassage.at < until)
-    if decision:
-        stmt = stmt.where(GatePassage.decision == decision)
-    return list(s.scalars(stmt.order_by(GatePassage.at.desc(), GatePassage.event_id.desc()).limit(limit)))
-
-
 @router.get("/passages", summary="Passages, newest first (searchable by plate, time, decision)")
 def get_passages(request: Request, user: Reader, site: str | None = None,
                  plate: str | None = Query(None, max_length=32, description="whole or part (not for maintenance)"),
@@ -332,8 +238,8 @@ def get_passages(request: Request, user: Reader, site: str | None = None,
                  decision: Literal["open", "deny", "guard", "pay", "manual"] | None = None,
                  limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     with get_server(request).db.session() as s:
-        rows = search_passages(s, user, site, plate, since, until, decision, limit)
-        return [passage_view(p, user) for p in rows]
+        rows = queries.search_passages(s, user, site, plate, since, until, decision, limit)
+        return [queries.passage_view(p, user) for p in rows]
 
 
 @router.get("/door-events", summary="Door access and alarms, newest first")
@@ -341,28 +247,7 @@ def get_door_events(request: Request, user: Reader, site: str | None = None, doo
                     since: datetime | None = None, granted: bool | None = None,
                     limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     with get_server(request).db.session() as s:
-        stmt = _visible_sites(select(GateDoorEvent), user, GateDoorEvent.site)
-        if site:
-            stmt = stmt.where(GateDoorEvent.site == site)
-        if door:
-            stmt = stmt.where(GateDoorEvent.door == door)
-        if since:
-            stmt = stmt.where(GateDoorEvent.at >= since)
-        if granted is not None:
-            stmt = stmt.where(GateDoorEvent.granted.is_(granted))
-        rows = s.scalars(stmt.order_by(GateDoorEvent.at.desc()).limit(limit))
-        return [{"event_id": r.event_id, "site": r.site, "door": r.door, "type": r.type, "at": r.at,
-                 "method": r.method, "credential": r.credential, "granted": r.granted, "reason": r.reason,
-                 "label": r.label if can_see_plates(user) else None} for r in rows]
-
-
-def session_view(r: GateSession, user: User, tariff: Tariff | None = None) -> dict[str, Any]:
-    due = None
-    if r.state == "open" and r.category == "temporary" and tariff is not None and r.entry_at is not None:
-        due = max(0, fee_cents(tariff, r.entry_at, utcnow()) - (r.paid_cents or 0))
-    return {"id": r.id, "site": r.site, "plate": plate_for(user, r.plate), "category": r.category,
-            "entry_at": r.entry_at, "exit_at": r.exit_at, "fee_cents": r.fee_cents, "paid_cents": r.paid_cents,
-            "state": r.state, "due_now_cents": due}
+        return queries.door_events(s, user, site, door, since, granted, limit)
 
 
 @router.get("/sessions", summary="Parking sessions (open ones with the fee due now)")
@@ -370,115 +255,30 @@ def get_sessions(request: Request, user: Reader, site: str | None = None,
                  state: Literal["open", "closed"] | None = None, plate: str | None = None,
                  limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
     with get_server(request).db.session() as s:
-        stmt = _visible_sites(select(GateSession), user, GateSession.site)
-        if site:
-            stmt = stmt.where(GateSession.site == site)
-        if state:
-            stmt = stmt.where(GateSession.state == state)
-        if plate and can_see_plates(user):
-            stmt = stmt.where(GateSession.plate == "".join(plate.split()).upper())
-        rows = list(s.scalars(stmt.order_by(GateSession.entry_at.desc()).limit(limit)))
-        tariffs = {r.site: lists.site_settings(lists.get_site(s, r.site)).tariff for r in rows}
-        return [session_view(r, user, tariffs.get(r.site)) for r in rows]
-
-
-def occupancy(s: Session, site: str) -> dict[str, Any]:
-    rows = s.execute(select(GateSession.category, func.count()).where(GateSession.site == site,
-                                                                     GateSession.state == "open")
-                     .group_by(GateSession.category)).all()
-    inside = {str(k): int(n) for k, n in rows}
-    st = lists.get_site(s, site)
-    cap = int(st.settings.get("capacity_temporary", 0))
-    return {"site": site, "inside": inside, "inside_total": sum(inside.values()), "capacity_temporary": cap,
-            "free_temporary": max(0, cap - inside.get("temporary", 0))}
+        return queries.sessions(s, user, site, state, plate, limit)
 
 
 @router.get("/sites/{site}/occupancy", summary="Vehicles inside and free temporary spaces")
 def get_occupancy(request: Request, user: Reader, site: str) -> dict[str, Any]:
     check_site(user, site)
     with get_server(request).db.session() as s:
-        return occupancy(s, site)
-
-
-def sync_state(s: Session, site: str) -> dict[str, Any]:
-    st = lists.get_site(s, site)
-    devs = s.execute(select(Device, GateDeviceSync).outerjoin(GateDeviceSync, GateDeviceSync.device_id == Device.id)
-                     .where(Device.site == site, Device.kind == "gate").order_by(Device.device)).all()
-    return {"site": site, "version": st.version, "devices": [
-        {"device": d.device, "state": d.state,
-         "version": (g.reported_version if g and g.reported_version is not None else (d.gauges or {}).get(
-             "lists_version")),
-         "reported_at": g.reported_at if g else None, "sent_version": g.sent_version if g else None}
-        for d, g in devs]}
+        return queries.occupancy(s, site)
 
 
 @router.get("/sites/{site}/sync", summary="The site's list version and each gate's")
 def get_sync(request: Request, user: Reader, site: str) -> dict[str, Any]:
     check_site(user, site)
     with get_server(request).db.session() as s:
-        return sync_state(s, site)
+        return queries.sync_state(s, site)
 
 
 # ------------------------------------------------------------------------------------------------ payments
 @router.post("/payments/callback", summary="Payment provider callback (HMAC-signed, idempotent by payment_id)")
 async def payment_callback(request: Request) -> dict[str, Any]:
     srv = get_server(request)
-    secret = gate_settings(srv.settings.kinds).secret()
     body = await request.body()
-    if secret is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "payment callbacks are not configured "
-                                                                 "(kinds.gate.payment_secret)")
-    want = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(request.headers.get("x-linli-signature", ""), want):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bad or missing X-Linli-Signature")
     try:
-        pay = PaymentIn.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad payment: {str(exc)[:300]}") from None
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(apply_payment, srv, pay)
-
-
-def apply_payment(srv: Server, pay: PaymentIn, by: str = "payment-callback") -> dict[str, Any]:
-    """Record an online payment of a parking session (idempotent by ``payment_id``) and, when the car waits at
-    an exit, send ``session_paid`` so the gate opens. Used by the provider's callback and by the residents' exit
-    page (:mod:`server.resident`), which pays through :mod:`server.payments`."""
-    cfg = gate_settings(srv.settings.kinds)
-    now = utcnow()
-    with srv.db.session() as s:
-        old = s.get(GatePayment, pay.payment_id)
-        if old is not None:
-            return {"payment_id": old.payment_id, "state": old.state, "duplicate": True}
-        sess = s.get(GateSession, pay.session_id) if pay.session_id else None
-        if sess is None and pay.plate:
-            try:
-                plate = parse(pay.plate).text
-            except PlateError:
-                plate = None
-            if plate:
-                sess = s.execute(select(GateSession).where(GateSession.site == pay.site, GateSession.plate == plate,
-                                                           GateSession.state == "open")
-                                 .order_by(GateSession.entry_at.desc()).limit(1)).scalar_one_or_none()
-        state = "unmatched" if sess is None else ("late" if sess.state == "closed" else "applied")
-        row = GatePayment(payment_id=pay.payment_id, site=pay.site, session_id=sess.id if sess else pay.session_id,
-                          plate=sess.plate if sess else None, amount_cents=pay.amount_cents, method="online",
-                          at=pay.paid_at or now, received_at=now, state=state,
-                          device_id=sess.device_id if sess else None)
-        s.add(row)
-        if sess is not None:
-            sess.paid_cents = (sess.paid_cents or 0) + pay.amount_cents
-        audit(s, by, "gate.payment", f"gate/{pay.site}", "ok" if sess else "error",
-              payment_id=pay.payment_id, state=state, amount_cents=pay.amount_cents)
-        dev = s.get(Device, sess.device_id) if sess is not None and state == "applied" else None
-        sid, plate_txt = (sess.id, sess.plate) if sess else (None, None)
-        if dev is not None:
-            s.expunge(dev)
-    command_id = None
-    if dev is not None:
-        args = {"session_id": sid, "plate": plate_txt, "amount_cents": pay.amount_cents,
-                "payment_id": pay.payment_id, "method": "online"}
-        command_id = send_command(srv.db, srv.link, dev, "session_paid", args, cfg.command_ttl_s, by,
-                                  srv.settings.commands.publish_wait_s).command.id
-    return {"payment_id": pay.payment_id, "state": state, "session_id": sid, "duplicate": False,
-            "command_id": command_id}
+        pay = payments.verify(srv, body, request.headers.get(payments.SIGNATURE_HEADER, ""))
+    except payments.CallbackError as exc:
+        raise HTTPException(exc.status_code, exc.detail) from None
+    return await run_in_threadpool(payments.apply_payment, srv, pay)

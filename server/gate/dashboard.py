@@ -1,4 +1,4 @@
-"""The gate's dashboard panels (found by ``server.dashboards.load_kind_dashboards``): entries and exits per day,
+"""The gate's dashboard panels (declared in its ``KindSpec``): entries and exits per day,
 decisions per day, parking fees per day, and door alarms per day."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from collections import defaultdict
 
 from sqlalchemy import func, select
 
-from linli.contract import Kind
+from linli.contract import Kind, event_types
+from linli.contract.gate import DOOR_ALARMS
 from server.dashboards import ChartData, DashboardRegistry, Panel, PanelQuery, events_per_day, local_day, per_day
 from server.db.models import Device
 
@@ -56,7 +57,7 @@ def fees_per_day(q: PanelQuery) -> ChartData:
 
 
 def door_alarms_per_day(q: PanelQuery) -> ChartData:
-    return events_per_day(q, kind=Kind.gate, types=["door.forced_open", "door.held_open", "door.fire"])
+    return events_per_day(q, kind=Kind.gate, types=event_types(*DOOR_ALARMS))
 
 
 def register(dashboards: DashboardRegistry) -> None:

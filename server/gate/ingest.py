@@ -1,8 +1,8 @@
 """The gate's ingest handlers: passages, parking sessions, payments, door events and the gates' list versions.
 
-They run inside the ingest batch's transaction, only for newly stored events (so each is written once). Event data
-is validated with the models of ``linli.gate.contract``; data that does not fit is logged and counted, and the
-event itself stays stored (nothing lost).
+They run inside the ingest batch's transaction, only for newly stored events (so each is written once). Each gets
+the event's data as the model ``linli.contract.gate`` declares for its type (validated by ingest: data that does not
+fit is rejected and counted before it gets here).
 """
 
 from __future__ import annotations
@@ -12,32 +12,17 @@ from datetime import datetime
 
 from linli import contract
 from linli.contract import Kind
-from linli.gate.contract import DoorData, GateDataError, ListsAppliedData, PassageData, PaymentData, parse_event_data
+from linli.contract.gate import DOOR_EVENTS, DoorData, ListsAppliedData, PassageData, PaymentData
 from server.ingest.registry import HandlerRegistry, IngestContext
 
 from .models import GateDeviceSync, GateDoorEvent, GatePassage, GatePayment, GateSession
 
 log = logging.getLogger(__name__)
-REJECTED: dict[str, int] = {}
-
-
-def _typed(ev: contract.Event) -> object | None:
-    try:
-        return parse_event_data(ev.type, ev.data)
-    except GateDataError as exc:
-        REJECTED[ev.type] = REJECTED.get(ev.type, 0) + 1
-        log.warning("gate event %s (%s) kept without its typed row: %s", ev.id, ev.type, exc)
-        return None
-
-
 def _session(ctx: IngestContext, sid: str) -> GateSession | None:
     return ctx.session.get(GateSession, sid)
 
 
-def on_passage(ctx: IngestContext, ev: contract.Event) -> None:
-    p = _typed(ev)
-    if not isinstance(p, PassageData):
-        return
+def on_passage(ctx: IngestContext, ev: contract.Event, p: PassageData) -> None:
     ctx.session.add(GatePassage(
         event_id=ev.id, device_id=ctx.device_id, site=ctx.ref.site, lane=p.lane, direction=p.direction, at=p.at,
         plate=p.plate, colour=p.colour, source=p.source, decision=p.decision, reason=p.reason, category=p.category,
@@ -61,10 +46,7 @@ def on_passage(ctx: IngestContext, ev: contract.Event) -> None:
         row.entry_at = p.at
 
 
-def on_payment(ctx: IngestContext, ev: contract.Event) -> None:
-    p = _typed(ev)
-    if not isinstance(p, PaymentData):
-        return
+def on_payment(ctx: IngestContext, ev: contract.Event, p: PaymentData) -> None:
     pid = p.payment_id or f"dev-{ev.id}"  # cash at the booth has no payment id of its own
     if ctx.session.get(GatePayment, pid) is not None:
         return  # an online payment the server recorded (and counted) when its callback came
@@ -76,10 +58,7 @@ def on_payment(ctx: IngestContext, ev: contract.Event) -> None:
         s.paid_cents = (s.paid_cents or 0) + p.amount_cents
 
 
-def on_door(ctx: IngestContext, ev: contract.Event) -> None:
-    d = _typed(ev)
-    if not isinstance(d, DoorData):
-        return
+def on_door(ctx: IngestContext, ev: contract.Event, d: DoorData) -> None:
     ctx.session.add(GateDoorEvent(event_id=ev.id, device_id=ctx.device_id, site=ctx.ref.site, door=d.door,
                                   type=ev.type, at=d.at, method=d.method, credential=d.credential, granted=d.granted,
                                   reason=d.reason, label=d.label))
@@ -94,10 +73,8 @@ def _report_version(ctx: IngestContext, version: int, at: datetime) -> None:
         row.reported_version, row.reported_at = version, at
 
 
-def on_lists_applied(ctx: IngestContext, ev: contract.Event) -> None:
-    d = _typed(ev)
-    if isinstance(d, ListsAppliedData):
-        _report_version(ctx, d.version, ev.ts)
+def on_lists_applied(ctx: IngestContext, ev: contract.Event, d: ListsAppliedData) -> None:
+    _report_version(ctx, d.version, ev.ts)
 
 
 def on_cmd_result(ctx: IngestContext, res: contract.CommandResult) -> None:
@@ -112,10 +89,10 @@ def on_telemetry(ctx: IngestContext, tm: contract.Telemetry) -> None:
 
 
 def register(registry: HandlerRegistry) -> None:
-    registry.on_event(Kind.gate, on_passage, types="gate.passage")
-    registry.on_event(Kind.gate, on_payment, types="gate.payment")
-    registry.on_event(Kind.gate, on_door, types="door.*")
-    registry.on_event(Kind.gate, on_lists_applied, types="gate.lists.applied")
+    registry.on_event(Kind.gate, on_passage, types=PassageData)
+    registry.on_event(Kind.gate, on_payment, types=PaymentData)
+    registry.on_event(Kind.gate, on_door, types=DOOR_EVENTS)
+    registry.on_event(Kind.gate, on_lists_applied, types=ListsAppliedData)
     registry.on_cmd_result(Kind.gate, on_cmd_result)
     registry.on_telemetry(Kind.gate, on_telemetry)
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from linli.contract import utcnow
+from linli.contract.gate import GateSettings, ListEntry, ListsSyncArgs
 from linli.gate import qr
-from linli.gate.contract import GateSettings, ListEntry, ListsSyncArgs
 from linli.gate.fees import Tariff
 
 from .models import GateListEntry, GateSite

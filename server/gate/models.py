@@ -23,7 +23,7 @@ class GateSite(Base):
     __tablename__ = "gate_sites"
     site: Mapped[str] = mapped_column(String(48), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0, doc="the latest list version of this site")
-    settings: Mapped[dict[str, Any]] = mapped_column(doc="linli.gate.contract.GateSettings (without qr_keys)")
+    settings: Mapped[dict[str, Any]] = mapped_column(doc="linli.contract.gate.GateSettings (without qr_keys)")
     settings_version: Mapped[int] = mapped_column(Integer, default=0)
     qr_kid: Mapped[str] = mapped_column(String(16))
     qr_key: Mapped[str] = mapped_column(String(64), doc="HMAC key of the door QR codes (secret)")

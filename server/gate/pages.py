@@ -6,13 +6,11 @@ gates and their list versions, recent passages with plate images, cars inside), 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import ChoiceLoader, FileSystemLoader
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -28,27 +26,13 @@ from server.auth import User, can_see_plates, mask_plate
 from server.db.models import Device
 
 from . import lists
-from .api import (
-    CardIn,
-    VehicleIn,
-    VisitorIn,
-    card_for,
-    may_edit,
-    occupancy,
-    qr_svg,
-    search_passages,
-    session_view,
-    sync_state,
-)
+from .api import CardIn, VehicleIn, VisitorIn, kick, may_edit
 from .models import GateDoorEvent, GateListEntry, GateSession, GateSite
+from .queries import card_for, occupancy, search_passages, session_view, sync_state
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[User, Depends(require("read"))]
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-if not getattr(web.templates.env, "gate_templates", False):
-    web.templates.env.loader = ChoiceLoader([web.templates.env.loader, FileSystemLoader(str(TEMPLATES))])
-    web.templates.env.gate_templates = True  # type: ignore[attr-defined]
 
 TEXTS = Catalog({
     "title": ("道闸与门禁", "Gates & doors"),
@@ -213,7 +197,7 @@ def lists_page(request: Request, user: Reader, site: str | None = None) -> HTMLR
             s.expunge_all()
     qr_doc = None
     if request.query_params.get("qr"):
-        qr_doc = {"token": request.query_params["qr"], "svg": qr_svg(request.query_params["qr"]),
+        qr_doc = {"token": request.query_params["qr"], "svg": qr.svg(request.query_params["qr"]),
                   "minutes": request.query_params.get("m", ""), "until": request.query_params.get("until", "")}
     tariff = Tariff.model_validate(st.settings.get("tariff", {})) if st else Tariff()
     return _render(request, "gate/lists.html", user, {
@@ -274,7 +258,7 @@ async def add_entry(request: Request, site: str, user: User = Depends(form_user(
     except (ValidationError, ValueError, PlateError) as exc:
         msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         return _back(site, err=msg.removeprefix("Value error, ")[:200])
-    _kick(request)
+    kick(request)
     return _back(site, msg=TEXTS.t("saved", lang))
 
 
@@ -288,7 +272,7 @@ async def remove_entry(request: Request, site: str, user: User = Depends(form_us
         row = lists.delete(s, site, str(form.get("list", "")), str(form.get("key", "")), user.name)
         if row is not None:
             audit(s, user.name, "gate.remove", f"gate/{site}/{row.list}/{row.key}", "ok", via="page")
-    _kick(request)
+    kick(request)
     return _back(site, msg=TEXTS.t("removed", lang))
 
 
@@ -311,7 +295,7 @@ async def save_settings(request: Request, site: str, user: User = Depends(form_u
     with get_server(request).db.session() as s:
         lists.set_settings(s, site, tariff, cap)
         audit(s, user.name, "gate.settings", f"gate/{site}", "ok", via="page", capacity=cap)
-    _kick(request)
+    kick(request)
     return _back(site, msg=TEXTS.t("saved", lang))
 
 
@@ -337,12 +321,6 @@ async def issue_qr(request: Request, site: str, user: User = Depends(form_user("
         return _back(site, err=str(exc))
     until = expires.astimezone(SHANGHAI).strftime("%H:%M")
     return _back(site, qr=token, m=str(minutes), until=until, msg=TEXTS.t("qr_issued", lang, m=minutes, until=until))
-
-
-def _kick(request: Request) -> None:
-    svc = getattr(get_server(request), "gate_sync", None)
-    if svc is not None:
-        svc.kick()
 
 
 @router.get("/gate/doors", response_class=HTMLResponse)

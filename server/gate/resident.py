@@ -2,8 +2,8 @@
 
 Which car waits: the lane's newest passage, when it is a ``pay`` decision the gate still holds (its telemetry says
 the lane waits for payment) and its parking session is open. Paid through :mod:`server.payments`; the paid order
-goes through the gate's own payment path (:func:`server.gate.api.apply_payment`: recorded once by payment id, then
-``session_paid`` to the gate, which opens the barrier when the fee is covered).
+goes through the gate's own payment path (:func:`server.gate.payments.apply_payment`: recorded once by payment
+id, then ``session_paid`` to the gate, which opens the barrier when the fee is covered).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class ParkingPurpose:
     """What a paid parking order does: the gate's payment path, then wait for the gate to say it opened."""
 
     def dispatch(self, pay: Payments, order: PayOrder) -> None:
-        from .api import PaymentIn, apply_payment
+        from .payments import PaymentIn, apply_payment
 
         res = apply_payment(pay.srv, PaymentIn(payment_id=order.out_trade_no, site=order.site,
                                                session_id=order.gate_session_id, amount_cents=order.amount_fen,

@@ -4,15 +4,22 @@ A device kind reacts to its own messages in ``server/<kind>/ingest.py``, which d
 
     # server/gate/ingest.py
     from linli.contract import Event, Kind
+    from linli.contract.gate import PassageData
     from server.ingest.registry import HandlerRegistry, IngestContext
 
-    def on_passage(ctx: IngestContext, event: Event) -> None:
-        ctx.session.add(Passage(device_id=ctx.device_id, plate=event.data["plate"], ts=event.ts))
+    def on_passage(ctx: IngestContext, event: Event, data: PassageData) -> None:
+        ctx.session.add(Passage(device_id=ctx.device_id, plate=data.plate, ts=event.ts))
 
     def register(registry: HandlerRegistry) -> None:
-        registry.on_event(Kind.gate, on_passage, types="gate.passage")
+        registry.on_event(Kind.gate, on_passage, types=PassageData)
 
-``load_kind_handlers`` finds and calls those ``register`` functions (the app does so when it is created). Handlers
+Event handlers get the event's data already validated against the kind's contract (``linli.contract.<kind>``): the
+instance of the payload model declared for its type (an event whose data does not validate is rejected at ingest
+and never reaches a handler). Handlers registered for every kind (``on_any_event``) also see events of types outside
+the contract; their ``data`` is then None.
+
+The kind declares ``ingest=True`` in its ``KindSpec`` and ``server.kinds.ServerKinds.register_handlers`` calls those
+``register`` functions (the app does so when it is created). Handlers
 run in the writer thread, inside the batch's transaction, after the core rows are written. Event, telemetry and
 command-result handlers run only for messages stored for the first time (never for duplicates), so what they write
 is stored exactly once together with the message; status and config-report handlers run for every such message
@@ -27,17 +34,17 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
 from linli import contract
-from linli.contract import DeviceRef, Kind
-from server.kinds import kind_modules, registrar
+from linli.contract import DeviceRef, EventData, Kind
 
 log = logging.getLogger(__name__)
 
 P = TypeVar("P")
+H = TypeVar("H")
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,8 @@ class IngestContext:
 
 
 Handler = Callable[[IngestContext, P], None]
-EventHandler = Handler[contract.Event]
+#: ``fn(ctx, event, data)``: ``data`` is the typed payload (the model the contract declares for the event's type).
+EventHandler = Callable[[IngestContext, contract.Event, Any], None]
 TelemetryHandler = Handler[contract.Telemetry]
 StatusHandler = Handler[contract.Status]
 CommandResultHandler = Handler[contract.CommandResult]
@@ -57,31 +65,40 @@ ConfigReportedHandler = Handler[contract.ConfigReported]
 
 
 @dataclass
-class _Table(Generic[P]):
-    entries: list[tuple[Kind, tuple[str, ...], Handler[P]]] = field(default_factory=list)
+class _Table(Generic[H]):
+    entries: list[tuple[Kind, tuple[str, ...], H]] = field(default_factory=list)
 
-    def add(self, kind: Kind | str, fn: Handler[P], patterns: tuple[str, ...] = ("*",)) -> None:
+    def add(self, kind: Kind | str, fn: H, patterns: tuple[str, ...] = ("*",)) -> None:
         self.entries.append((Kind(kind), patterns, fn))
 
-    def find(self, kind: Kind, name: str = "") -> list[Handler[P]]:
+    def find(self, kind: Kind, name: str = "") -> list[H]:
         return [fn for k, pats, fn in self.entries if k == kind and any(fnmatch.fnmatchcase(name, p) for p in pats)]
+
+
+EventTypes = str | type[EventData] | Iterable[str | type[EventData]]
+
+
+def _patterns(types: EventTypes) -> tuple[str, ...]:
+    items = [types] if isinstance(types, str | type) else list(types)
+    return tuple(t if isinstance(t, str) else t.EVENT.type for t in items)
 
 
 class HandlerRegistry:
     """Handlers per device kind (and, for events, per event type glob such as ``"gate.*"``)."""
 
     def __init__(self) -> None:
-        self.events: _Table[contract.Event] = _Table()
-        self.telemetry: _Table[contract.Telemetry] = _Table()
-        self.status: _Table[contract.Status] = _Table()
-        self.cmd_results: _Table[contract.CommandResult] = _Table()
-        self.config_reported: _Table[contract.ConfigReported] = _Table()
+        self.events: _Table[EventHandler] = _Table()
+        self.telemetry: _Table[TelemetryHandler] = _Table()
+        self.status: _Table[StatusHandler] = _Table()
+        self.cmd_results: _Table[CommandResultHandler] = _Table()
+        self.config_reported: _Table[ConfigReportedHandler] = _Table()
         self.loaded: list[str] = []
 
-    def on_event(self, kind: Kind | str, fn: EventHandler, types: str | Iterable[str] = "*") -> None:
-        self.events.add(kind, fn, (types,) if isinstance(types, str) else tuple(types))
+    def on_event(self, kind: Kind | str, fn: EventHandler, types: EventTypes = "*") -> None:
+        """``fn`` for events of ``kind`` whose type matches: a payload model, a type or a glob (``"door.*"``)."""
+        self.events.add(kind, fn, _patterns(types))
 
-    def on_any_event(self, fn: EventHandler, types: str | Iterable[str] = "*") -> None:
+    def on_any_event(self, fn: EventHandler, types: EventTypes = "*") -> None:
         """``fn`` for the events of every kind (cross-cutting handlers such as alarms → work orders)."""
         for kind in Kind:
             self.on_event(kind, fn, types)
@@ -98,11 +115,3 @@ class HandlerRegistry:
     def on_config_reported(self, kind: Kind | str, fn: ConfigReportedHandler) -> None:
         self.config_reported.add(kind, fn)
 
-
-def load_kind_handlers(registry: HandlerRegistry, kinds: Iterable[Kind] = tuple(Kind)) -> list[str]:
-    """Import ``server.<kind>.ingest`` for each kind that has one and call its ``register(registry)``."""
-    for _kind, module in kind_modules("ingest", kinds):
-        registrar(module)(registry)
-        registry.loaded.append(module.__name__)
-        log.info("ingest handlers loaded from %s", module.__name__)
-    return registry.loaded

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 
@@ -52,6 +53,8 @@ class Ingest:
         self._abort = threading.Event()
         self._thread: threading.Thread | None = None
         self._log_limit = LogLimiter()
+        self._in_hand = 0  # messages taken off the queue and not yet acknowledged
+        self._progress_mono = time.monotonic()  # last acknowledgement, or last time there was nothing to do
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def attach(self, link: MqttLink) -> None:
@@ -114,8 +117,14 @@ class Ingest:
             try:
                 batch = self._next_batch()
                 self.stats.set_queue(self._q.qsize())
-                if batch:
+                if not batch:
+                    self._progress_mono = time.monotonic()  # idle is not stuck
+                    continue
+                self._in_hand = len(batch)
+                try:
                     self.process(batch)
+                finally:
+                    self._in_hand = 0
             except Exception:  # never let the writer die
                 log.exception("ingest writer: unexpected error; continuing")
                 time.sleep(0.1)
@@ -130,17 +139,23 @@ class Ingest:
             except Rejected as rej:
                 self._reject(msg, rej)
                 self._ack(msg)
+            except Exception as exc:  # whatever a payload does to the parser, it only costs that message
+                self._reject(msg, Rejected("malformed", f"unparseable: {_one_line(exc)}"))
+                self._ack(msg)
         if good:
             self._store(good)
 
-    def _store(self, items: list[Parsed]) -> None:
+    def _store(self, items: list[Parsed], isolate: bool = False) -> None:
+        """Store ``items`` in one transaction; transient database errors retry it. Any other error stores them again
+        with each message in a SAVEPOINT of its own (``isolate``), so the one that fails is rejected alone; should
+        even that fail, each message is stored in a transaction of its own."""
         delay = self.cfg.retry_initial_s
         while not self._abort.is_set():
             new_devices: dict[DeviceRef, int] = {}
             now = datetime.now(UTC)
             try:
                 with self.db.session() as session:
-                    outcomes = store_batch(session, items, self.env, now, new_devices)
+                    outcomes = store_batch(session, items, self.env, now, new_devices, isolate)
             except Exception as exc:
                 if is_transient(exc):
                     self.stats.on_retry()
@@ -150,13 +165,18 @@ class Ingest:
                     delay = min(delay * 2, self.cfg.retry_max_s)
                     continue
                 self.env.devices.clear()
+                if not isolate:
+                    log.warning("ingest: batch of %d failed (%s); storing it again, one savepoint per message",
+                                len(items), _one_line(exc))
+                    self._store(items, isolate=True)
+                    return
                 if len(items) == 1:
-                    self._reject(items[0].msg, Rejected("store_error", _one_line(exc)))
+                    self._reject(items[0].msg, _about(Rejected("store_error", _one_line(exc)), items[0]))
                     self._ack(items[0].msg)
                     return
                 log.warning("ingest: batch of %d failed (%s); storing one by one", len(items), _one_line(exc))
                 for it in items:
-                    self._store([it])
+                    self._store([it], isolate=True)
                 return
             self.env.devices.ids.update(new_devices)
             self._done(items, outcomes)
@@ -167,7 +187,7 @@ class Ingest:
         lags = []
         for it, out in zip(items, outcomes, strict=True):
             if isinstance(out, Rejected):
-                self._reject(it.msg, out)
+                self._reject(it.msg, _about(out, it))
             elif out == "duplicate":
                 self.stats.on_duplicate(it.channel.value)
             else:
@@ -177,17 +197,35 @@ class Ingest:
             self._ack(it.msg)
         self.stats.on_batch(len(items), lags)
 
+    def health(self) -> dict[str, Any]:
+        """Is ingest making progress? Unhealthy when the writer is gone, or messages wait and none has been stored
+        or rejected for ``stall_s`` (a database that stays away, a message that stalls the writer)."""
+        waiting = self._q.qsize() + self._in_hand
+        idle_s = time.monotonic() - self._progress_mono
+        stalled = bool(waiting) and idle_s > self.cfg.stall_s
+        return {"running": self.running, "waiting": waiting, "stalled": stalled,
+                "since_progress_s": round(idle_s, 1), "ok": self.running and not stalled}
+
     def _ack(self, msg: Incoming) -> None:
+        self._progress_mono = time.monotonic()
         if self.link is not None:
             self.link.ack(msg.mid, msg.qos, msg.generation)
 
     def _reject(self, msg: Incoming, rej: Rejected) -> None:
-        self.stats.on_reject(msg.topic, rej.reason, rej.detail, len(msg.payload))
+        self.stats.on_reject(msg.topic, rej.reason, rej.detail, len(msg.payload), rej.kind, rej.type)
         ok, held = self._log_limit.allow()
         if ok:
             more = f" (+{held} more rejects not logged)" if held else ""
             log.warning("ingest rejected %s (%d bytes) from %s: %s%s", rej.reason, len(msg.payload), msg.topic[:200],
                         rej.detail[:300], more)
+
+
+def _about(rej: Rejected, it: Parsed) -> Rejected:
+    """``rej`` with the kind and event type of the message it is about."""
+    rej.kind = rej.kind or it.ref.kind.value
+    if not rej.type and isinstance(it.payload, contract.Event):
+        rej.type = it.payload.type
+    return rej
 
 
 def _one_line(exc: BaseException) -> str:

@@ -18,6 +18,10 @@ REJECT_REASONS = (
     "unknown_topic",    # not a linli topic, bad site/kind/device, or a channel the server does not take
     "oversized",        # over contract.MAX_JSON_BYTES / MAX_BLOB_BYTES
     "malformed",        # not UTF-8 JSON / not a JSON object
+    "too_deep",         # arrays/objects nested deeper than contract.MAX_JSON_DEPTH (refused before parsing)
+    "non_finite",       # NaN / Infinity
+    "number_range",     # an integer beyond 64 bits or a number that overflows
+    "handler_error",    # a kind's handler failed on this message (rolled back alone; the others were stored)
     "schema",           # JSON that does not validate against the channel's model (incl. schema version)
     "kind_mismatch",    # status names another kind than its topic
     "blob_empty",
@@ -36,6 +40,12 @@ class RejectRecord:
     reason: str
     detail: str
     size: int
+    kind: str = ""
+    type: str = ""
+
+
+#: Label value for a kind or event type that could not be read from the message.
+UNKNOWN = "-"
 
 
 class IngestStats:
@@ -46,6 +56,9 @@ class IngestStats:
         self.stored = 0
         self.duplicate = 0
         self.rejected: dict[str, int] = dict.fromkeys(REJECT_REASONS, 0)
+        #: (kind, event type, reason) → count, for event messages (type ``-``: not readable) and, with type
+        #: ``-``, for the other channels' messages of a known kind.
+        self.rejected_by: dict[tuple[str, str, str], int] = {}
         self.batches = 0
         self.batch_last = 0
         self.batch_max = 0
@@ -67,6 +80,8 @@ class IngestStats:
                                   registry=registry)
         for r in REJECT_REASONS:
             self.m_rejected.labels(r)
+        self.m_rejected_by = Counter("linli_ingest_rejected_by_type", "messages rejected, by device kind, event "
+                                     "type and reason", ["kind", "type", "reason"], registry=registry)
         self.m_batch = Histogram("linli_ingest_batch_size", "messages per database transaction",
                                  buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), registry=registry)
         self.m_lag = Histogram("linli_ingest_lag_seconds", "arrival at the server to commit",
@@ -82,11 +97,20 @@ class IngestStats:
             self.received += 1
         self.m_received.inc()
 
-    def on_reject(self, topic: str, reason: str, detail: str, size: int) -> None:
+    def on_reject(self, topic: str, reason: str, detail: str, size: int, kind: str = UNKNOWN,
+                  type: str = UNKNOWN) -> None:
+        key = (kind or UNKNOWN, (type or UNKNOWN)[:64], reason)
         with self._lock:
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
-            self.last_rejects.append(RejectRecord(utcnow(), topic[:300], reason, detail[:500], size))
+            self.rejected_by[key] = self.rejected_by.get(key, 0) + 1
+            self.last_rejects.append(RejectRecord(utcnow(), topic[:300], reason, detail[:500], size, key[0], key[1]))
         self.m_rejected.labels(reason).inc()
+        self.m_rejected_by.labels(*key).inc()
+
+    def rejects_of(self, kind: str, type: str = UNKNOWN) -> dict[str, int]:
+        """Rejects of one kind's event type (``-``: messages whose type could not be read), by reason."""
+        with self._lock:
+            return {r: n for (k, t, r), n in self.rejected_by.items() if k == kind and t == type}
 
     def on_stored(self, channel: str, n: int = 1) -> None:
         with self._lock:
@@ -134,6 +158,8 @@ class IngestStats:
                 "duplicate": self.duplicate,
                 "rejected": {k: v for k, v in self.rejected.items() if v},
                 "rejected_total": sum(self.rejected.values()),
+                "rejected_by": [{"kind": k, "type": t, "reason": r, "count": n}
+                                for (k, t, r), n in sorted(self.rejected_by.items())],
                 "batches": self.batches,
                 "batch_size": {"last": self.batch_last, "max": self.batch_max,
                                "mean": round(self.batch_msgs / self.batches, 2) if self.batches else 0.0},

@@ -6,13 +6,14 @@ Idempotent throughout, because the broker redelivers whatever was not acknowledg
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -56,6 +57,7 @@ class Parsed:
     channel: Channel
     payload: contract.Payload | None = None  # None for blobs
     sha256: str | None = None               # blobs
+    data: contract.EventData | None = None  # events: Event.data as the contract's model of its type
 
     @property
     def seen(self) -> bool:
@@ -67,10 +69,15 @@ class Parsed:
 
 
 class Rejected(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    """A message ingest will not store: why (one of ``REJECT_REASONS``), and the device kind and event type when
+    they could be read (for the counts by kind and type)."""
+
+    def __init__(self, reason: str, detail: str, kind: str = "", type: str = "") -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.kind = kind
+        self.type = type
 
 
 Outcome = Literal["stored", "duplicate"] | Rejected
@@ -83,6 +90,30 @@ def parse(msg: Incoming) -> Parsed:
         pt = contract.parse_topic(msg.topic)
     except ContractError as exc:
         raise Rejected("unknown_topic", str(exc)) from None
+    try:
+        return _parse(msg, pt)
+    except Rejected as rej:
+        rej.kind = pt.ref.kind.value
+        if not rej.type and pt.channel is Channel.event:
+            rej.type = _event_type_of(msg.payload)
+        raise
+
+
+def _event_type_of(payload: bytes) -> str:
+    """The event type named in a payload, if it can be read cheaply and safely (else empty)."""
+    if len(payload) > contract.MAX_JSON_BYTES:
+        return ""
+    m = _TYPE_RE.search(payload)
+    if m is None:
+        return ""
+    t = m.group(1).decode("ascii")
+    return t if contract.EVENT_TYPE_RE.fullmatch(t) and len(t) <= 64 else ""
+
+
+_TYPE_RE = re.compile(rb'"type"\s*:\s*"([a-z][a-z0-9_.]{0,63})"')
+
+
+def _parse(msg: Incoming, pt: contract.ParsedTopic) -> Parsed:
     if pt.channel not in DEVICE_CHANNELS:
         raise Rejected("unknown_topic", f"channel {pt.channel.value} is not a device→server channel")
     data = msg.payload
@@ -97,21 +128,21 @@ def parse(msg: Incoming) -> Parsed:
         except ContractError as exc:
             raise Rejected("blob_hash", str(exc)) from None
         return Parsed(msg, pt.ref, pt.channel, None, pt.arg)
-    if len(data) > contract.MAX_JSON_BYTES:
-        raise Rejected("oversized", f"payload of {len(data)} bytes is over {contract.MAX_JSON_BYTES}")
     try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Rejected("malformed", f"not JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise Rejected("malformed", f"payload is a JSON {type(obj).__name__}, not an object")
-    try:
-        payload = contract.decode(pt.channel, data)
+        payload = contract.decode(pt.channel, data)  # size, nesting, numbers, UTF-8, then the channel's model
+    except contract.PayloadError as exc:
+        raise Rejected(exc.reason, str(exc)) from None
     except ContractError as exc:
         raise Rejected("schema", str(exc)) from None
     if isinstance(payload, contract.Status) and payload.kind != pt.ref.kind:
         raise Rejected("kind_mismatch", f"status says kind {payload.kind.value}, topic says {pt.ref.kind.value}")
-    return Parsed(msg, pt.ref, pt.channel, payload)
+    typed = None
+    if isinstance(payload, contract.Event) and contract.event_model(pt.ref.kind, payload.type) is not None:
+        try:
+            typed = contract.parse_event_data(pt.ref.kind, payload.type, payload.data)
+        except ContractError as exc:
+            raise Rejected("schema", str(exc)) from None
+    return Parsed(msg, pt.ref, pt.channel, payload, data=typed)
 
 
 # ------------------------------------------------------------------------------------------------ store
@@ -165,9 +196,52 @@ class StoreEnv:
     devices: DeviceCache
 
 
+class HandlerFailed(Exception):
+    """A kind's handler raised; the message it was handling is rejected as ``handler_error``."""
+
+    def __init__(self, fn: Any, exc: BaseException) -> None:
+        name = getattr(fn, "__qualname__", repr(fn))
+        text = str(exc).strip().splitlines()
+        super().__init__(f"{getattr(fn, '__module__', '')}.{name}: {type(exc).__name__}: {text[0] if text else ''}"
+                         [:300])
+
+
+def _run(handlers: list[Any], *args: Any) -> None:
+    for fn in handlers:
+        try:
+            fn(*args)
+        except Exception as exc:
+            raise HandlerFailed(fn, exc) from exc
+
+
+def _handled(handlers: list[Any], *args: Any) -> Outcome:
+    _run(handlers, *args)
+    return "stored"
+
+
+def _isolated(session: Session, write: Callable[[], Outcome], undo: Callable[[], Any] | None = None) -> Outcome:
+    """Run ``write`` (a message's own rows and its handlers) in a SAVEPOINT: if it fails, only its work is rolled
+    back (and ``undo`` removes its row of a bulk insert) and the message is rejected; the batch goes on."""
+    try:
+        with session.begin_nested():
+            out = write()
+            session.flush()
+        return out
+    except Exception as exc:
+        if undo is not None:
+            undo()
+        if isinstance(exc, HandlerFailed):
+            return Rejected("handler_error", str(exc))
+        return Rejected("store_error", f"{type(exc).__name__}: {str(exc).strip()[:250]}")
+
+
 def store_batch(session: Session, items: list[Parsed], env: StoreEnv, now: datetime,
-                new_devices: dict[DeviceRef, int]) -> list[Outcome]:
-    """Write parsed messages in one transaction (the caller commits). Returns one outcome per item."""
+                new_devices: dict[DeviceRef, int], isolate: bool = False) -> list[Outcome]:
+    """Write parsed messages in one transaction (the caller commits). Returns one outcome per item.
+
+    With ``isolate`` each message's writes and handlers run in a SAVEPOINT of their own, so a message whose handler
+    (or row) fails is rejected alone and the others are stored in the same transaction. Ingest first tries without
+    (one transaction, fastest) and, only if that fails, again with."""
     ids = resolve_devices(session, (it.ref for it in items), now, env.devices, new_devices)
     outcomes: list[Outcome | None] = [None] * len(items)
     event_idx: list[int] = []
@@ -179,26 +253,17 @@ def store_batch(session: Session, items: list[Parsed], env: StoreEnv, now: datet
         if it.seen:
             last_seen[dev] = max(last_seen.get(dev, at), at)
         ctx = IngestContext(session, it.ref, dev, at)
-        p = it.payload
         if it.channel is Channel.event:
             event_idx.append(i)
         elif it.channel is Channel.telemetry:
             telemetry_idx.append(i)
-        elif isinstance(p, contract.Status):
-            outcomes[i] = _status(ctx, p, env)
-        elif it.channel is Channel.blob:
-            assert it.sha256 is not None
-            outcomes[i] = _blob(ctx, it.sha256, it.msg.payload, env)
-        elif isinstance(p, contract.CommandResult):
-            outcomes[i] = _cmd_result(ctx, p, env)
-        elif isinstance(p, contract.ConfigReported):
-            outcomes[i] = _config_reported(ctx, p, env)
-        else:  # pragma: no cover - parse() only lets device channels through
-            outcomes[i] = Rejected("unknown_topic", f"unhandled channel {it.channel.value}")
+        else:
+            write = _writer(ctx, it, env)
+            outcomes[i] = _isolated(session, write) if isolate else write()
     if event_idx:
-        _events(session, items, event_idx, ids, outcomes, env, now)
+        _events(session, items, event_idx, ids, outcomes, env, now, isolate)
     if telemetry_idx:
-        _telemetry(session, items, telemetry_idx, ids, outcomes, env, now)
+        _telemetry(session, items, telemetry_idx, ids, outcomes, env, now, isolate)
     if last_seen:
         b_at: Any = bindparam("b_at", type_=UtcDateTime())
         session.execute(
@@ -212,6 +277,21 @@ def store_batch(session: Session, items: list[Parsed], env: StoreEnv, now: datet
     return outcomes  # type: ignore[return-value]
 
 
+def _writer(ctx: IngestContext, it: Parsed, env: StoreEnv) -> Callable[[], Outcome]:
+    """What stores one status, blob, command result or config report."""
+    p = it.payload
+    if isinstance(p, contract.Status):
+        return lambda: _status(ctx, p, env)
+    if it.channel is Channel.blob and it.sha256 is not None:
+        sha = it.sha256
+        return lambda: _blob(ctx, sha, it.msg.payload, env)
+    if isinstance(p, contract.CommandResult):
+        return lambda: _cmd_result(ctx, p, env)
+    if isinstance(p, contract.ConfigReported):
+        return lambda: _config_reported(ctx, p, env)
+    return lambda: Rejected("unknown_topic", f"unhandled channel {it.channel.value}")  # parse() lets none through
+
+
 def _status(ctx: IngestContext, st: contract.Status, env: StoreEnv) -> Outcome:
     values: dict[str, Any] = {
         "state": st.state,
@@ -223,8 +303,7 @@ def _status(ctx: IngestContext, st: contract.Status, env: StoreEnv) -> Outcome:
         values.update(software=st.software, model_version=st.model_version, config_version=st.config_version,
                       hostname=st.hostname, boot_time=st.boot_time)
     ctx.session.execute(update(DEVICES).where(DEVICES.c.id == ctx.device_id).values(**values))
-    for fn in env.registry.status.find(ctx.ref.kind):
-        fn(ctx, st)
+    _run(env.registry.status.find(ctx.ref.kind), ctx, st)
     return "stored"
 
 
@@ -251,8 +330,7 @@ def _cmd_result(ctx: IngestContext, res: contract.CommandResult, env: StoreEnv) 
     s.execute(update(COMMANDS).where(COMMANDS.c.id == res.id).values(
         state="ok" if res.ok else "error", result=json_safe(res.result), error=res.error,
         finished_at=res.ts))
-    for fn in env.registry.cmd_results.find(ctx.ref.kind, res.name):
-        fn(ctx, res)
+    _run(env.registry.cmd_results.find(ctx.ref.kind, res.name), ctx, res)
     return "stored"
 
 
@@ -262,13 +340,12 @@ def _config_reported(ctx: IngestContext, rep: contract.ConfigReported, env: Stor
     s.execute(update(DEVICE_CONFIG).where(DEVICE_CONFIG.c.device_id == ctx.device_id).values(
         reported_version=rep.version, reported_applied_version=rep.applied_version, reported_ok=rep.ok,
         reported_error=rep.error, reported_at=rep.ts))
-    for fn in env.registry.config_reported.find(ctx.ref.kind):
-        fn(ctx, rep)
+    _run(env.registry.config_reported.find(ctx.ref.kind), ctx, rep)
     return "stored"
 
 
 def _events(session: Session, items: list[Parsed], idx: list[int], ids: dict[DeviceRef, int],
-            outcomes: list[Outcome | None], env: StoreEnv, now: datetime) -> None:
+            outcomes: list[Outcome | None], env: StoreEnv, now: datetime, isolate: bool) -> None:
     rows: list[dict[str, Any]] = []
     first: dict[str, int] = {}
     for i in idx:
@@ -291,14 +368,19 @@ def _events(session: Session, items: list[Parsed], idx: list[int], ids: dict[Dev
         ev = it.payload
         assert isinstance(ev, contract.Event)
         handlers = env.registry.events.find(it.ref.kind, ev.type)
-        if handlers:
-            ctx = IngestContext(session, it.ref, ids[it.ref], it.msg.arrived or now)
-            for fn in handlers:
-                fn(ctx, ev)
+        if not handlers:
+            continue
+        ctx = IngestContext(session, it.ref, ids[it.ref], it.msg.arrived or now)
+        if not isolate:
+            _run(handlers, ctx, ev, it.data)
+            continue
+
+        undo = partial(session.execute, delete(EVENTS).where(EVENTS.c.id == ev_id))
+        outcomes[i] = _isolated(session, partial(_handled, handlers, ctx, ev, it.data), undo)
 
 
 def _telemetry(session: Session, items: list[Parsed], idx: list[int], ids: dict[DeviceRef, int],
-               outcomes: list[Outcome | None], env: StoreEnv, now: datetime) -> None:
+               outcomes: list[Outcome | None], env: StoreEnv, now: datetime, isolate: bool) -> None:
     rows: list[dict[str, Any]] = []
     keyed: dict[tuple[int, datetime], int] = {}
     for i in idx:
@@ -320,17 +402,23 @@ def _telemetry(session: Session, items: list[Parsed], idx: list[int], ids: dict[
         outcomes[i] = "stored" if new else "duplicate"
         if not new:
             continue
-        cur = latest.get(key[0])
-        if cur is None or items[cur].payload.ts < key[1]:  # type: ignore[union-attr]
-            latest[key[0]] = i
         it = items[i]
         tm = it.payload
         assert isinstance(tm, contract.Telemetry)
         handlers = env.registry.telemetry.find(it.ref.kind)
         if handlers:
             ctx = IngestContext(session, it.ref, key[0], it.msg.arrived or now)
-            for fn in handlers:
-                fn(ctx, tm)
+            if isolate:
+                undo = partial(session.execute, delete(TELEMETRY).where(TELEMETRY.c.device_id == key[0],
+                                                                        TELEMETRY.c.ts == key[1]))
+                outcomes[i] = _isolated(session, partial(_handled, handlers, ctx, tm), undo)
+                if outcomes[i] != "stored":
+                    continue
+            else:
+                _run(handlers, ctx, tm)
+        cur = latest.get(key[0])
+        if cur is None or items[cur].payload.ts < key[1]:  # type: ignore[union-attr]
+            latest[key[0]] = i
     for dev, i in latest.items():
         tm = items[i].payload
         assert isinstance(tm, contract.Telemetry)

@@ -1,2 +1,9 @@
 """Server side of the lift guard: blocks per lift per day, staff (false-alarm) releases, faults, the snapshot gallery
 (within the retention time) and the audited ``release`` command."""
+
+from linli.contract import Kind
+from server.kinds import KindSpec
+
+#: What this kind brings to the server (read by ``server.kinds.ServerKinds``; the parts are in that module).
+KIND = KindSpec(Kind.lift_guard, models=True, queries=True, ingest=True, api=True, pages=True, dashboard=True,
+                templates=True, migrations=True)

@@ -1,4 +1,4 @@
-"""The lift guards' dashboard panels (found by ``server.dashboards.load_kind_dashboards``): blocks per lift per day,
+"""The lift guards' dashboard panels (declared in its ``KindSpec``): blocks per lift per day,
 staff (false-alarm) releases and longest-hold alarms per day, faults per day by kind, and detect→relay latency."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Ingest handlers for the lift guards' ``lift.*`` events (inside ingest's transaction, once per stored event).
 
-Each event's data is validated with the same models the device used (``edge.apps.lift_guard.events``). A malformed
-one stays in the events table and is logged and counted, never raised: one bad device must not block the rest.
+Each handler gets the event's data as the model the contract declares for its type (``linli.contract.lift_guard``),
+validated by ingest; an event whose data does not validate is rejected (and counted) before it gets here.
 Alarms (faults, longest-hold releases) become work orders through the spine's work-order handler, keyed by
 ``data.fault``.
 """
@@ -10,35 +10,23 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import select
 
-from edge.apps.lift_guard import events as lev
 from linli import contract
 from linli.contract import Kind
+from linli.contract import lift_guard as lev
 from linli.i18n import SHANGHAI
 from server.ingest.registry import HandlerRegistry, IngestContext
 
 from .models import LiftBlock, LiftFault, LiftPause
 
 log = logging.getLogger(__name__)
-BAD_EVENTS = {"count": 0}
 STAFF_REASONS = frozenset({"remote", "local"})
 
 
 def shanghai_day(ts: datetime) -> str:
     return ts.astimezone(SHANGHAI).date().isoformat()
-
-
-def _parse(ctx: IngestContext, ev: contract.Event) -> Any:
-    try:
-        return lev.parse(ev.type, ev.data)
-    except (ValidationError, ValueError) as exc:
-        BAD_EVENTS["count"] += 1
-        log.warning("%s: %s %s ignored: %s", ctx.ref.key, ev.type, ev.id, str(exc).replace("\n", " ")[:300])
-        return None
 
 
 def _block(ctx: IngestContext, block_id: str) -> LiftBlock | None:
@@ -52,10 +40,7 @@ def _block(ctx: IngestContext, block_id: str) -> LiftBlock | None:
     return row
 
 
-def on_block(ctx: IngestContext, ev: contract.Event) -> None:
-    d = _parse(ctx, ev)
-    if d is None:
-        return
+def on_block(ctx: IngestContext, ev: contract.Event, d: lev.BlockStarted) -> None:
     row = _block(ctx, d.block_id)
     if row is None:
         return
@@ -69,10 +54,7 @@ def on_block(ctx: IngestContext, ev: contract.Event) -> None:
     row.start_event = ev.id
 
 
-def on_release(ctx: IngestContext, ev: contract.Event) -> None:
-    d = _parse(ctx, ev)
-    if d is None:
-        return
+def on_release(ctx: IngestContext, ev: contract.Event, d: lev.BlockEnded) -> None:
     row = _block(ctx, d.block_id)
     if row is None:
         return
@@ -92,18 +74,12 @@ def on_release(ctx: IngestContext, ev: contract.Event) -> None:
     row.end_event = ev.id
 
 
-def on_fault(ctx: IngestContext, ev: contract.Event) -> None:
-    d = _parse(ctx, ev)
-    if d is None:
-        return
+def on_fault(ctx: IngestContext, ev: contract.Event, d: lev.Fault) -> None:
     ctx.session.add(LiftFault(id=ev.id, device_id=ctx.device_id, fault=d.fault, detail=d.detail,
                               relay_released=d.relay_released, started_at=ev.ts))
 
 
-def on_fault_cleared(ctx: IngestContext, ev: contract.Event) -> None:
-    d = _parse(ctx, ev)
-    if d is None:
-        return
+def on_fault_cleared(ctx: IngestContext, ev: contract.Event, d: lev.FaultCleared) -> None:
     row = ctx.session.execute(
         select(LiftFault).where(LiftFault.device_id == ctx.device_id, LiftFault.fault == d.fault,
                                 LiftFault.cleared_at.is_(None), LiftFault.started_at <= ev.ts)
@@ -113,18 +89,12 @@ def on_fault_cleared(ctx: IngestContext, ev: contract.Event) -> None:
         row.duration_s = d.duration_s
 
 
-def on_suppress(ctx: IngestContext, ev: contract.Event) -> None:
-    d = _parse(ctx, ev)
-    if d is None:
-        return
+def on_suppress(ctx: IngestContext, ev: contract.Event, d: lev.Suppressed) -> None:
     ctx.session.add(LiftPause(id=ev.id, device_id=ctx.device_id, at=ev.ts, until=d.until, by=d.by, origin=d.origin,
                               reason=d.reason, released_block=d.released_block))
 
 
-def on_resume(ctx: IngestContext, ev: contract.Event) -> None:
-    d = _parse(ctx, ev)
-    if d is None:
-        return
+def on_resume(ctx: IngestContext, ev: contract.Event, d: lev.Resumed) -> None:
     row = ctx.session.execute(
         select(LiftPause).where(LiftPause.device_id == ctx.device_id, LiftPause.ended_at.is_(None),
                                 LiftPause.at <= ev.ts).order_by(LiftPause.at.desc()).limit(1)).scalar_one_or_none()
@@ -134,9 +104,9 @@ def on_resume(ctx: IngestContext, ev: contract.Event) -> None:
 
 
 def register(registry: HandlerRegistry) -> None:
-    registry.on_event(Kind.lift_guard, on_block, types=lev.BLOCK)
-    registry.on_event(Kind.lift_guard, on_release, types=lev.RELEASE)
-    registry.on_event(Kind.lift_guard, on_fault, types=lev.FAULT)
-    registry.on_event(Kind.lift_guard, on_fault_cleared, types=lev.FAULT_CLEARED)
-    registry.on_event(Kind.lift_guard, on_suppress, types=lev.SUPPRESS)
-    registry.on_event(Kind.lift_guard, on_resume, types=lev.RESUME)
+    registry.on_event(Kind.lift_guard, on_block, types=lev.BlockStarted)
+    registry.on_event(Kind.lift_guard, on_release, types=lev.BlockEnded)
+    registry.on_event(Kind.lift_guard, on_fault, types=lev.Fault)
+    registry.on_event(Kind.lift_guard, on_fault_cleared, types=lev.FaultCleared)
+    registry.on_event(Kind.lift_guard, on_suppress, types=lev.Suppressed)
+    registry.on_event(Kind.lift_guard, on_resume, types=lev.Resumed)

@@ -4,13 +4,11 @@ the retention time, faults, pauses, and the audited release form). Snapshots onl
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import ChoiceLoader, FileSystemLoader
 from starlette.concurrency import run_in_threadpool
 
 from linli.contract import NAME_RE, Kind
@@ -24,13 +22,9 @@ from .api import release
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[User, Depends(require("read"))]
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 KIND = Kind.lift_guard.value
 MINUTES = (5, 15, 30, 60)
 
-if not getattr(web.templates.env, "lift_guard_templates", False):
-    web.templates.env.loader = ChoiceLoader([web.templates.env.loader, FileSystemLoader(str(TEMPLATES))])
-    web.templates.env.lift_guard_templates = True  # type: ignore[attr-defined]
 
 TEXTS = Catalog({
     "title": ("电梯阻车", "Lift e-bike guard"),

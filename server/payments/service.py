@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,10 +24,11 @@ from ulid import ULID
 
 from linli.contract import utcnow
 from server.audit import audit
+from server.worker import LoopWorker
 
 from . import tokens
 from .models import PayOrder
-from .provider import NoProvider, OrderRequest, PaymentError, PaymentProvider, SignatureError
+from .provider import NoProvider, Notification, OrderRequest, PaymentError, PaymentProvider, SignatureError
 from .settings import PaymentSettings
 from .sim import SimProvider
 
@@ -83,27 +83,20 @@ class Payments:
         self.purposes = dict(purposes)
         self.interval_s = interval_s
         self._key: bytes | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.loop = LoopWorker("payments", self.run_once, interval_s)
         self.counts = {"notifications": 0, "duplicates": 0, "forged": 0, "refunds": 0, "dispatched": 0}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self.provider.start()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="payments", daemon=True)
-        self._thread.start()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self.loop.stop()
         self.provider.stop()
 
     def kick(self) -> None:
-        self._wake.set()
+        self.loop.wake()
 
     @property
     def token_key(self) -> bytes:
@@ -114,15 +107,6 @@ class Payments:
     @property
     def enabled(self) -> bool:
         return not isinstance(self.provider, NoProvider)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("payments loop failed; retrying")
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
 
     # ------------------------------------------------------------------ orders
     def open(self, new: NewOrder, base_url: str) -> PayOrder:
@@ -176,6 +160,11 @@ class Payments:
             self.counts["forged"] += 1
             raise
         self.counts["notifications"] += 1
+        return self.paid(n)
+
+    def paid(self, n: Notification) -> bytes:
+        """A genuine payment (from a notification or a query): applied once, however often it is reported.
+        Raises :class:`LookupError` for an order this server does not have."""
         now = utcnow()
         with self.srv.db.session() as s:
             row = s.scalars(select(PayOrder).where(PayOrder.out_trade_no == n.out_trade_no)).first()
@@ -247,8 +236,29 @@ class Payments:
             except Exception:
                 log.exception("payment order %s: step failed", row.out_trade_no)
 
+    def _query(self, row: PayOrder, now: datetime) -> bool:
+        """Ask the provider about an order still unpaid here (its notification may be lost); True if it was paid."""
+        try:
+            st = self.provider.query(row.out_trade_no)
+        except PaymentError as e:
+            log.info("payment %s: query failed: %s", row.out_trade_no, e)
+            st = None
+        if st is None or st.state not in ("paid", "refunded") or st.trade_no is None:
+            self.set(row.id)  # queried now (updated_at): the next query waits query_after_s again
+            return False
+        log.warning("payment %s: paid at the provider without a notification here; applied from a query",
+                    row.out_trade_no)
+        self.paid(Notification(row.out_trade_no, st.trade_no, st.amount_fen, st.paid_at or now))
+        return True
+
     def _step(self, row: PayOrder, now: datetime) -> None:
-        if row.state == "created" and now - row.created_at >= timedelta(seconds=self.cfg.order_ttl_s):
+        if row.state == "created":
+            expired = now - row.created_at >= timedelta(seconds=self.cfg.order_ttl_s)
+            due = now - row.updated_at >= timedelta(seconds=self.cfg.query_after_s)
+            if (expired or due) and self._query(row, now):
+                return
+            if not expired:
+                return
             try:
                 self.provider.close(row.out_trade_no)
             except PaymentError as e:

@@ -13,6 +13,8 @@ class SimPaySettings(BaseModel):
     notify_delay_s: float = Field(0.0, ge=0, le=60, description="wait before the simulated provider notifies")
     notify_tries: int = Field(6, ge=1, le=20, description="notifications sent until the server answers success")
     notify_backoff_s: float = Field(0.5, ge=0.01, le=60, description="first wait between tries (doubles)")
+    lose_notifications: bool = Field(False, description="send none (tests: the server must find payments by "
+                                                        "querying the provider)")
 
 
 class PaymentSettings(BaseModel):
@@ -30,6 +32,9 @@ class PaymentSettings(BaseModel):
     notify_secret_env: str = "LINLI_PAY_NOTIFY_SECRET"
     start_timeout_s: float = Field(20.0, ge=1, le=600, description="a paid start with no result from the pile "
                                    "in this time is refunded (the start command expires at the same time)")
+    query_after_s: float = Field(15.0, ge=0.5, le=3600, description="an order still unpaid this long after it was "
+                                 "opened is queried at the provider (and again as often), for a notification that "
+                                 "never came")
     order_ttl_s: float = Field(900.0, ge=30, le=86400, description="an unpaid order is closed after this")
     online_within_s: float = Field(120.0, ge=5, le=3600, description="a pile not heard from in this time counts as "
                                    "offline and cannot be paid for")

@@ -24,6 +24,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pile_offline": (
         "充电桩暂时离线，现在不能付款充电。请换一个充电桩或稍后再试。",
         "This pile is offline: you cannot pay for it now. Please use another pile or try later."),
+    "gate_offline": (
+        "道闸暂时离线，现在不能在线缴费，请到岗亭缴费。",
+        "The barrier is offline: please pay at the booth."),
     "pile_smoke": ("充电桩烟感报警，已停止充电。", "Smoke alarm at this pile: charging is stopped."),
     "pile_fault": ("充电桩故障，暂停使用，物业已收到报警。", "This pile has a fault; the property office is alerted."),
     "port_fault": ("这个插座故障，请换一个插座。", "This socket has a fault. Please use another one."),

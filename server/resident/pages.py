@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
-from linli.contract import Kind
+from linli.contract import Kind, utcnow
 from linli.i18n import Catalog, pick_lang
 from server import web
 from server.api.deps import find_device, get_server, require
@@ -39,17 +39,7 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "tem
 CATALOG = Catalog(MESSAGES)
 router = APIRouter(include_in_schema=False)
 
-#: Routes anyone may open without an account, and why (checked by the route-table test).
-PUBLIC_BY_DESIGN = {
-    "/r/c/{token}": "port page from its QR code; the token is HMAC-signed (site, pile, port)",
-    "/r/c/{token}/pay": "opens a payment for the signed port; nothing starts before the provider's signed "
-                        "notification",
-    "/r/g/{token}": "exit lane page from its QR code; the token is HMAC-signed (site, gate, lane)",
-    "/r/g/{token}/pay": "opens a payment of the fee due at the signed lane",
-    "/r/o/{key}": "the resident's own order; the key is a 192-bit random value given only to the payer",
-    "/r/o/{key}/live.json": "live values of the resident's own order (same key)",
-    "/r/o/{key}/stop": "stops only the port running this order (same key)",
-}
+# Public by design (no account): the /r/ routes are listed with their reasons in server/payments/public.py.
 
 
 def _pay(request: Request) -> Payments:
@@ -175,8 +165,6 @@ def exit_page(request: Request, token: str, error: str | None = None) -> HTMLRes
             return _message(request, "no_device", 404, "exit_title")
         car = parking.waiting(s, dev, target.where)
     if car is not None:
-        from linli.contract import utcnow
-
         car = {**car, "plate": mask_plate(car["plate"]), "entered": view.local(car["entry_at"]),
                "parked": view.duration((utcnow() - car["entry_at"]).total_seconds() if car["entry_at"] else 0, lang)}
     return _page(request, "resident/exit.html", title="exit_title", car=car, token=token,
@@ -198,7 +186,7 @@ def exit_pay(request: Request, token: str) -> Response:
     if car is None or car["due_fen"] <= 0:
         return RedirectResponse(f"/r/g/{token}", status_code=303)
     if not online:
-        return RedirectResponse(f"/r/g/{token}?error=pile_offline", status_code=303)
+        return RedirectResponse(f"/r/g/{token}?error=gate_offline", status_code=303)
     try:
         row = pay.open(NewOrder("parking", target.site, dev_id, car["due_fen"], "parking", CATALOG.t("exit_title"),
                                 lane=target.where, gate_session_id=car["session_id"]), _base(request))

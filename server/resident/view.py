@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from edge.apps.charger.tariff import Tariff
+from linli.contract.charger import Tariff
 from linli.i18n import SHANGHAI
 
 T = Callable[..., str]

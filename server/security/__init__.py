@@ -10,16 +10,21 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from linli.websec import CSP, LoginRefused, SecurityHeaders
-from server.security.scope import EVERY_SITE, PUBLIC, RULES, enforce_scope, require_site
+from server.security.scope import (
+    EVERY_SITE,
+    EVERY_SITE_ONLY,
+    PUBLIC,
+    RULES,
+    enforce_scope,
+    public_reason,
+    require_site,
+)
 from server.settings import Settings
 
-#: FastAPI's own documentation pages load Swagger UI / ReDoc from a CDN with an inline start-up script; only
-#: they get this policy (they show no data).
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-            "font-src 'self' https://fonts.gstatic.com; worker-src 'self' blob:; connect-src 'self'; "
-            "object-src 'none'; frame-ancestors 'none'; base-uri 'self'")
+#: The API documentation page (Swagger UI, served by the server itself) starts with an inline script; only it gets
+#: this policy (it shows no data).
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'")
 
 
 def dependencies() -> list[Any]:
@@ -28,7 +33,7 @@ def dependencies() -> list[Any]:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    app.add_middleware(SecurityHeaders, csp=CSP, csp_for={"/docs": DOCS_CSP, "/redoc": DOCS_CSP},
+    app.add_middleware(SecurityHeaders, csp=CSP, csp_for={"/docs": DOCS_CSP},
                        secure_cookies=settings.http.cookie_secure)
 
     @app.exception_handler(LoginRefused)
@@ -37,4 +42,5 @@ def install(app: FastAPI, settings: Settings) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=code, headers={"Retry-After": str(exc.retry_after)})
 
 
-__all__ = ["EVERY_SITE", "PUBLIC", "RULES", "dependencies", "enforce_scope", "install", "require_site"]
+__all__ = ["EVERY_SITE", "EVERY_SITE_ONLY", "PUBLIC", "RULES", "dependencies", "enforce_scope", "install",
+           "public_reason", "require_site"]

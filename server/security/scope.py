@@ -7,7 +7,7 @@ is itself, a work order's ``order_id`` is the order's site, a user ``name`` the 
 and a user who does not see one of them gets 404 (the same answer as for an id that does not exist, so ids of
 other sites do not leak) before the handler runs; the refusal is audited. Ids that do not exist resolve to nothing
 and are left to the handler's own 404. Lists and pages without ids filter by ``visible`` / ``User.sees`` as
-before; ``tests/server/test_security_scope.py`` walks the app's route table and proves both for every route.
+before; ``tests/server/security/test_security_scope.py`` walks the app's route table and proves both for every route.
 
 A new route whose ids are not in ``RULES`` is caught by that test: add a rule here (path prefix, field, resolver).
 ``PUBLIC`` lists the routes anyone may call, each with the reason; they are not scoped (no user).
@@ -29,6 +29,7 @@ from linli.contract import NAME_RE
 from server.audit import audit
 from server.auth import User
 from server.db.models import Blob, Command, Device, Event
+from server.payments.public import PUBLIC_BY_DESIGN as RESIDENT_PUBLIC
 
 #: A user who may see every site passes a check for ``EVERY_SITE`` (an account without site limits); no one else.
 EVERY_SITE = "*"
@@ -45,7 +46,21 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/docs"): "the API's documentation page (no data)",
     ("GET", "/docs/oauth2-redirect"): "part of the API documentation page (no data)",
     ("GET", "/redoc"): "the API's documentation page (no data)",
+    ("GET", "/releases/{filename}"): "what devices download to update: an open-source archive whose size, SHA-256 "
+                                     "and Ed25519 signature the device checks before unpacking anything",
+    **RESIDENT_PUBLIC,  # residents' phone pages and the payment provider's endpoints, each with its reason
 }
+#: Routes only a user of every site may call (they concern the whole fleet), with the reason.
+EVERY_SITE_ONLY: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/releases"): "a release is fleet-wide; site-limited admins roll out (to their sites) only "
+                                  "releases an admin of every site uploaded",
+}
+
+
+def public_reason(method: str, path: str) -> str | None:
+    """Why anyone may call this route without an account (``PUBLIC``, which takes in the residents' and payment
+    modules' ``PUBLIC_BY_DESIGN``), or None."""
+    return PUBLIC.get((method, path))
 
 Resolver = Callable[[Session, Any], Iterable[str] | None]
 
@@ -102,6 +117,17 @@ def _taxi_order(s: Session, value: Any) -> Iterable[str] | None:
     return _device_site(TaxiOrder, TaxiOrder.id)(s, value)
 
 
+def _rollout(s: Session, value: Any) -> Iterable[str] | None:
+    """A roll-out's site; one over every site can only be seen and steered by users of every site."""
+    from server.updates.models import Rollout
+
+    n = _int(value)
+    row = s.execute(select(Rollout.id, Rollout.site).where(Rollout.id == n)).first() if n is not None else None
+    if row is None:
+        return None
+    return [row.site] if row.site is not None else [EVERY_SITE]
+
+
 def _account(s: Session, value: Any) -> Iterable[str] | None:
     """A user account's sites; an account that sees every site can only be managed by one who does too."""
     from server.users.models import UserAccount
@@ -146,6 +172,7 @@ RULES: list[Rule] = [
     Rule(("/api/v1/workorders", "/workorders"), "order_id", _workorder),
     Rule(("/api/v1/workorders", "/workorders"), "photo_id", _workorder_photo),
     Rule(("/api/v1/taxi", "/taxi"), "order_id", _taxi_order),
+    Rule(("/api/v1/rollouts",), "rollout_id", _rollout),
     Rule(("/api/v1/users", "/admin/users"), "name", _account),
     Rule(("/api/v1/users", "/admin/users"), "sites", _granted),
 ]
@@ -206,10 +233,11 @@ def require_site(user: User, site: str) -> str:
 async def enforce_scope(request: Request) -> None:
     """The app-wide dependency (see the module text)."""
     path = route_path(request)
-    if (request.method, path) in PUBLIC or not rules_for(path):
+    whole_fleet = (request.method, path) in EVERY_SITE_ONLY
+    if not whole_fleet and (not rules_for(path) or public_reason(request.method, path) is not None):
         return
     fields = await _fields(request)
-    if not any(r.field in fields for r in rules_for(path)):
+    if not whole_fleet and not any(r.field in fields for r in rules_for(path)):
         return
     from server.api.deps import current_user, get_server
 
@@ -217,6 +245,8 @@ async def enforce_scope(request: Request) -> None:
     if user.sites is None:
         return
     srv = get_server(request)
+    if whole_fleet:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found (for users of every site)")
 
     def check() -> None:
         with srv.db.session() as s:

@@ -1,4 +1,4 @@
-"""The taxi kiosks' dashboard panels (found by ``server.dashboards.load_kind_dashboards``): calls per kiosk per day,
+"""The taxi kiosks' dashboard panels (declared in its ``KindSpec``): calls per kiosk per day,
 how orders ended, the share that got a car, and how long residents waited. Definitions as in ``stats.py``."""
 
 from __future__ import annotations

@@ -30,10 +30,11 @@ from sqlalchemy import func, inspect, or_, select, update
 
 from linli import contract
 from linli.contract import DeviceRef, Kind, utcnow
-from linli.contract_taxi_kiosk import CMD_ORDER_UPDATE, CarPosition, Driver, OrderState, OrderUpdate, Place
+from linli.contract.taxi_kiosk import CMD_ORDER_UPDATE, CarPosition, Driver, OrderState, OrderUpdate, Place
 from server.db.engine import Database
 from server.db.models import Command, Device
 from server.db.types import json_safe
+from server.worker import LoopWorker
 
 from .geo import to_xy
 from .models import ACTIVE, TaxiOrder, TaxiOrderStep
@@ -89,29 +90,26 @@ class Dispatcher:
         self._streak: dict[str, int] = {}
         self._polled: dict[str, float] = {}
         self._refs: dict[int, DeviceRef] = {}
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self.loop = LoopWorker("taxi-dispatch", self.tick, lambda: self.cfg.tick_s, first="wait",
+                                 error_pause_s=lambda: min(5.0, self.cfg.retry_initial_s))
         self.ticks = 0
-        self.errors = 0
+
+    @property
+    def errors(self) -> int:
+        return self.loop.errors
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        self._stop.clear()
         self._pool = ThreadPoolExecutor(self.cfg.workers, thread_name_prefix="taxi-provider")
         with _wakers_lock:
-            _wakers.add(self._wake.set)
-        self._thread = threading.Thread(target=self._run, name="taxi-dispatch", daemon=True)
-        self._thread.start()
+            _wakers.add(self.loop.wake)
+        self.loop.start()
 
     def stop(self) -> None:
         with _wakers_lock:
-            _wakers.discard(self._wake.set)
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
+            _wakers.discard(self.loop.wake)
+        self.loop.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._release()
@@ -126,20 +124,7 @@ class Dispatcher:
             log.warning("could not release the taxi orders of %s", self.worker, exc_info=True)
 
     def wake(self) -> None:
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.cfg.tick_s)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.tick()
-            except Exception:
-                self.errors += 1
-                log.exception("taxi dispatch tick failed")
-                self._stop.wait(min(5.0, self.cfg.retry_initial_s))
+        self.loop.wake()
 
     # ------------------------------------------------------------------ one round
     def tick(self) -> None:

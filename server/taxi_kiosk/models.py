@@ -17,7 +17,7 @@ from server.db.models import Base
 from server.db.types import BigIntPK
 
 #: Server-side states. ``requested`` = stored, not yet sent to the provider; the others are those of the wire
-#: contract (``linli.contract_taxi_kiosk.OrderState``).
+#: contract (``linli.contract.taxi_kiosk.OrderState``).
 ACTIVE = ("requested", "searching", "assigned", "arriving")
 ENDED = ("picked_up", "cancelled", "no_driver", "unavailable", "no_show")
 

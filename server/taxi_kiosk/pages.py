@@ -5,12 +5,10 @@ layout, Chinese first; phone numbers of residents are masked for roles that do n
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy import select
 
 from linli.contract import utcnow
@@ -25,13 +23,8 @@ from .stats import daily_figures, kiosk_figures
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[User, Depends(require("read"))]
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-# the layout (base.html) is the server's: our templates are found beside it, under "taxi_kiosk/"
-if not getattr(web.templates.env, "taxi_kiosk_templates", False):
-    web.templates.env.loader = ChoiceLoader([web.templates.env.loader, FileSystemLoader(str(TEMPLATES))])
-    web.templates.env.taxi_kiosk_templates = True  # type: ignore[attr-defined]
-_render = getattr(web, "render", None) or web._render
+_render = web.render
 
 TEXTS = Catalog({
     "title": ("一键叫车", "Taxi kiosks"),

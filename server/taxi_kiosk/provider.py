@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal
 
-from linli.contract_taxi_kiosk import Driver, Place
+from linli.contract.taxi_kiosk import Driver, Place
 
 
 class ProviderError(Exception):

@@ -24,7 +24,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from linli.contract_taxi_kiosk import CarColour, Driver, Place
+from linli.contract.taxi_kiosk import CarColour, Driver, Place
+from server.worker import LoopWorker
 
 from .geo import heading, to_latlon, to_xy
 from .provider import ProviderError, ProviderTimeout, RideRequest, RideState, RideStatus, TaxiProvider
@@ -92,8 +93,7 @@ class SimFleet(TaxiProvider):
         self.cfg = cfg
         self.rng = random.Random(cfg.seed)
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.loop = LoopWorker("sim-fleet", self._tick, lambda: self.cfg.tick_s, first="wait", join_s=2.0)
         self.t = 0.0  # simulated seconds
         self.paused = False
         self.origin: tuple[float, float] | None = None
@@ -107,21 +107,13 @@ class SimFleet(TaxiProvider):
 
     # ------------------------------------------------------------------ lifecycle and steering
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="sim-fleet", daemon=True)
-        self._thread.start()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2.0)
+        self.loop.stop()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.cfg.tick_s):
-            try:
-                self.step(self.cfg.tick_s * self.cfg.time_scale)
-            except Exception:
-                log.exception("simulated fleet step failed")
+    def _tick(self) -> None:
+        self.step(self.cfg.tick_s * self.cfg.time_scale)
 
     def pause(self) -> None:
         with self._lock:
@@ -212,7 +204,7 @@ class SimFleet(TaxiProvider):
             raise ProviderError(f"simulated platform error on {op}: HTTP 503 Service Unavailable")
         if fault == "timeout":
             self.calls["timeouts"] += 1
-            self._stop.wait(hang)
+            self.loop.sleep(hang)
             raise ProviderTimeout(f"simulated platform timeout on {op} (hung {hang:g} s)")
 
     def request(self, req: RideRequest) -> str:

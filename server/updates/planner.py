@@ -24,7 +24,7 @@ def stage_sizes(stages: Sequence[float | int], n: int) -> list[int]:
     """Cumulative device counts per stage, non-decreasing, the last one the whole fleet."""
     out: list[int] = []
     for s in stages:
-        if isinstance(s, bool) or s <= 0:
+        if isinstance(s, bool) or not isinstance(s, int | float) or s <= 0:
             raise ValueError(f"stage {s!r}: use a device count ≥ 1 or a share in (0, 1]")
         size = int(s) if isinstance(s, int) or s > 1 else math.ceil(s * n)
         out.append(min(n, max(size, out[-1] if out else 0)))

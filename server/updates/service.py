@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from linli import contract
 from linli.contract import Kind, utcnow
+from linli.contract import runtime as rt
 from linli.release import Manifest, ReleaseError, verify_file
 from server.audit import audit
 from server.commands import send_command
@@ -21,6 +22,7 @@ from server.db.models import Command, Device
 from server.ingest.registry import HandlerRegistry, IngestContext
 from server.updates.models import Release, Rollout, RolloutDevice
 from server.updates.planner import FAILED, IN_FLIGHT, OK, plan, stage_sizes
+from server.worker import LoopWorker
 
 log = logging.getLogger(__name__)
 
@@ -140,20 +142,20 @@ def _record(session: Any, rd: RolloutDevice | None, state: str, detail: str = ""
 def register(registry: HandlerRegistry) -> None:
     """What devices report about an update moves their row in the roll-out (inside the ingest transaction)."""
 
-    def on_event(ctx: IngestContext, ev: contract.Event) -> None:
-        data = ev.data or {}
-        rollout = data.get("rollout")
-        if not isinstance(rollout, int):
+    def on_event(ctx: IngestContext, ev: contract.Event, data: object) -> None:
+        rollout = getattr(data, "rollout", None)
+        if rollout is None:
             return
         rd = ctx.session.get(RolloutDevice, (rollout, ctx.device_id))
-        if ev.type == "update.progress":
-            step = str(data.get("step", ""))
-            if step in _RANK:
-                _record(ctx.session, rd, step)
-        elif ev.type == "update.healthy":
-            _record(ctx.session, rd, "healthy", f"running {data.get('version')}")
-        elif ev.type in ("update.rolled_back", "update.failed"):
-            _record(ctx.session, rd, ev.type.split(".", 1)[1], str(data.get("reason") or ""))
+        if isinstance(data, rt.UpdateProgress):
+            if data.step in _RANK:
+                _record(ctx.session, rd, data.step)
+        elif isinstance(data, rt.UpdateHealthy):
+            _record(ctx.session, rd, "healthy", f"running {data.version}")
+        elif isinstance(data, rt.UpdateRolledBack):
+            _record(ctx.session, rd, "rolled_back", data.reason or "")
+        elif isinstance(data, rt.UpdateFailed):
+            _record(ctx.session, rd, "failed", data.reason)
 
     def on_result(ctx: IngestContext, res: contract.CommandResult) -> None:
         cmd = ctx.session.get(Command, res.id)
@@ -165,7 +167,7 @@ def register(registry: HandlerRegistry) -> None:
         elif (res.result or {}).get("state") == "current":
             _record(ctx.session, rd, "current", "already running this version")
 
-    registry.on_any_event(on_event, "update.*")
+    registry.on_any_event(on_event, rt.UPDATE_EVENTS)
     for kind in Kind:
         registry.on_cmd_result(kind, on_result)
 
@@ -220,8 +222,12 @@ def progress(db: Database, rollout_id: int) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for rd, _ in rows:
             counts[rd.state] = counts.get(rd.state, 0) + 1
+        try:
+            sizes = stage_sizes(list(ro.stages), len(rows))
+        except (TypeError, ValueError):  # a damaged row is shown, never a failure
+            sizes = []
         return {"id": ro.id, "version": ro.version, "site": ro.site, "kind": ro.kind, "state": ro.state,
-                "reason": ro.reason, "stages": ro.stages, "stage_sizes": stage_sizes(ro.stages, len(rows)),
+                "reason": ro.reason, "stages": ro.stages, "stage_sizes": sizes,
                 "max_parallel": ro.max_parallel, "max_failures": ro.max_failures, "counts": counts,
                 "devices": [{"site": dev.site, "kind": dev.kind, "device": dev.device, "state": rd.state,
                              "detail": rd.detail, "updated_at": rd.updated_at} for rd, dev in rows]}
@@ -240,23 +246,14 @@ class RolloutWorker:
     """Advances running roll-outs every ``check_interval_s`` (a failing round is logged and retried)."""
 
     def __init__(self, db: Database, link_of: Any, cfg: UpdateConfig, interval_s: float) -> None:
-        import threading
-
         self.db, self.link_of, self.cfg, self.interval_s = db, link_of, cfg, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rollouts", daemon=True)
+        self.loop = LoopWorker("rollouts", self.run_once, interval_s, first="wait")
+
+    def run_once(self) -> None:
+        tick(self.db, self.link_of(), self.cfg)
 
     def start(self) -> None:
-        self._thread.start()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                tick(self.db, self.link_of(), self.cfg)
-            except Exception:
-                log.exception("roll-out round failed; retrying")
+        self.loop.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy import func, select
 
 from linli.contract import Kind, utcnow
@@ -30,6 +31,14 @@ STATIC_DIR = HERE / "static"
 LANG_COOKIE = "linli_lang"
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+_LAYOUT_LOADER = templates.env.loader
+
+
+def use_kind_templates(dirs: Iterable[Path]) -> None:
+    """Find the device kinds' templates (``server/<kind>/templates/<kind>/…``) beside the layout. Called when the
+    app is made, with the folders the kinds declare (``templates=True``)."""
+    templates.env.loader = ChoiceLoader([_LAYOUT_LOADER, *(FileSystemLoader(str(d)) for d in dirs)])
+
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[User, Depends(require("read"))]
 
@@ -88,16 +97,14 @@ _render = render
 
 
 def kind_nav(request: Request) -> list[tuple[str, str]]:
-    """(path, kind) of each device kind's top page: a GET route ``/<name>`` on the ``router`` of
-    ``server/<kind>/pages.py`` (found once per app, so a kind's pages join the navigation by existing)."""
+    """(path, kind) of each device kind's top page: the GET route ``/<name>`` on the ``router`` of the kind's
+    declared ``pages`` (worked out once per app)."""
     cached = getattr(request.app.state, "kind_nav", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     out: list[tuple[str, str]] = []
-    for kind in Kind:
-        module = sys.modules.get(f"server.{kind.value}.pages")
-        router = getattr(module, "router", None)
-        for route in getattr(router, "routes", []):
+    for kind, router in get_server(request).kinds.page_routers():
+        for route in router.routes:
             path = getattr(route, "path", "")
             if "GET" in (getattr(route, "methods", None) or ()) and path.count("/") == 1 and "{" not in path:
                 out.append((path, kind.value))

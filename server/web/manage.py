@@ -16,7 +16,7 @@ from linli.contract import NAME_RE
 from server.api.deps import find_device, form_user, get_server, require
 from server.audit import audit, visible_audit
 from server.auth import User
-from server.commands import send_command, set_desired_config
+from server.commands import check_sender, send_command, set_desired_config
 from server.db.models import AuditLog
 from server.web import render
 
@@ -78,6 +78,7 @@ def post_command(request: Request, site: str, kind: str, device: str,
         return _back(site, kind, device, err=str(exc))
     cfg = srv.settings.commands
     try:
+        check_sender(dev.kind, name, user.role)
         res = send_command(srv.db, srv.link, dev, name, values, cfg.default_ttl_s, user.name, cfg.publish_wait_s)
     except Exception as exc:
         with srv.db.session() as s:

@@ -8,7 +8,6 @@ restarts; ``overdue()`` compares them with the clock, and the checker writes the
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from server.db.types import json_safe
 from server.ingest.registry import HandlerRegistry, IngestContext
 from server.settings import WorkOrderSettings
 from server.users.models import UserAccount
+from server.worker import LoopWorker
 from server.workorders.flow import OPEN_STATES, SEVERITY_RANK, STEPS, allowed_steps
 from server.workorders.models import WorkOrder, WorkOrderLog
 
@@ -171,7 +171,7 @@ def register(registry: HandlerRegistry, cfg: WorkOrderSettings) -> None:
     sla = Sla.of(cfg)
     severities = frozenset(cfg.severities)
 
-    def on_event(ctx: IngestContext, ev: contract.Event) -> None:
+    def on_event(ctx: IngestContext, ev: contract.Event, _data: object) -> None:
         if ev.severity not in severities:
             return
         open_or_repeat(ctx.session, ctx.device_id, ctx.ref.site, fault_key(ev), ev.severity, sla, ev.ts,
@@ -234,46 +234,32 @@ def check(db: Database, cfg: WorkOrderSettings, now: datetime | None = None) -> 
 
 
 class Checker:
-    """A thread that runs ``check`` (and session purge) every ``check_interval_s``; errors are logged, never fatal."""
+    """Runs ``check`` (and session purge) every ``check_interval_s`` in a :class:`~server.worker.LoopWorker`;
+    errors are logged, never fatal."""
 
     def __init__(self, db: Database, cfg: WorkOrderSettings, extra: list[Any] | None = None) -> None:
         self.db = db
         self.cfg = cfg
         self.extra = extra or []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.runs = 0
+        self.loop = LoopWorker("linli-workorders", self.run_once, lambda: self.cfg.check_interval_s, join_s=10)
 
-    def run_once(self) -> CheckResult | None:
-        try:
-            res = check(self.db, self.cfg)
-            for fn in self.extra:
-                fn()
-            if res.opened or res.overdue or res.recovered:
-                log.info("work orders: opened %s, overdue %s, recovered %s", res.opened, res.overdue, res.recovered)
-            return res
-        except Exception:
-            log.exception("work-order check failed; trying again in %.0f s", self.cfg.check_interval_s)
-            return None
-        finally:
-            self.runs += 1
+    @property
+    def runs(self) -> int:
+        return self.loop.runs
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.cfg.check_interval_s)
+    def run_once(self) -> CheckResult:
+        res = check(self.db, self.cfg)
+        for fn in self.extra:
+            fn()
+        if res.opened or res.overdue or res.recovered:
+            log.info("work orders: opened %s, overdue %s, recovered %s", res.opened, res.overdue, res.recovered)
+        return res
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="linli-workorders", daemon=True)
-            self._thread.start()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self.loop.stop()
 
 
 def visible_orders(stmt: Any, user: User) -> Any:

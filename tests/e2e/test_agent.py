@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from edge.apps.probe.sim import ProbeSim
 from edge.runtime.harness import AgentFactory, Recorder
 from linli.contract import Channel, Status
+from linli.contract.probe import InputChanged
 from linli.testing import wait_for
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def test_events_produced_while_the_broker_is_down_all_arrive_in_order(
     def produce() -> None:
         n = 0
         while not stop.is_set():
-            sent.append(a.emit_event("seq.tick", {"n": n}).id)
+            sent.append(a.emit(InputChanged(input="seq", active=True, count=n)).id)
             n += 1
             time.sleep(0.01)
 
@@ -80,14 +81,14 @@ def test_events_produced_while_the_broker_is_down_all_arrive_in_order(
         stop.set()
         t.join()
     wait_for(lambda: a.outbox.depth() == 0, 15, what="outbox drained")
-    recorder.wait(lambda: len({e.id for e in recorder.events(a.ref, "seq.tick")}) >= len(sent), 10,
+    recorder.wait(lambda: len({e.id for e in recorder.events(a.ref, "probe.input")}) >= len(sent), 10,
                   what=f"all {len(sent)} events")
     seen: list[int] = []
     ids: set[str] = set()
-    for e in recorder.events(a.ref, "seq.tick"):
+    for e in recorder.events(a.ref, "probe.input"):
         if e.id not in ids:  # a QoS 1 re-send may arrive twice; ingest is idempotent by id
             ids.add(e.id)
-            seen.append(e.data["n"])
+            seen.append(e.data["count"])
     assert seen == list(range(len(sent)))
     assert a.stats.get("mqtt_connects") == 2
     st = recorder.wait(lambda: [s for s in recorder.payloads(Channel.status, a.ref) if s.state == "online"][1:],

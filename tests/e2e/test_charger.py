@@ -11,8 +11,8 @@ from edge.runtime.agent import Agent
 from edge.runtime.config import load_config
 from linli.testing import TestBroker, wait_for
 from server.app import create_app
-from server.charger.acks import send_due_acks
 from server.charger.models import ChargerOrder
+from server.charger.worker import send_due_acks
 from server.testing import make_settings, running
 from tests.edge.apps.charger.conftest import factory, make_bench, recorder
 

@@ -14,6 +14,7 @@ from gpiozero import Device
 from edge.apps.probe.sim import ProbeSim
 from edge.hal.pins import setup_pin_factory
 from edge.runtime.harness import AgentFactory
+from linli.contract.probe import AutoOff, InputChanged
 from linli.testing import TestBroker, wait_for
 from server.app import create_app
 from server.testing import LiveServer, make_settings, running
@@ -36,6 +37,15 @@ def agents(mqtt_broker: TestBroker, tmp_path: Path) -> Iterator[AgentFactory]:
 
 def _server(tmp_path: Path, db_url: str, broker: TestBroker, client_id: str):
     return create_app(make_settings(tmp_path / "srv", db_url, broker, client_id=client_id))
+
+
+def _mark(tag: str, i: int) -> InputChanged:
+    """A contract event that the test can tell apart (the probe kind's input event with a made-up input name)."""
+    return InputChanged(input=tag, active=True, count=i)
+
+
+def _stream(ls: LiveServer, device: str) -> list[dict]:
+    return [e for e in _events(ls, device, InputChanged.EVENT.type) if e["data"]["input"] == "e2e-stream"]
 
 
 def _events(ls: LiveServer, device: str, type_: str | None = None) -> list[dict]:
@@ -94,20 +104,20 @@ def test_broker_outage_every_event_arrives_exactly_once(tmp_path, db_url, mqtt_b
         with ls.client() as c:
             wait_for(lambda: any(d["device"] == dev and d["online"] for d in c.get("/api/v1/devices").json()),
                      10, what="device online")
-        ids = [agent.emit_event("e2e.before", {"i": i}).id for i in range(5)]
+        ids = [agent.emit(_mark("e2e-before", i)).id for i in range(5)]
         mqtt_broker.broker.stop()
         try:
-            ids += [agent.emit_event("e2e.during", {"i": i}, severity="alarm" if i % 10 == 0 else "info").id
-                    for i in range(40)]
+            ids += [agent.emit(AutoOff(held_s=i) if i % 10 == 0 else _mark("e2e-during", i)).id for i in range(40)]
             time.sleep(0.5)
             assert agent.outbox.depth() >= 40  # held on the device while the broker is down
         finally:
             mqtt_broker.broker.start()
-        ids += [agent.emit_event("e2e.after", {"i": i}).id for i in range(5)]
-        wait_for(lambda: len([e for e in _events(ls, dev) if e["type"].startswith("e2e.")]) >= len(ids), 30,
+        ids += [agent.emit(_mark("e2e-after", i)).id for i in range(5)]
+        wanted = set(ids)
+        wait_for(lambda: len([e for e in _events(ls, dev) if e["id"] in wanted]) >= len(ids), 30,
                  what="all 50 events in the database")
         time.sleep(0.5)
-        stored = [e for e in _events(ls, dev) if e["type"].startswith("e2e.")]
+        stored = [e for e in _events(ls, dev) if e["id"] in wanted]
         assert sorted(e["id"] for e in stored) == sorted(ids)  # none lost, none twice
         wait_for(lambda: agent.outbox.depth() == 0, 10, what="outbox drained")
 
@@ -121,7 +131,7 @@ def test_server_restart_while_the_agent_publishes_loses_nothing(tmp_path, db_url
     def produce() -> None:
         i = 0
         while not stop.is_set():
-            ids.append(agent.emit_event("e2e.stream", {"i": i}).id)
+            ids.append(agent.emit(_mark("e2e-stream", i)).id)
             i += 1
             time.sleep(0.02)
 
@@ -136,7 +146,7 @@ def test_server_restart_while_the_agent_publishes_loses_nothing(tmp_path, db_url
         stop.set()
         prod.join(5)
         assert len(ids) > 80
-        wait_for(lambda: len(_events(ls, dev, "e2e.stream")) >= len(ids), 30, what="every event stored")
+        wait_for(lambda: len(_stream(ls, dev)) >= len(ids), 30, what="every event stored")
         time.sleep(0.5)
-        stored = [e["id"] for e in _events(ls, dev, "e2e.stream")]
+        stored = [e["id"] for e in _stream(ls, dev)]
         assert sorted(stored) == sorted(ids)

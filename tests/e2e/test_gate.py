@@ -26,7 +26,8 @@ from linli.gate import qr
 from linli.testing import TestBroker, wait_for
 from server.app import create_app as _create_app
 from server.gate.models import GatePassage, GateSession
-from server.ingest.registry import HandlerRegistry, load_kind_handlers
+from server.ingest.registry import HandlerRegistry
+from server.kinds import ServerKinds
 from server.testing import LiveServer, make_settings, running
 from tests.edge.apps.gate.conftest import HAL, gate_app
 
@@ -36,7 +37,7 @@ SECRET = "pay-secret-for-tests-0123456789"
 def create_app(settings: Any) -> Any:
     """The server with the gate's handlers and services only (other kinds are tested on their own)."""
     reg = HandlerRegistry()
-    load_kind_handlers(reg, [Kind.gate])
+    ServerKinds.load([Kind.gate]).register_handlers(reg)
     return _create_app(settings, reg)
 
 
@@ -147,23 +148,32 @@ def test_gate_end_to_end(env: dict[str, Any]) -> None:
         wait_for(lambda: (_session(ls, sid) or {}).get("state") == "closed", 10, what="session closed on the server")
         assert _session(ls, sid)["paid_cents"] == 600
 
+        # the resident leaves (one stay ends: a later entry is a new stay, not a re-read of this one)
+        before = car_out.pulses()
+        cam_out.push("沪A12345", plate_id=4)
+        assert car_out.wait_open(before, 3.0)
+        car_out.drive_through(0.1)
+        wait_for(lambda: len(_passages(ls.server, "沪A12345")) >= 2, 10, what="the resident's exit on the server")
+
         # broker and server away: residents still enter at once; passages arrive later exactly once
         ls.stop()
         broker.broker.stop()
-        wait_for(lambda: not agent.link.connected, 10, what="agent offline")
-        t0 = time.monotonic()
-        before = car_in.pulses()
-        cam_in.push("沪A12345", plate_id=10, at=datetime.now(UTC))
-        assert car_in.wait_open(before, 3.0)
-        assert time.monotonic() - t0 < 3.0  # decided locally: no network timeout in the way
-        read_at = datetime.now(UTC)
-        time.sleep(0.5)
-        broker.broker.start()
+        try:
+            wait_for(lambda: not agent.link.connected, 10, what="agent offline")
+            t0 = time.monotonic()
+            before = car_in.pulses()
+            cam_in.push("沪A12345", plate_id=10, at=datetime.now(UTC))
+            assert car_in.wait_open(before, 3.0)
+            assert time.monotonic() - t0 < 3.0  # decided locally: no network timeout in the way
+            read_at = datetime.now(UTC)
+            time.sleep(0.5)
+        finally:  # never leave the session's shared broker stopped, whatever happened above
+            broker.broker.start()
     with running(create_app(env["settings"])) as ls2:
-        wait_for(lambda: len(_passages(ls2.server, "沪A12345")) >= 2, 20, what="the offline passage delivered")
+        wait_for(lambda: len(_passages(ls2.server, "沪A12345")) >= 3, 20, what="the offline passage delivered")
         time.sleep(1.0)
         rows = _passages(ls2.server, "沪A12345")
-        assert len(rows) == 2
+        assert len(rows) == 3
         assert abs((max(r.at for r in rows) - read_at).total_seconds()) < 2
         with ls2.server.db.session() as s:
             assert s.scalar(select(func.count()).select_from(GatePassage)) == len(

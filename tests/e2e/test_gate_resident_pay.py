@@ -20,7 +20,8 @@ from linli.contract import Kind
 from linli.testing import TestBroker, chromium, screenshot, wait_for
 from server.app import create_app
 from server.gate.models import GatePassage, GatePayment, GateSession
-from server.ingest.registry import HandlerRegistry, load_kind_handlers
+from server.ingest.registry import HandlerRegistry
+from server.kinds import ServerKinds
 from server.payments.models import PayOrder
 from server.resident.pages import lane_url
 from server.testing import make_settings, running
@@ -40,7 +41,7 @@ def _fresh_pins() -> Iterator[None]:
 @pytest.mark.browser
 def test_exit_fee_paid_from_the_phone_opens_the_barrier(mqtt_broker: TestBroker, tmp_path: Path) -> None:
     reg = HandlerRegistry()
-    load_kind_handlers(reg, [Kind.gate])
+    ServerKinds.load([Kind.gate]).register_handlers(reg)
     settings = make_settings(tmp_path / "srv", f"sqlite:///{tmp_path / 'srv.db'}", mqtt_broker,
                              kinds={"gate": {"sync_interval_s": 0.2, "sync_retry_s": 2}},
                              payments={"provider": "sim"})

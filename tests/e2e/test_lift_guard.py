@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from edge.apps.lift_guard import events as lev
 from edge.runtime.harness import AgentFactory
+from linli.contract import lift_guard as lev
 from linli.testing import TestBroker, wait_for
 from server.app import create_app
 from server.lift_guard.models import LiftBlock, LiftPause

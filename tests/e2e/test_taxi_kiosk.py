@@ -23,13 +23,13 @@ from edge.hal.sim import PinBoard
 from edge.runtime.agent import Agent
 from edge.runtime.harness import AgentFactory
 from linli.broker import free_port
-from linli.contract_taxi_kiosk import Place
+from linli.contract.taxi_kiosk import Place
 from linli.testing import CHROMIUM, TestBroker, chromium, screenshot, wait_for
 from server.app import create_app
 from server.taxi_kiosk.models import TaxiOrder, TaxiOrderStep
 from server.taxi_kiosk.provider import NoProvider
-from server.taxi_kiosk.service import TaxiService
 from server.taxi_kiosk.simfleet import SimFleet
+from server.taxi_kiosk.worker import TaxiService
 from server.testing import LiveServer, make_settings, running
 
 pytestmark = pytest.mark.browser
@@ -367,6 +367,35 @@ def test_optional_phone_number_on_the_keypad(stack: Stack) -> None:
     assert "138****5678" in stack.page.inner_text("#screen")
     wait_for(lambda: (o := stack.maybe_order(oid)) is not None and o.phone == "13812345678", 10,
              what="phone at the server")
+    stack.finish()
+
+
+def test_slow_typing_survives_server_updates_and_keeps_the_keypad_open(stack: Stack) -> None:
+    """An elderly resident types one digit every ~1.5 s while the search goes on: every server update redraws the
+    screen, and the question would close after its time-out (set to 4 s here) — the digits and the keypad stay."""
+    stack.fleet.place_taxis(PLACE, [])
+    stack.tap("#call")
+    stack.shows("calling")
+    kiosk = stack.agent.app.kiosk
+    timing = kiosk.cfg.timing
+    before = timing.confirm_timeout_s
+    object.__setattr__(timing, "confirm_timeout_s", 4.0)
+    try:
+        stack.tap("#phone")
+        stack.shows("phone")
+        for d in "13912345678":
+            stack.tap(f'#keypad [data-digit="{d}"]')
+            version = kiosk.version
+            with kiosk._lock:  # what every order update from the server does: a new screen version
+                kiosk._changed_now()
+            stack.page.wait_for_function(f"() => Number(document.getElementById('app').dataset.version) > {version}")
+            stack.page.wait_for_timeout(1500)
+            assert stack.page.locator("#phone-display").count() == 1, "the keypad closed while typing"
+        assert stack.page.inner_text("#phone-display") == "13912345678"
+        stack.page.wait_for_timeout(5000)  # and once they stop typing, the question does time out
+        stack.shows("calling")
+    finally:
+        object.__setattr__(timing, "confirm_timeout_s", before)
     stack.finish()
 
 

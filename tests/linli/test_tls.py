@@ -20,6 +20,7 @@ from edge.runtime.config import load_config
 from edge.runtime.harness import agent_config, write_config
 from linli.broker import MosquittoBroker, free_port
 from linli.contract import DeviceRef, Kind
+from linli.contract.probe import InputChanged
 from linli.provision import SecretStore
 from linli.testing import TestBroker, wait_for
 from linli.tls import TlsFiles, issue
@@ -75,7 +76,7 @@ def test_event_over_tls_reaches_the_server(site: tuple[TestBroker, Path], tmp_pa
         agent.start()
         try:
             assert agent.link.wait_connected(15), agent.link.last_error
-            ev = agent.emit_event("test.over_tls", {"x": 1})
+            ev = agent.emit(InputChanged(input="over-tls", active=True, count=1))
             wait_for(lambda: stored(ls.server, ev.id) == 1, 15, what="the event stored")
         finally:
             agent.stop(flush_s=0.5)

@@ -31,7 +31,7 @@ class Recorder:
         reg.on_telemetry(Kind.probe, self.on_telemetry)
         return reg
 
-    def on_event(self, ctx: IngestContext, ev: contract.Event) -> None:
+    def on_event(self, ctx: IngestContext, ev: contract.Event, _data: object) -> None:
         if ev.type == "test.boom":
             raise RuntimeError("handler failed on purpose")
         self.events.append(ev.id)

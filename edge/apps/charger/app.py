@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
 from edge.hal.cardreader import CardReader, Credential
 from linli.contract import Kind, Scalar
-from linli.contract_charger import SettleAckArgs
+from linli.contract import charger as cc
+from linli.contract.charger import PortArgs, SettleAckArgs, StartArgs, StopArgs
 from linli.i18n import Lang
 
 from . import page
@@ -19,28 +18,6 @@ from .journal import Journal
 from .pile import PileController, StartRefused
 
 LOOP = "charger"
-
-
-class StartArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    port: int = Field(ge=1, le=17)
-    prepaid_fen: int = Field(0, ge=0, le=100_000, description="paid in advance (0: until full, billed after)")
-    minutes: int = Field(0, ge=0, le=24 * 60, description="charging time bought (0: until full or money used)")
-    order_id: str | None = Field(None, min_length=1, max_length=64,
-                                 description="the payment's order id: a repeated start with it starts nothing")
-    user: str = Field("", max_length=64)
-    free: bool = Field(False, description="no charge (staff test, free hours)")
-
-
-class StopArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    port: int = Field(ge=1, le=17)
-    order_id: str | None = Field(None, max_length=64, description="stop only if the port runs this order")
-
-
-class PortArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    port: int = Field(ge=1, le=17)
 
 
 class ChargerApp(App):
@@ -53,7 +30,7 @@ class ChargerApp(App):
         self.journal = Journal(ctx.data_dir / "charger.sqlite")
         hal = ctx.hal
         meter_port = hal.serial[cfg.meter.serial] if cfg.meter is not None else None
-        self.pile = PileController(cfg, self.journal, hal.serial[cfg.mcu_serial], meter_port, ctx.emit_event,
+        self.pile = PileController(cfg, self.journal, hal.serial[cfg.mcu_serial], meter_port, ctx.emit,
                                    ctx.clock.time, ctx.ref.device)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -111,10 +88,9 @@ class ChargerApp(App):
     # ------------------------------------------------------------------ commands
     def commands(self) -> dict[str, CommandSpec]:
         return {
-            "start": CommandSpec(self._start, StartArgs, "启动端口", "Start a port", local=True),
-            "stop": CommandSpec(self._stop_port, StopArgs, "停止端口", "Stop a port", local=True),
-            "settle_ack": CommandSpec(self._settle_ack, SettleAckArgs, "结算确认", "Settlement acknowledged"),
-            "clear_fault": CommandSpec(self._clear_fault, PortArgs, "清除端口故障", "Clear a port fault", local=True),
+            c.name: CommandSpec.of(c, fn) for c, fn in (
+                (cc.START_CMD, self._start), (cc.STOP_CMD, self._stop_port), (cc.SETTLE_ACK_CMD, self._settle_ack),
+                (cc.CLEAR_FAULT_CMD, self._clear_fault))
         }
 
     def _start(self, args: StartArgs) -> dict[str, Any]:

@@ -41,8 +41,7 @@ class McuEvents(Safety):
                 self._fault("mcu_watchdog", None, f"MCU watchdog ({ev.timeout_s} s) switched every relay off")
                 self.mcu_ready = False
             elif isinstance(ev, BootEvent):
-                self._fault("mcu_rebooted", None, f"MCU restarted (reset cause {int(ev.reset_cause)})",
-                            severity="warning")
+                self._fault("mcu_rebooted", None, f"MCU restarted (reset cause {int(ev.reset_cause)})")
                 self.mcu_ready = False
                 for p in self.ports:
                     p.relay_on = p.live = False

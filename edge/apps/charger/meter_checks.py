@@ -73,7 +73,7 @@ class MeterChecks(Safety):
             self._fault("meter_lost", None, "energy meter answering again", active=False)
 
     def _meter_fault(self, kind: str, detail: str, value: float) -> None:
-        self._fault(kind, None, detail, value=value, severity="warning")
+        self._fault(kind, None, detail, value=value)
 
     # ------------------------------------------------------------------ balance
     def _allowed(self, ports: float, own: float, tol_abs: float) -> tuple[float, float]:

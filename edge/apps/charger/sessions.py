@@ -8,7 +8,7 @@ from typing import Any
 from ulid import ULID
 
 from firmware_bridge.errors import BridgeError
-from linli import contract_charger as cc
+from linli.contract import charger as cc
 
 from .port import PortView, Session
 from .state import PileState, StartRefused, iso
@@ -59,7 +59,7 @@ class Sessions(PileState):
         data = cc.SessionStarted(order_id=s.order_id, port=p.number, source=s.source, user=s.user,  # type: ignore[arg-type]
                                  mode=s.mode, tariff_version=int(s.tariff.get("version", 1)),  # type: ignore[arg-type]
                                  prepaid_fen=s.prepaid_fen, prepaid_s=s.prepaid_s, started_at=iso(t))
-        self.emit(cc.SESSION_STARTED, data.model_dump(mode="json"))
+        self.emit(data)
 
     def pay(self, source: str, user: str, prepaid_fen: int, prepaid_s: int, mode: str) -> dict[str, Any]:
         """A coin or card payment: to the port plugged most recently without a session, else held for the next plug."""
@@ -84,7 +84,7 @@ class Sessions(PileState):
     def refuse(self, source: str, reason: str, port: int | None = None, user: str = "") -> None:
         self.counts["refused"] += 1
         data = cc.Refused(source=source, port=port, user=user, reason=reason)  # type: ignore[arg-type]
-        self.emit(cc.REFUSED, data.model_dump(mode="json"), "warning")
+        self.emit(data)
 
     def stop_session(self, port: int, reason: str, order_id: str | None = None) -> dict[str, Any]:
         with self.lock:
@@ -129,7 +129,7 @@ class Sessions(PileState):
     def _send_settlement(self, bill: dict[str, Any], attempt: int) -> None:
         body = {**bill, "started_at": iso(bill["started_at"]), "ended_at": iso(bill["ended_at"]), "attempt": attempt}
         data = cc.Settlement.model_validate(body)
-        self.emit(cc.SETTLEMENT, data.model_dump(mode="json"))
+        self.emit(data)
         self.journal.mark_sent(bill["order_id"], self.now())
         self.counts["settlements_sent"] += 1
 

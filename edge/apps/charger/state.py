@@ -15,10 +15,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from edge.apps.base import Emit
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.pile.client import PileClient
 from firmware_bridge.pile.messages import PileEvent
-from linli import contract_charger as cc
+from linli.contract import charger as cc
 
 from .config import ChargerConfig
 from .journal import Journal
@@ -27,9 +28,6 @@ from .port import PortView
 from .tariff import Tariff
 
 log = logging.getLogger(__name__)
-
-Emit = Callable[..., Any]
-
 
 class StartRefused(Exception):
     """A start that cannot be done; the message says why (shown to staff, sent as the command's error)."""
@@ -82,10 +80,11 @@ class PileState:
             raise StartRefused(f"no port {n} (ports 1-{len(self.ports)})")
         return self.ports[n - 1]
 
-    def _fault(self, fault: str, port: int | None, detail: str, active: bool = True, value: float | None = None,
-               severity: str = "alarm") -> None:
-        data = cc.Fault(fault=fault, port=port, active=active, detail=detail, value=value)  # type: ignore[arg-type]
-        self.emit(cc.FAULT, data.model_dump(mode="json"), severity if active else "info")
+    def _fault(self, fault: str, port: int | None, detail: str, active: bool = True,
+               value: float | None = None) -> None:
+        """Report a fault (or its clearing); its severity is the contract's rule for the fault kind."""
+        data = cc.Fault(fault=fault, port=port, active=active, detail=detail[:500], value=value)  # type: ignore[arg-type]
+        self.emit(data)
 
     def _relay(self, n: int, on: bool) -> bool:
         """Switch a relay; True when the MCU confirmed it. Failures are left to the loss detection."""

@@ -7,12 +7,21 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
+from edge.hal.cardreader import CardReader
 from edge.runtime.preflight import StartupError, file_problem, port_problem
 from linli.contract import Kind, Scalar
-from linli.gate.contract import GateSettings, ListsSyncArgs, SessionPaidArgs
+from linli.contract import gate as gc
+from linli.contract.gate import (
+    CashArgs,
+    CloseArgs,
+    GateSettings,
+    LaneArgs,
+    ListsSyncArgs,
+    OpenArgs,
+    SessionPaidArgs,
+    UnlockArgs,
+)
 from linli.i18n import Lang
 
 from . import page
@@ -27,28 +36,6 @@ from .recognizer import PLATE_MODEL_FILES, PlateRecognizer
 from .store import GateStore
 
 LOOP = "gate"
-
-
-class LaneArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    lane: str = Field(min_length=1, max_length=32)
-
-
-class OpenArgs(LaneArgs):
-    reason: str = Field(min_length=2, max_length=200, description="why the guard opens (required, audited)")
-
-
-class CloseArgs(LaneArgs):
-    reason: str = Field("", max_length=200)
-
-
-class CashArgs(LaneArgs):
-    amount_yuan: float | None = Field(None, ge=0, le=100_000, description="empty = the fee due")
-
-
-class UnlockArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=2, max_length=200)
 
 
 class GateApp(App):
@@ -68,6 +55,7 @@ class GateApp(App):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.intake: PushIntake | None = None
+        self.card_readers: dict[str, CardReader] = {}
 
     @staticmethod
     def _file_settings(cfg: GateConfig) -> GateSettings:
@@ -106,9 +94,14 @@ class GateApp(App):
                               hal.inputs[lc.arm_up] if lc.arm_up else None, self.ctx.clock.monotonic,
                               lambda a, n=name: self._alarm(n, a))
             self.barriers[name] = barrier
-            self.lanes[name] = Lane(name, lc, self.store, barrier, self.ctx.emit_event, self._now, self._say,
+            self.lanes[name] = Lane(name, lc, self.store, barrier, self.ctx.emit, self._now, self._say,
                                     self.cfg.repeat_window_s, self.cfg.exit_without_entry,
                                     reread_window_s=self.cfg.reread_window_s)
+        for name, lc in self.cfg.lanes.items():
+            if lc.card_reader:
+                lane = self.lanes[name]
+                self.card_readers[name] = CardReader(f"lane-{name}", hal.serial[lc.card_reader], lc.card_format,
+                                                     lambda c, lane=lane: lane.card(c))
         if any(lc.source == "camera" for lc in self.cfg.lanes.values()):
             rc = self.cfg.recognition
             self.recognizer = PlateRecognizer(rc.models_dir, rc.det_max_side, rc.det_threshold, rc.threads)
@@ -116,7 +109,7 @@ class GateApp(App):
                 if lc.source == "camera" and lc.camera:
                     self.ctx.watchdog.watch(f"camera-{name}", max(10.0, self.ctx.watchdog.timeout_s))
                     src = CameraSource(self.lanes[name], hal.cameras[lc.camera], self.recognizer,
-                                       rc.min_confidence, rc.votes, self.ctx.emit_event, self._now,
+                                       rc.min_confidence, rc.votes, self.ctx.emit, self._now,
                                        lambda n=name: self.ctx.watchdog.kick(f"camera-{n}"))
                     self.cameras[name] = src
         d = self.cfg.door
@@ -125,7 +118,7 @@ class GateApp(App):
                              hal.inputs[d.exit_button] if d.exit_button else None,
                              hal.inputs[d.door_contact] if d.door_contact else None,
                              hal.inputs[d.fire_input] if d.fire_input else None,
-                             hal.serial[d.reader] if d.reader else None, self.ctx.emit_event, self._now,
+                             hal.serial[d.reader] if d.reader else None, self.ctx.emit, self._now,
                              self.ctx.clock.monotonic, self._say)
             self.door.start()
         if any(lc.source == "lpr_push" for lc in self.cfg.lanes.values()):
@@ -139,6 +132,8 @@ class GateApp(App):
                                    or f"app.lpr: push endpoint not started: {exc}") from None
         for src in self.cameras.values():
             src.start()
+        for reader in self.card_readers.values():
+            reader.start()
         self.ctx.watchdog.watch(LOOP)
         self._thread = threading.Thread(target=self._loop, name="gate-loop", daemon=True)
         self._thread.start()
@@ -150,6 +145,8 @@ class GateApp(App):
             b.safe()
         if self.lpr is not None:
             self.lpr.stop()
+        for reader in self.card_readers.values():
+            reader.stop()
         for name, src in self.cameras.items():
             self.ctx.watchdog.unwatch(f"camera-{name}")
             src.stop()
@@ -171,23 +168,18 @@ class GateApp(App):
                 self.ctx.logger.exception("gate loop failed")
 
     def _alarm(self, lane: str, alarm: Alarm) -> None:
-        sev = "alarm" if alarm.name == "arm_fault" else "warning"
-        self.ctx.emit_event(f"gate.{alarm.name}", {
-            "lane": lane, "at": self._now().isoformat(), "detail": alarm.detail, "vehicles": alarm.vehicles,
-            "authorised": alarm.authorised, "seconds": alarm.seconds}, sev)
+        self.ctx.emit(gc.LANE_ALARMS[alarm.name](lane=lane, at=self._now(), detail=alarm.detail,
+                                                 vehicles=alarm.vehicles, authorised=alarm.authorised,
+                                                 seconds=alarm.seconds))
 
     # ------------------------------------------------------------------ commands
     def commands(self) -> dict[str, CommandSpec]:
         return {
-            "open_barrier": CommandSpec(self._open, OpenArgs, "开闸放行（须填原因）", "Open the barrier (reason)",
-                                        local=True),
-            "close_barrier": CommandSpec(self._close, CloseArgs, "落闸", "Close the barrier", local=True),
-            "deny_pending": CommandSpec(self._deny, LaneArgs, "拒绝放行", "Refuse the waiting vehicle", local=True),
-            "pay_cash": CommandSpec(self._cash, CashArgs, "现金收费放行", "Cash paid: open", local=True),
-            "session_paid": CommandSpec(self._paid, SessionPaidArgs, "在线支付到账", "Online payment received"),
-            "lists_sync": CommandSpec(self._sync, ListsSyncArgs, "同步名单", "Sync lists"),
-            "unlock_door": CommandSpec(self._unlock, UnlockArgs, "远程开门（须填原因）", "Unlock the door (reason)",
-                                       local=True),
+            c.name: CommandSpec.of(c, fn) for c, fn in (
+                (gc.OPEN_BARRIER_CMD, self._open), (gc.CLOSE_BARRIER_CMD, self._close),
+                (gc.DENY_PENDING_CMD, self._deny), (gc.PAY_CASH_CMD, self._cash),
+                (gc.SESSION_PAID_CMD, self._paid), (gc.LISTS_SYNC_CMD, self._sync),
+                (gc.UNLOCK_DOOR_CMD, self._unlock))
         }
 
     def _by(self) -> str:
@@ -230,18 +222,16 @@ class GateApp(App):
                 return lane.pay(args.amount_cents, args.method, self._by(), args.payment_id, session.id)
         fresh = self.store.add_payment(session.id, args.amount_cents, args.method, args.payment_id, self._now())
         if fresh:
-            self.ctx.emit_event("gate.payment", {"session_id": session.id, "plate": session.plate,
-                                                 "amount_cents": args.amount_cents, "method": args.method,
-                                                 "payment_id": args.payment_id, "by": self._by(),
-                                                 "at": self._now().isoformat()})
+            self.ctx.emit(gc.PaymentData(session_id=session.id, plate=session.plate, amount_cents=args.amount_cents,
+                                         method=args.method, payment_id=args.payment_id, by=self._by(),
+                                         at=self._now()))
         return {"session_id": session.id, "amount_cents": args.amount_cents, "duplicate": not fresh, "opened": False}
 
     def _sync(self, args: ListsSyncArgs) -> dict[str, Any]:
         result = self.store.apply_sync(args)
         if result["applied"]:
-            self.ctx.emit_event("gate.lists.applied", {"version": args.version, "base_version": args.base_version,
-                                                       "entries": len(args.upserts), "deleted": len(args.deletes),
-                                                       "reset": args.reset})
+            self.ctx.emit(gc.ListsAppliedData(version=args.version, base_version=args.base_version,
+                                              entries=len(args.upserts), deleted=len(args.deletes), reset=args.reset))
         return result
 
     def _unlock(self, args: UnlockArgs) -> dict[str, Any]:

@@ -48,6 +48,11 @@ class LaneConfig(_M):
     arm_timeout_s: float = Field(6.0, ge=1, le=60, title="Arm timeout (s)")
     loop_stuck_s: float = Field(300.0, ge=5, le=86400, title="Loop stuck after (s)")
     tailgate_window_s: float = Field(30.0, ge=1, le=600, title="Tailgating window (s)")
+    card_reader: str | None = Field(None, title="Card reader",
+                                    description="hal serial port of a card reader at this lane (monthly cards): a "
+                                                "valid card on the synced card list opens like a resident plate.")
+    card_format: CardFormat = Field(default_factory=CardFormat, title="Card number format",
+                                    description="How the lane's reader writes card numbers (edge/hal/cardreader.py).")
 
     @model_validator(mode="after")
     def _source_parts(self) -> Self:
@@ -63,7 +68,9 @@ class LaneConfig(_M):
 class LprConfig(_M):
     """The HTTP endpoint LPR cameras push their reads to (vzicar-style JSON)."""
 
-    host: str = Field("0.0.0.0", title="Listen address")
+    host: str = Field("127.0.0.1", min_length=1, title="Listen address",
+                      description="The agent's address on the cameras' network (e.g. 192.168.10.2). The default "
+                                  "listens on this machine only; 0.0.0.0 (every interface) only when set here.")
     port: int = Field(8680, ge=0, le=65535, title="Port", description="0 = any free port (tests).")
     path: str = Field("/lpr/push", pattern=r"^/[A-Za-z0-9/_-]*$", title="Path")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024, title="Largest push (bytes)",
@@ -73,9 +80,26 @@ class LprConfig(_M):
     max_clock_skew_s: float = Field(120, ge=1, le=86400, title="Camera clock skew allowed (s)",
                                     description="A live read whose camera time is further off uses our time.")
     allow_from: list[IPvAnyNetwork] = Field(
-        default_factory=list, title="Cameras' networks",
-        description="Addresses or networks pushes are accepted from (e.g. 192.168.10.0/24); empty = any. "
-                    "Others get 403: a push opens the barrier, so keep it to the cameras.")
+        default_factory=list, title="Cameras' addresses",
+        description="Addresses or networks pushes are accepted from (e.g. 192.168.10.21 or 192.168.10.0/24). "
+                    "Others get 403: a push opens the barrier, so keep it to the cameras. Required (a lane that "
+                    "takes pushes does not start without it) unless allow_any is set.")
+    allow_any: bool = Field(False, title="Accept pushes from any address",
+                            description="Explicitly accept pushes from every address (only with a shared secret or "
+                                        "on an isolated network).")
+    token_file: Path | None = Field(
+        None, title="Shared secret file",
+        description="File (0600) holding a shared secret the cameras must send: as ?token=… in the push URL, the "
+                    "X-Linli-Token header, or the password of HTTP Basic (for camera models that send one). "
+                    "Pushes without it get 401.")
+    token_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$", title="Shared secret variable",
+                                  description="Name of an environment variable holding the shared secret.")
+
+    @model_validator(mode="after")
+    def _one_token(self) -> Self:
+        if self.token_file is not None and self.token_env is not None:
+            raise ValueError("lpr: give token_file or token_env, not both")
+        return self
 
 
 class RecognitionConfig(_M):
@@ -86,10 +110,11 @@ class RecognitionConfig(_M):
     det_max_side: int = Field(800, ge=160, le=1920, title="Detector input (px)",
                               description="Frames are scaled so that their longer side is this long.")
     det_threshold: float = Field(0.5, ge=0.1, le=0.99, title="Detection threshold")
-    min_confidence: float = Field(0.85, ge=0.1, le=1.0, title="Reading confidence",
-                                  description="Reads below this are not used.")
+    min_confidence: float = Field(0.7, ge=0.1, le=1.0, title="Reading confidence",
+                                  description="Every character of a plate, voted over the looks and frames, must "
+                                              "be read with at least this confidence; else the read is unsure.")
     votes: int = Field(2, ge=1, le=10, title="Frames to agree",
-                       description="The same text in this many of the last 5 frames makes one read.")
+                       description="Frames of one vehicle that must read its plate before the lane decides.")
     threads: int = Field(2, ge=1, le=8, title="Inference threads")
 
 
@@ -146,6 +171,8 @@ class GateConfig(_M):
                 check_hal_part(info, "relays", lane.close_relay)
             if lane.camera:
                 check_hal_part(info, "cameras", lane.camera)
+            if lane.card_reader:
+                check_hal_part(info, "serial", lane.card_reader)
         return lanes
 
     @field_validator("door")
@@ -166,4 +193,8 @@ class GateConfig(_M):
         push = [n for n, lane in self.lanes.items() if lane.source == "lpr_push"]
         if len(push) > 1 and any(self.lanes[n].lpr_serial is None for n in push):
             raise ValueError("with several lpr_push lanes, each needs lpr_serial (the camera's serialno)")
+        if push and not self.lpr.allow_from and not self.lpr.allow_any:
+            raise ValueError(f"lanes {', '.join(push)} take LPR pushes, which open the barrier: list the cameras' "
+                             "addresses in lpr.allow_from (e.g. [192.168.10.21]), or set lpr.allow_any: true to "
+                             "accept pushes from anywhere")
         return self

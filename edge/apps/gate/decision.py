@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from linli.gate.contract import Category, Decision, Direction
+from linli.contract.gate import Category, Decision, Direction
 from linli.gate.fees import fee_cents
 from linli.gate.plates import Plate
 

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from edge.apps.base import EmitEvent
+from edge.apps.base import Emit
 from edge.hal import Input, Relay, SerialPort
 from edge.hal.cardreader import CardReader, Credential, mask_card
+from linli.contract.gate import DoorAccess, DoorData, DoorFire, DoorForcedOpen, DoorHeldOpen
 from linli.gate import qr
 
 from .config import DoorConfig
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 class Door:
     def __init__(self, cfg: DoorConfig, site: str, store: GateStore, lock: Relay, exit_button: Input | None,
-                 contact: Input | None, fire: Input | None, reader: SerialPort | None, emit: EmitEvent,
+                 contact: Input | None, fire: Input | None, reader: SerialPort | None, emit: Emit,
                  now: Callable[[], datetime], mono: Callable[[], float], say: Callable[[str], None]) -> None:
         self.cfg = cfg
         self.site = site
@@ -73,10 +74,10 @@ class Door:
             self.reader.stop()
 
     # ------------------------------------------------------------------ events
-    def _event(self, type: str, severity: str, **data: Any) -> None:
-        doc = {"door": self.cfg.name, "at": self.now().isoformat(), **{k: v for k, v in data.items() if v is not None}}
-        self.emit(type, doc, severity)  # type: ignore[arg-type]
-        self.recent.appendleft({"type": type, **doc})
+    def _event(self, model: type[DoorData], **data: Any) -> None:
+        ev = model(door=self.cfg.name, at=self.now(), **{k: v for k, v in data.items() if v is not None})
+        self.emit(ev)
+        self.recent.appendleft({"type": model.EVENT.type, **{k: v for k, v in ev.to_data().items() if v is not None}})
 
     def unlock(self, method: str, credential: str | None, label: str | None, reason: str,
                by: str | None = None) -> None:
@@ -85,12 +86,12 @@ class Door:
                 self.lock.pulse(self.cfg.unlock_s)
             self._grant_until = self.mono() + self.cfg.unlock_s + self.cfg.forced_grace_s
             self.counts["granted"] += 1
-        self._event("door.access", "info", method=method, credential=credential, granted=True, reason=reason,
+        self._event(DoorAccess, method=method, credential=credential, granted=True, reason=reason,
                     label=label or None, by=by)
 
     def deny(self, method: str, credential: str | None, reason: str) -> None:
         self.counts["denied"] += 1
-        self._event("door.access", "warning", method=method, credential=credential, granted=False, reason=reason)
+        self._event(DoorAccess, method=method, credential=credential, granted=False, reason=reason)
         self.say("无效凭证，请联系物业")
 
     def present(self, cred: Credential) -> bool:
@@ -127,7 +128,7 @@ class Door:
                 forced = False
         if forced:
             self.counts["alarms"] += 1
-            self._event("door.forced_open", "alarm", reason="opened_without_unlock")
+            self._event(DoorForcedOpen, reason="opened_without_unlock")
 
     def _fire_changed(self, active: bool) -> None:
         with self._lock:
@@ -137,7 +138,7 @@ class Door:
             else:
                 self.lock.off()
         self.counts["alarms"] += int(active)
-        self._event("door.fire", "alarm" if active else "warning", method="fire",
+        self._event(DoorFire, method="fire",
                     reason="fire_alarm_unlocked" if active else "fire_alarm_cleared")
 
     def tick(self) -> None:
@@ -149,7 +150,7 @@ class Door:
                 self._held_reported = True
         if report:
             self.counts["alarms"] += 1
-            self._event("door.held_open", "alarm", reason="held_open", seconds=round(self.mono() - since, 1))
+            self._event(DoorHeldOpen, reason="held_open", seconds=round(self.mono() - since, 1))
 
     # ------------------------------------------------------------------ reader
     def _reader_error(self) -> None:

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from edge.apps.base import CommandRefused, EmitEvent
-from linli.gate.contract import PassageData
+from edge.apps.base import CommandRefused, Emit
+from edge.hal.cardreader import Credential, mask_card
+from linli.contract.gate import PassageData, PaymentData
 from linli.gate.fees import yuan
-from linli.gate.plates import Plate, PlateColour, try_parse
+from linli.gate.plates import Plate, PlateColour, colour_fits, try_parse
 
 from .barrier import Barrier
 from .config import LaneConfig
@@ -43,7 +44,7 @@ class Observation:
 
     raw: str
     colour: PlateColour
-    source: Literal["lpr_push", "camera"]
+    source: Literal["lpr_push", "camera", "card"]
     at: datetime
     confidence: float | None = None
     plate_id: str | None = None
@@ -53,6 +54,7 @@ class Observation:
     clock_skew_s: float | None = None
     image_problem: str | None = None
     trigger: int | None = None  # the LPR camera's triggerType
+    unsure: tuple[str, ...] = ()  # the reader could not decide between these: the guard decides
 
 
 @dataclass
@@ -95,7 +97,7 @@ PROMPTS = {
 
 
 class Lane:
-    def __init__(self, name: str, cfg: LaneConfig, store: GateStore, barrier: Barrier, emit: EmitEvent,
+    def __init__(self, name: str, cfg: LaneConfig, store: GateStore, barrier: Barrier, emit: Emit,
                  now: Callable[[], datetime], say: Callable[[str], None], repeat_window_s: float,
                  exit_without_entry: Literal["guard", "open"], keep: int = 50, reread_window_s: float = 900.0
                  ) -> None:
@@ -122,6 +124,10 @@ class Lane:
     # ------------------------------------------------------------------ reads
     def handle(self, obs: Observation) -> Outcome:
         plate, problem = try_parse(obs.raw, obs.colour)
+        if obs.unsure:
+            plate, problem = None, "unsure between " + " / ".join(obs.unsure)
+        elif plate is not None and not plate.is_none and not obs.offline and not colour_fits(plate.kind, obs.colour):
+            plate, problem = None, f"a {obs.colour.value} plate cannot read {plate.text} ({plate.kind}): a misread"
         with self._lock:
             now = obs.at
             key = plate.text if plate is not None and not plate.is_none else "-"
@@ -148,6 +154,9 @@ class Lane:
         session = None
         if plate is not None and not plate.is_none and self.direction == "entry":
             session = self.store.open_session(plate.text)
+            if session is None:  # a one-character misread of a known plate is that car (decision rule 3/4)
+                near = {m.plate for m in self.store.lookup_fuzzy(plate.text)}
+                session = self.store.open_session(near.pop()) if len(near) == 1 else None
         within = session is not None and session.entry_lane == self.name \
             and abs((now - session.entry_at).total_seconds()) < self.reread_window_s
         if not (same_vehicle or within):
@@ -172,8 +181,7 @@ class Lane:
             session_id, entry_at = self._session_effects(verdict, plate, now)
         blob_bytes = [obs.image] if obs.image else []
         data = self._passage(obs, plate, problem, verdict, opened, session_id, entry_at)
-        ev = self.emit("gate.passage", data, "alarm" if verdict.reason == "blacklist" else
-                       "warning" if verdict.decision in ("deny", "guard") else "info", blob_bytes)
+        ev = self.emit(data, blob_bytes)
         if verdict.decision in ("guard", "pay"):
             self.pending = Pending(verdict.decision, obs, plate, verdict, now,  # type: ignore[arg-type]
                                    ev.blobs[0] if ev.blobs else None)
@@ -181,7 +189,7 @@ class Lane:
             self.pending = None
         self._prompt(verdict)
         self._record(data, ev.id, ev.blobs)
-        return Outcome(verdict, opened, ev.id, passage=data)
+        return Outcome(verdict, opened, ev.id, passage=data.model_dump(mode="json"))
 
     def _offline_record(self, obs: Observation, plate: Plate | None, problem: str | None) -> Outcome:
         """A read the camera stored while we were away: it happened in the past, decided by the camera's own
@@ -193,9 +201,9 @@ class Lane:
         v = Verdict("open" if obs.camera_opened else "deny", "camera_offline_record", verdict.category, verdict.match,
                     verdict.matched_plate, verdict.label, fee_cents=verdict.fee_cents)
         data = self._passage(obs, plate, problem, v, obs.camera_opened, session_id, entry_at)
-        ev = self.emit("gate.passage", data, "info", [obs.image] if obs.image else [])
+        ev = self.emit(data, [obs.image] if obs.image else [])
         self._record(data, ev.id, ev.blobs)
-        return Outcome(v, False, ev.id, passage=data)
+        return Outcome(v, False, ev.id, passage=data.model_dump(mode="json"))
 
     def _session_effects(self, verdict: Verdict, plate: Plate | None, at: datetime,
                          force_temporary: bool = False) -> tuple[str | None, datetime | None]:
@@ -219,7 +227,7 @@ class Lane:
 
     def _passage(self, obs: Observation, plate: Plate | None, problem: str | None, v: Verdict, opened: bool,
                  session_id: str | None, entry_at: datetime | None, by: str | None = None,
-                 note: str | None = None, source: str | None = None) -> dict[str, Any]:
+                 note: str | None = None, source: str | None = None) -> PassageData:
         data = PassageData(
             lane=self.name, direction=self.direction, at=obs.at, plate=plate.text if plate else "",
             colour=(plate.colour if plate else obs.colour).value, plate_kind=plate.kind if plate else "none",
@@ -229,13 +237,14 @@ class Lane:
             session_id=session_id, entry_at=entry_at, fee_cents=v.fee_cents, paid_cents=v.paid_cents,
             opened=opened, offline_replay=obs.offline, camera_plate_id=obs.plate_id, clock_skew_s=obs.clock_skew_s,
             by=by, note=(note or (v.extra.get("note") if v.extra else None) or obs.image_problem or "")[:200] or None)
-        return data.model_dump(mode="json")
+        return data
 
-    def _record(self, data: dict[str, Any], event_id: str, blobs: list[str]) -> None:
+    def _record(self, data: PassageData, event_id: str, blobs: list[str]) -> None:
         self.counts["passages"] += 1
-        if data["opened"]:
+        if data.opened:
             self.counts["opened"] += 1
-        self.recent.appendleft({**data, "event_id": event_id, "blob": blobs[0] if blobs else None})
+        self.recent.appendleft({**data.model_dump(mode="json"), "event_id": event_id,
+                                "blob": blobs[0] if blobs else None})
 
     def _open(self) -> None:
         if self.cfg.open_via in ("relay", "both"):
@@ -256,6 +265,30 @@ class Lane:
             key = v.category if v.category in ("resident", "visitor") else "temporary"
         fee = yuan(max(0, (v.fee_cents or 0) - (v.paid_cents or 0)))
         self.say(PROMPTS[key][0].format(fee=fee))
+
+    # ------------------------------------------------------------------ cards
+    def card(self, cred: Credential) -> Outcome:
+        """A card shown at the lane's reader: the same identity as at the door and the charger
+        (``edge.hal.cardreader``); a valid card on the card list opens like a resident, anything else is refused."""
+        with self._lock:
+            now = self.now()
+            masked = mask_card(cred.value)
+            entry = self.store.card(cred.value) if cred.kind == "card" else None
+            if entry is None:
+                v = Verdict("deny", "card_unknown" if cred.kind == "card" else "not_a_card", "unknown")
+            elif not entry.valid_at(now):
+                v = Verdict("deny", "card_expired", "unknown", label=entry.label)
+            else:
+                v = Verdict("open", "card_valid", "resident", label=entry.label)
+            opened = v.opens
+            if opened:
+                self._open()
+            obs = Observation("", PlateColour.unknown, "card", now)
+            data = self._passage(obs, None, None, v, opened, None, None, note=f"card {masked}")
+            ev = self.emit("gate.passage", data, "info" if opened else "warning", [])
+            self._record(data, ev.id, ev.blobs)
+            self.say(PROMPTS["resident" if opened else "blacklist"][0])
+            return Outcome(v, opened, ev.id, passage=data)
 
     # ------------------------------------------------------------------ the guard and payments
     def manual_open(self, reason: str, by: str) -> dict[str, Any]:
@@ -280,10 +313,10 @@ class Lane:
                         paid_cents=p.verdict.paid_cents if p else None)
             data = self._passage(obs, p.plate if p else None, None, v, True, session_id, entry_at, by=by,
                                  note=reason, source="manual")
-            ev = self.emit("gate.passage", data, "warning", [])
-            self._record({**data}, ev.id, [p.blob] if p and p.blob else [])
+            ev = self.emit(data)
+            self._record(data, ev.id, [p.blob] if p and p.blob else [])
             self._last = None
-            return {"lane": self.name, "event_id": ev.id, "plate": data["plate"]}
+            return {"lane": self.name, "event_id": ev.id, "plate": data.plate}
 
     def deny_pending(self, by: str) -> dict[str, Any]:
         with self._lock:
@@ -308,9 +341,8 @@ class Lane:
             amount = amount_cents if amount_cents is not None else max(0, (due or 0) - session.paid_cents)
             fresh = self.store.add_payment(target, amount, method, payment_id, now)
             if fresh:
-                self.emit("gate.payment", {"session_id": target, "plate": session.plate, "amount_cents": amount,
-                                           "method": method, "payment_id": payment_id, "lane": self.name, "by": by,
-                                           "at": now.isoformat()})
+                self.emit(PaymentData(session_id=target, plate=session.plate, amount_cents=amount, method=method,
+                                      payment_id=payment_id, lane=self.name, by=by, at=now))
             opened = False
             if p is not None and p.kind == "pay" and p.verdict.session and p.verdict.session.id == target:
                 paid = session.paid_cents + (amount if fresh else 0)
@@ -324,7 +356,7 @@ class Lane:
                     obs = Observation(p.obs.raw, p.obs.colour, p.obs.source, now, p.obs.confidence)
                     data = self._passage(obs, p.plate, None, v, True, target, session.entry_at, by=by,
                                          note=f"paid {method}")
-                    ev = self.emit("gate.passage", data, "info", [])
+                    ev = self.emit(data)
                     self._record(data, ev.id, [p.blob] if p.blob else [])
                     self.say(PROMPTS["exit_open"][0])
             return {"lane": self.name, "session_id": target, "amount_cents": amount, "duplicate": not fresh,

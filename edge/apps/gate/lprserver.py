@@ -3,32 +3,67 @@
 Every push gets an answer the camera understands, fast (the decision is local): the verdict for a read, an
 acknowledgement that stops resending for what we refuse (malformed JSON, unknown camera), 413 for a body over
 the limit (not read), and a heartbeat answer for heartbeats. Counters say what came in.
+
+A push opens the barrier, so it is authenticated: only from ``lpr.allow_from`` (403 otherwise; an empty list is a
+config error unless ``lpr.allow_any``), and with a shared secret when one is configured (``lpr.token_file`` /
+``token_env``): ``?token=…`` in the push URL, the ``X-Linli-Token`` header, or the password of HTTP Basic (401
+otherwise). The endpoint listens on ``lpr.host`` only (default 127.0.0.1).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import ipaddress
 import json
 import logging
+import os
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from edge.runtime.config import ConfigError
 
 from .config import LprConfig
 from .lprpush import PushError, PushRead, decode_body, error_reply, heartbeat_reply, is_heartbeat, parse_push
 
 log = logging.getLogger(__name__)
 
+_TOKEN_RE = re.compile(r"token=[^&\s]*")
+
 #: (read) → reply dict; raises PushError for reads it refuses.
 PushHandler = Callable[[PushRead], dict[str, Any]]
+
+
+def load_token(cfg: LprConfig) -> str | None:
+    """The shared secret from ``lpr.token_file`` / ``token_env`` (None when neither is set); ``ConfigError``
+    naming the key when it cannot be read or is empty."""
+    if cfg.token_env is not None:
+        value = os.environ.get(cfg.token_env, "").strip()
+        if not value:
+            raise ConfigError(f"lpr.token_env: environment variable {cfg.token_env} is not set")
+        return value
+    if cfg.token_file is None:
+        return None
+    try:
+        value = cfg.token_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"lpr.token_file: cannot read {cfg.token_file}: {exc.strerror or exc}") from None
+    if not value:
+        raise ConfigError(f"lpr.token_file: {cfg.token_file} is empty")
+    return value
 
 
 class LprServer:
     def __init__(self, cfg: LprConfig, handle: PushHandler) -> None:
         self.cfg = cfg
         self.handle = handle
+        self.token = load_token(cfg)
         self.counts: Counter[str] = Counter()
         self.last_error: str | None = None
         self._httpd: ThreadingHTTPServer | None = None
@@ -51,7 +86,8 @@ class LprServer:
             server_version = "linli-gate"
 
             def log_message(self, format: str, *args: Any) -> None:
-                log.debug("lpr %s " + format, self.client_address[0], *args)
+                safe = tuple(_TOKEN_RE.sub("token=***", a) if isinstance(a, str) else a for a in args)
+                log.debug("lpr %s " + format, self.client_address[0], *safe)
 
             def _send(self, status: int, doc: dict[str, Any]) -> None:
                 body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
@@ -81,7 +117,7 @@ class LprServer:
         h._send(status, error_reply(message))
 
     def _allowed(self, address: str) -> bool:
-        if not self.cfg.allow_from:
+        if self.cfg.allow_any:
             return True
         try:
             ip = ipaddress.ip_address(address)
@@ -89,13 +125,32 @@ class LprServer:
             return False
         return any(ip in net for net in self.cfg.allow_from)
 
+    def _authentic(self, h: Any) -> bool:
+        """The shared secret, when one is configured: query ``token``, ``X-Linli-Token`` or Basic's password."""
+        if self.token is None:
+            return True
+        given = [*parse_qs(urlsplit(h.path).query).get("token", []), h.headers.get("X-Linli-Token", "")]
+        scheme, _, value = h.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                given.append(base64.b64decode(value, validate=True).decode("utf-8").partition(":")[2])
+            except (binascii.Error, UnicodeDecodeError):
+                pass
+        want = self.token.encode()
+        return any(hmac.compare_digest(g.encode(), want) for g in given if g)
+
     def _post(self, h: Any) -> None:
         if not self._allowed(h.client_address[0]):
             h.close_connection = True
             self._refuse(h, 403, "forbidden", f"pushes from {h.client_address[0]} are not accepted (lpr.allow_from)")
             return
         if h.path.split("?", 1)[0] != self.cfg.path:
-            self._refuse(h, 404, "not_found", f"no push endpoint at {h.path[:80]}; use {self.cfg.path}")
+            self._refuse(h, 404, "not_found", f"no push endpoint at {h.path.split('?', 1)[0][:80]}; use "
+                                              f"{self.cfg.path}")
+            return
+        if not self._authentic(h):
+            h.close_connection = True  # the body is not read
+            self._refuse(h, 401, "unauthorized", "the push did not bring the shared secret (lpr.token_file)")
             return
         try:
             length = int(h.headers.get("Content-Length", ""))

@@ -8,15 +8,16 @@ row). A crop's text counts only when it is a GA 36 plate *and* fits the plate's 
 ============== =====================================================================
 colour         plate kinds it may carry
 ============== =====================================================================
-green          small new-energy (8 characters, D/F third)
+green          small new-energy (8 characters, D/F third); large too (its yellow third may be hidden)
 yellow_green   large new-energy (8 characters, D/F last)
 blue           ordinary (7 characters)
 yellow         ordinary, 学 coach, 挂 trailer (double-row yellow plates read as one)
 white          警 police
 black          embassy, consulate, Hong Kong / Macau
-unknown, IR    any, but every look must agree (no colour to check the layout with)
+unknown, IR    any, but one layout only and 0.85 of the vote at every position (nothing checks the layout)
 ============== =====================================================================
 
+(``linli.gate.plates.COLOUR_KINDS``; the lane applies the same check to an LPR camera's pushed colour),
 and every character, the province above all (the reader confuses provinces most), is read with at least the
 configured confidence. The crops vote; the frame's read is the text with most of the vote, or nothing.
 
@@ -38,19 +39,10 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from linli.gate.plates import PlateColour, try_parse
+from linli.gate.plates import COLOUR_KINDS, PlateColour, colour_fits, try_parse
 
 from .recognizer import PlateRecognizer, _order_corners
 
-#: colour → the plate kinds that colour may carry (``linli.gate.plates`` kinds)
-COLOUR_KINDS: dict[PlateColour, frozenset[str]] = {
-    PlateColour.green: frozenset({"new_energy"}),
-    PlateColour.yellow_green: frozenset({"new_energy_large"}),
-    PlateColour.blue: frozenset({"ordinary"}),
-    PlateColour.yellow: frozenset({"ordinary", "coach", "trailer"}),
-    PlateColour.white: frozenset({"police"}),
-    PlateColour.black: frozenset({"embassy", "consulate", "hong_kong", "macau"}),
-}
 #: (band, pad) of the single-row looks: the text band cut at three heights and widths
 SINGLE_LOOKS = ((0.12, 0.01), (0.06, 0.03), (0.17, 0.0))
 DOUBLE_MIN_RATIO = 0.40  # plate height / width from the corners: single rows are 0.32, double rows 0.5
@@ -64,6 +56,7 @@ class Thresholds:
     position_share: float = 0.75  # of the votes at every position for the winning character
     province_share: float = 0.8  # the same for the province character (the reader confuses provinces most)
     position_conf: float = 0.7  # mean confidence of the winning character at every position
+    unchecked_share: float = 0.85  # position share when no colour could check the layout (IR night)
     max_dissent: float = 0.2  # of the weight another layout (length, kind) may have
     votes: int = 2  # frames (for a vehicle) that must have voted for the plate
 
@@ -174,6 +167,7 @@ class Look:
     confs: tuple[float, ...]
     kind: str | None
     fits: bool
+    checked: bool = True  # the plate's colour was known, so the layout was checked against it
 
     @property
     def weight(self) -> float:
@@ -204,17 +198,20 @@ def count(looks: list[tuple[int, Look]], t: Thresholds, need_frames: int) -> Bal
         layouts[(len(lk.text), lk.kind or "")] += lk.weight
     layout, lw = max(layouts.items(), key=lambda kv: kv[1])
     total = sum(layouts.values())
-    if total - lw > t.max_dissent * total + 1e-9:
+    unchecked = not any(lk.checked for _, lk in voting)  # no colour (IR night, washed out): stricter
+    if total - lw > (0.0 if unchecked else t.max_dissent) * total + 1e-9:
         return Ballot("unsure", None, 0.0, candidates, "layouts disagree")
     mine = [(f, lk) for f, lk in voting if (len(lk.text), lk.kind) == layout]
     text, shares, confs = [], [], []
     for i in range(layout[0]):
         votes: dict[str, float] = defaultdict(float)
+        doubt = 0.0  # what the looks were unsure of counts against every character
         for _, lk in mine:
             votes[lk.text[i]] += lk.confs[i]
+            doubt += 1.0 - lk.confs[i]
         ch, w = max(votes.items(), key=lambda kv: kv[1])
         text.append(ch)
-        shares.append(w / sum(votes.values()))
+        shares.append(w / (sum(votes.values()) + doubt))
         confs.append(w / sum(1 for _, lk in mine if lk.text[i] == ch))
     got = "".join(text)
     plate, _ = try_parse(got)
@@ -223,7 +220,8 @@ def count(looks: list[tuple[int, Look]], t: Thresholds, need_frames: int) -> Bal
     frames = len({f for f, lk in mine})
     if shares[0] < t.province_share:
         return Ballot("unsure", None, 0.0, candidates, "province uncertain")
-    if min(shares) < t.position_share or min(confs) < t.position_conf:
+    if min(shares) < (max(t.position_share, t.unchecked_share) if unchecked else t.position_share) \
+            or min(confs) < t.position_conf:
         return Ballot("unsure", None, 0.0, candidates, "characters uncertain")
     if frames < need_frames:
         return Ballot("unsure", None, 0.0, (got,), "waiting for another frame")
@@ -263,11 +261,7 @@ class FrameReader:
         plate, _ = try_parse(text)
         if plate is None or plate.is_none or plate.text != text:
             return Look(text, confs, None, False)
-        allowed = COLOUR_KINDS.get(colour)
-        fits = allowed is None or plate.kind in allowed
-        if plate.kind == "new_energy_large" and colour is PlateColour.green:
-            fits = True  # the yellow third may be hidden by the frame or the light
-        return Look(plate.text, confs, plate.kind, fits)
+        return Look(plate.text, confs, plate.kind, colour_fits(plate.kind, colour), colour in COLOUR_KINDS)
 
     def read(self, frame: np.ndarray) -> FrameRead:
         night = is_night(frame)

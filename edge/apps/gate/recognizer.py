@@ -3,7 +3,8 @@
 - Detector ``clp_det.onnx`` (RetinaFace-style, mobilenet): BGR minus (104, 117, 123), any size; priors on steps
   8/16/32 with min sizes [[24, 48], [96, 192], [384, 768]], variance (0.1, 0.2); outputs boxes, plate score and
   the plate's 4 corners. We run it on the frame scaled to ``det_max_side``.
-- Reader ``clp_v2_c_rec.onnx``: the plate warped flat from its 4 corners to 32 px high, (x/255 - 0.5)/0.5,
+- Reader ``clp_v2_c_rec.onnx``: the plate warped flat from its 4 corners to 32 px high, (x/255 - 0.5)/0.5, a batch
+  right-padded to its widest crop (at most 320 px),
   CTC greedy decoding over ``clp_dict.txt`` (72 symbols: 0-9, A-Z without I/O, provinces, 使学挂港澳警领).
 
 Model files and their source/licence: models/PLATES.md. Nothing is downloaded at run time.
@@ -161,10 +162,10 @@ class PlateRecognizer:
         """Each crop's text and the confidence of every character (CTC greedy, a doubled province collapsed)."""
         if not crops:
             return []
-        batch = np.zeros((len(crops), 3, REC_H, REC_W), np.float32)
-        for n, crop in enumerate(crops):
-            h, w = crop.shape[:2]
-            rw = min(REC_W, max(1, math.ceil(REC_H * w / h)))
+        widths = [min(REC_W, max(1, math.ceil(REC_H * c.shape[1] / c.shape[0]))) for c in crops]
+        # the reader takes any width: pad to the widest crop (rounded up to 16), not to 320 (half the work)
+        batch = np.zeros((len(crops), 3, REC_H, min(REC_W, -(-max(widths) // 16) * 16)), np.float32)
+        for n, (crop, rw) in enumerate(zip(crops, widths, strict=True)):
             im = cv2.resize(crop, (rw, REC_H)).astype(np.float32)
             batch[n, :, :, :rw] = ((im / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
         probs = self.rec.run(None, {"x": batch})[0]

@@ -20,7 +20,7 @@ import httpx
 
 from edge.hal.config import HalConfig
 from edge.hal.sim import PinBoard
-from linli.gate.contract import ListEntry
+from linli.contract.gate import ListEntry
 
 from .config import GateConfig
 
@@ -46,10 +46,13 @@ def push_doc(plate: str, *, serial: str = "sim-cam-1", colour: int = 1, confiden
 class LprCameraSim:
     """Pushes to the agent's endpoint like a camera (one HTTP client, real HTTP)."""
 
-    def __init__(self, url: str, serial: str = "sim-cam-1") -> None:
-        self.url = url
+    def __init__(self, url: str, serial: str = "sim-cam-1", token: str | None = None,
+                 basic: tuple[str, str] | None = None) -> None:
+        """``token``: the shared secret, sent as ``?token=`` in the URL (as cameras that can only be given a
+        URL do); ``basic``: HTTP Basic instead (camera models that send it)."""
+        self.url = url + (f"?token={token}" if token else "")
         self.serial = serial
-        self.client = httpx.Client(timeout=10)
+        self.client = httpx.Client(timeout=10, auth=basic)
         self.replies: list[tuple[int, dict[str, Any]]] = []
         self._offline: list[dict[str, Any]] = []
 
@@ -240,7 +243,8 @@ def run_world(agent: Any, stop: threading.Event, every_s: float = 6.0, seed: int
         while door is not None and not stop.wait(every_s):
             door.walk_out()
         return
-    cams = {n: LprCameraSim(app.lpr.url, app.cfg.lanes[n].lpr_serial or "sim-cam-1") for n in lanes}
+    cams = {n: LprCameraSim(app.lpr.url, app.cfg.lanes[n].lpr_serial or "sim-cam-1", token=app.lpr.token)
+            for n in lanes}
     inside: list[str] = []
     n = 0
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from edge.runtime.store import open_db
 from linli.contract import new_id
-from linli.gate.contract import GateSettings, ListEntry, ListsSyncArgs
+from linli.contract.gate import GateSettings, ListEntry, ListsSyncArgs
 from linli.gate.plates import fuzzy_candidates
 
 _SCHEMA = """

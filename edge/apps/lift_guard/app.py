@@ -13,13 +13,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
+from edge.runtime.metrics import Histogram
 from edge.runtime.preflight import file_problem
 from edge.vision import Detector, ModelError, load_detector
 from edge.vision.detector import resolve_path
-from linli.contract import Kind, Scalar
+from linli.contract import Kind, NoArgs, Scalar
+from linli.contract import lift_guard as lc
+from linli.contract.lift_guard import ReleaseArgs
 from linli.i18n import Lang
 
 from . import page
@@ -29,16 +30,6 @@ from .evidence import EvidenceStore
 from .guard import LATCHING, Guard
 from .pipeline import LiftPipeline
 from .voice import Prompter
-
-
-class ReleaseArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    minutes: float | None = Field(None, gt=0, le=1440, description="pause length; default release_default_min")
-    reason: str | None = Field(None, max_length=200, description="why (false alarm, delivery …), for the audit")
-
-
-class NoArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class LiftGuardApp(App):
@@ -56,7 +47,7 @@ class LiftGuardApp(App):
         self.prompter = Prompter(cfg.voice, hal.speaker)
         self.detector: Detector | None = None
         self.model_error: str | None = None
-        self.guard = Guard(cfg, self.relay, self.door, self.inhibits, self.prompter, ctx.emit_event, self.evidence,
+        self.guard = Guard(cfg, self.relay, self.door, self.inhibits, self.prompter, ctx.emit, self.evidence,
                            ctx.clock, ctx.logger)
         self.loop: CameraLoop | None = None
         self._started = False
@@ -136,12 +127,10 @@ class LiftGuardApp(App):
     # ------------------------------------------------------------------ commands
     def commands(self) -> dict[str, CommandSpec]:
         return {
-            "release": CommandSpec(self._release, ReleaseArgs, "解除阻止并暂停", "Release and pause blocking",
-                                   local=True),
-            "resume": CommandSpec(self._resume, NoArgs, "恢复阻止", "Resume blocking", local=True),
-            "reset_faults": CommandSpec(self._reset_faults, NoArgs, "复位故障", "Reset faults", local=True),
-            "test_voice": CommandSpec(self._test_voice, NoArgs, "测试语音", "Test the voice prompt", local=True),
-            "test_relay": CommandSpec(self._test_relay, NoArgs, "测试继电器", "Test the hold relay", local=True),
+            c.name: CommandSpec.of(c, fn) for c, fn in (
+                (lc.RELEASE_CMD, self._release), (lc.RESUME_CMD, self._resume),
+                (lc.RESET_FAULTS_CMD, self._reset_faults), (lc.TEST_VOICE_CMD, self._test_voice),
+                (lc.TEST_RELAY_CMD, self._test_relay))
         }
 
     def _caller(self) -> tuple[str, str]:
@@ -204,6 +193,9 @@ class LiftGuardApp(App):
     def model_version(self) -> str | None:
         return self.detector.version if self.detector is not None else None
 
+    def histograms(self) -> dict[str, Histogram]:
+        return {"detect_seconds": self.loop.detect_hist} if self.loop is not None else {}
+
     def gauges(self) -> dict[str, Scalar]:
         v = self.guard.view()
         loop = self.loop
@@ -223,6 +215,9 @@ class LiftGuardApp(App):
             g["detect_ms_p50"] = loop.detect_ms_p50()
             g["frames"] = loop.pipeline.frames
             g["detector_runs"] = loop.pipeline.detections_run
+            # black / covered / frozen seen but not yet long enough for a fault: the guard is blind meanwhile
+            g["camera_suspect"] = ",".join(loop.last.health.suspect) if loop.last is not None else ""
+            g["lift_mode"] = ",".join(v["lift_modes"]) or "normal"
         return g
 
     def page_fragment(self, lang: Lang) -> str:

@@ -171,7 +171,7 @@ class LiftGuardConfig(_Section):
     region: RegionConfig = Field(default_factory=RegionConfig, title="Region",
                                  description="The car floor and door area; objects outside it are ignored.")
     confirm: ConfirmConfig = Field(default_factory=ConfirmConfig, title="Confirmation",
-                                   description="Score and N-of-M persistence before blocking.")
+                                   description="Accumulated evidence over a track before blocking (or N-of-M).")
     release_frames: int = Field(10, ge=1, le=600, title="Release after (frames)",
                                 description="The door is released when the object has not been seen for this "
                                 "many frames in a row (10 = 2 s at 5 fps).")

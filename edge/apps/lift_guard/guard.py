@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from edge.apps.base import EmitEvent
+from edge.apps.base import Emit
 from edge.hal import Input, Relay
 from edge.runtime.clock import Clock
 from edge.vision import ClassMap, Region, Track, annotate, to_jpeg
-from linli.contract import new_id
+from linli.contract import EventData, new_id
+from linli.contract import lift_guard as ev
 
-from . import events as ev
 from .config import LIFT_MODE_NAMES, LiftGuardConfig
 from .evidence import EvidenceStore
 from .pipeline import FrameResult
@@ -68,7 +68,7 @@ class Pause:
 
 class Guard:
     def __init__(self, cfg: LiftGuardConfig, relay: Relay, door: Input, inhibits: dict[str, Input],
-                 prompter: Prompter, emit: EmitEvent, evidence: EvidenceStore, clock: Clock,
+                 prompter: Prompter, emit: Emit, evidence: EvidenceStore, clock: Clock,
                  logger: logging.Logger, model: str = "") -> None:
         self.cfg = cfg
         self.relay = relay
@@ -195,7 +195,7 @@ class Guard:
             self.relay.off()
             if self.block is not None:
                 self._end_block("fault", note=kind)
-            self._emit(ev.FAULT, ev.Fault(fault=kind, detail=detail[:500], relay_released=held,
+            self._emit(ev.Fault(fault=kind, detail=detail[:500], relay_released=held,
                                           luma=None if luma is None else round(luma, 1),
                                           contrast=None if contrast is None else round(contrast, 1)))
             self.log.error("fault %s: %s (relay released)", kind, detail)
@@ -208,7 +208,7 @@ class Guard:
             since, _ = self.faults.pop(kind)
             if kind == "relay_mismatch":
                 self._mismatch_since = None
-            self._emit(ev.FAULT_CLEARED, ev.FaultCleared(fault=kind,  # type: ignore[arg-type]
+            self._emit(ev.FaultCleared(fault=kind,  # type: ignore[arg-type]
                                                           duration_s=round(self.clock.monotonic() - since, 1)))
             self.log.info("fault %s cleared%s", kind, f" by {by}" if by else "")
             self._enforce()
@@ -260,12 +260,11 @@ class Guard:
             self._enforce()
 
     # ------------------------------------------------------------------ internals
-    def _emit(self, type_: str, data: Any, blobs: list[bytes] | None = None, severity: str | None = None) -> None:
+    def _emit(self, data: EventData, blobs: list[bytes] | None = None) -> None:
         try:
-            self.emit(type_, data.model_dump(mode="json"), severity or ev.SEVERITY[type_],  # type: ignore[arg-type]
-                      blobs or [])
+            self.emit(data, blobs or [])
         except Exception:
-            self.log.exception("could not queue event %s", type_)
+            self.log.exception("could not queue event %s", data.EVENT.type)
 
     def _snapshot(self, image: np.ndarray | None, res: FrameResult | None, caption: str) -> bytes | None:
         if image is None:
@@ -304,9 +303,9 @@ class Guard:
                                latency_ms=round(latency, 1), seen_ms=round(seen, 1), objects=objects,
                                model=self.model[:200],
                                relay=self.relay.is_on)
-        self._emit(ev.BLOCK, data, [jpeg] if jpeg else None)
+        self._emit(data, [jpeg] if jpeg else None)
         self.evidence.save_block(b.block_id, b.started_wall, jpeg, {**data.model_dump(mode="json"), "open": True})
-        self.log.warning("block %s: %s %.2f (relay %s %.0f ms after the first confident frame, %.0f ms after first "
+        self.log.warning("block %s: %s %.2f (relay %s %.0f ms after it stood on the car floor, %.0f ms after first "
                          "sight)", b.block_id, b.cls, track.score, "on" if self.relay.is_on else "NOT on", latency,
                          seen)
 
@@ -328,7 +327,7 @@ class Guard:
             jpeg = self._snapshot(self._last_image, self._last_result,
                                   f"{self.clock.now().isoformat(timespec='seconds')} max hold {hold:.0f}s")
             blobs = [jpeg] if jpeg else None
-        self._emit(ev.RELEASE, data, blobs, "alarm" if reason == "max_hold" else "info")
+        self._emit(data, blobs)
         self.evidence.update_block(b.block_id, b.started_wall, open=False, reason=reason, hold_s=round(hold, 2),
                                    by=by)
         self.log.info("release %s: %s after %.1f s%s", b.block_id, reason, hold, f" by {by}" if by else "")
@@ -337,7 +336,7 @@ class Guard:
                    released: str | None) -> None:
         until_wall = self.clock.now() + timedelta(seconds=seconds)
         self.pause = Pause(now + seconds, until_wall, origin, by, reason)
-        self._emit(ev.SUPPRESS, ev.Suppressed(by=by[:64], origin=origin, until=until_wall,  # type: ignore[arg-type]
+        self._emit(ev.Suppressed(by=by[:64], origin=origin, until=until_wall,  # type: ignore[arg-type]
                                               minutes=round(seconds / 60, 2), reason=reason,
                                               released_block=released))
 
@@ -345,7 +344,7 @@ class Guard:
         if self.pause is None:
             return
         self.pause = None
-        self._emit(ev.RESUME, ev.Resumed(why=why, by=by))  # type: ignore[arg-type]
+        self._emit(ev.Resumed(why=why, by=by))  # type: ignore[arg-type]
 
     def _tick(self) -> None:
         now = self.clock.monotonic()

@@ -45,8 +45,9 @@ from edge.hal import Camera, CameraError, Hal, HalConfig
 from edge.runtime.clock import Clock
 from edge.runtime.watchdog import Watchdog
 from edge.vision import annotate
+from linli.contract import EventData
+from linli.contract import lift_guard as ev
 
-from . import events as ev
 from .camera_loop import CameraLoop
 from .config import LiftGuardConfig
 from .evidence import EvidenceStore
@@ -179,8 +180,9 @@ class _Sink:
         self.on_line = on_line
         self.lock = threading.Lock()
 
-    def __call__(self, type: str, data: Any = None, severity: str = "info", blobs: Any = ()) -> None:
-        d = dict(data or {})
+    def __call__(self, event: EventData, blobs: Any = ()) -> None:
+        type = event.EVENT.type
+        d = event.model_dump(mode="json")
         t = round(self.clock.clip_s(), 2)
         with self.lock:
             if type == ev.BLOCK:

@@ -6,26 +6,16 @@ import threading
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
 from linli.contract import Kind, Scalar
+from linli.contract import probe as pc
+from linli.contract.probe import PulseArgs, SetArgs
 from linli.i18n import Lang
 
 from . import page
 from .config import ProbeConfig
 
 LOOP = "probe"
-
-
-class PulseArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    seconds: float = Field(0.5, ge=0.1, le=5.0, description="pulse length")
-
-
-class SetArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    on: bool = Field(description="true = energise and hold (up to max_on_s), false = off")
 
 
 class ProbeApp(App):
@@ -72,7 +62,7 @@ class ProbeApp(App):
             relay.off()
             with self._lock:
                 self._held_since = None
-            self.ctx.emit_event("probe.auto_off", {"held_s": round(time.monotonic() - held, 1)}, "warning")
+            self.ctx.emit(pc.AutoOff(held_s=round(time.monotonic() - held, 1)))
 
     # ------------------------------------------------------------------ inputs
     def _changed(self, name: str, active: bool) -> None:
@@ -82,13 +72,13 @@ class ProbeApp(App):
             if active:
                 self.presses += 1
             count = self.presses
-        self.ctx.emit_event("probe.input", {"input": name, "active": active, "count": count})
+        self.ctx.emit(pc.InputChanged(input=name, active=active, count=count))
 
     # ------------------------------------------------------------------ commands
     def commands(self) -> dict[str, CommandSpec]:
         return {
-            "pulse": CommandSpec(self._pulse, PulseArgs, "脉冲输出", "Pulse the output", local=True),
-            "set": CommandSpec(self._set, SetArgs, "设置输出", "Set the output", local=True),
+            pc.PULSE_CMD.name: CommandSpec.of(pc.PULSE_CMD, self._pulse),
+            pc.SET_CMD.name: CommandSpec.of(pc.SET_CMD, self._set),
         }
 
     def _pulse(self, args: PulseArgs) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
 from linli.contract import Kind, Scalar
-from linli.contract_taxi_kiosk import CMD_ORDER_UPDATE, OrderUpdate
+from linli.contract import taxi_kiosk as tc
 from linli.i18n import Lang
 
 from . import page
@@ -34,7 +34,7 @@ class TaxiKioskApp(App):
         super().__init__(ctx, cfg)
         self.journal = Journal(ctx.data_dir / "taxi.sqlite")
         self.voice = Voice(ctx.hal.speaker, cfg)
-        self.kiosk = Kiosk(cfg, self.journal, ctx.emit_event, self.voice, ctx.link_up, ctx.logger)
+        self.kiosk = Kiosk(cfg, self.journal, ctx.emit, self.voice, ctx.link_up, ctx.logger)
         self.renderer = Renderer(cfg)
         self.page_server: KioskServer | None = None
         self.page_error = ""
@@ -94,10 +94,9 @@ class TaxiKioskApp(App):
     # ------------------------------------------------------------------ commands
     def commands(self) -> dict[str, CommandSpec]:
         return {
-            CMD_ORDER_UPDATE: CommandSpec(self.kiosk.apply_update, OrderUpdate, "订单状态", "Order state"),
-            "cancel_order": CommandSpec(self._cancel_order, None, "取消当前订单", "Cancel the current order",
-                                        local=True),
-            "test_voice": CommandSpec(self._test_voice, None, "测试语音", "Test the voice", local=True),
+            c.name: CommandSpec.of(c, fn) for c, fn in (
+                (tc.ORDER_UPDATE_CMD, self.kiosk.apply_update), (tc.CANCEL_ORDER_CMD, self._cancel_order),
+                (tc.TEST_VOICE_CMD, self._test_voice))
         }
 
     def _cancel_order(self, args: dict[str, Any]) -> dict[str, Any]:

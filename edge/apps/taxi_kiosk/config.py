@@ -7,7 +7,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from edge.apps.base import check_hal_part
-from linli.contract_taxi_kiosk import Place
+from linli.contract.taxi_kiosk import Place
 
 
 class _Section(BaseModel):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.runtime.store import open_db
-from linli.contract_taxi_kiosk import ACTIVE_STATES
+from linli.contract.taxi_kiosk import ACTIVE_STATES
 
 #: Kiosk-side state of an order made here that the server has not answered yet.
 REQUESTED = "requested"

@@ -14,7 +14,7 @@ import itertools
 import math
 from html import escape
 
-from linli.contract_taxi_kiosk import CarPosition
+from linli.contract.taxi_kiosk import CarPosition
 from linli.i18n import Lang
 
 from .config import MapConfig

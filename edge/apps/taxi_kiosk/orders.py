@@ -32,13 +32,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edge.apps.base import EmitEvent
+from edge.apps.base import Emit
 from linli.contract import new_id
-from linli.contract_taxi_kiosk import (
-    EVENT_ORDER_CANCEL,
-    EVENT_ORDER_PHONE,
-    EVENT_ORDER_REQUESTED,
-    EVENT_ORDER_SYNC,
+from linli.contract.taxi_kiosk import (
     TERMINAL_STATES,
     OrderCancel,
     OrderPhone,
@@ -79,12 +75,12 @@ class CallResult:
 
 
 class Kiosk:
-    def __init__(self, cfg: TaxiKioskConfig, journal: Journal, emit_event: EmitEvent, voice: Voice,
+    def __init__(self, cfg: TaxiKioskConfig, journal: Journal, emit: Emit, voice: Voice,
                  link_up: Callable[[], bool], logger: logging.Logger | None = None,
                  now: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
         self.journal = journal
-        self.emit_event = emit_event
+        self.emit = emit
         self.voice = voice
         self.link_up = link_up
         self.log = logger or logging.getLogger(__name__)
@@ -226,7 +222,7 @@ class Kiosk:
             self.order = order
             self.ui = None
             self.counts["calls"] += 1
-            self.emit_event(EVENT_ORDER_REQUESTED, data.model_dump(mode="json"))
+            self.emit(data)
             self.log.info("order %s requested (%s)", order.id, source)
             self._changed_now()
             return CallResult(order, True)
@@ -248,8 +244,7 @@ class Kiosk:
         now = self.now()
         o.state, o.note, o.ended, o.updated = state, note, now, now
         self.journal.save(o, state, {"by": "kiosk", "reason": note})
-        self.emit_event(EVENT_ORDER_CANCEL, OrderCancel(order_id=o.id, reason=cancel_reason).model_dump(  # type: ignore[arg-type]
-            mode="json"))
+        self.emit(OrderCancel(order_id=o.id, reason=cancel_reason))  # type: ignore[arg-type]
         self.log.info("order %s %s (%s)", o.id, state, note)
         self.ui = None
         self._changed_now()
@@ -269,7 +264,7 @@ class Kiosk:
                 return "invalid"
             o.phone = data.phone
             self.journal.save(o, "phone", {})
-            self.emit_event(EVENT_ORDER_PHONE, data.model_dump(mode="json"))
+            self.emit(data)
             self.ui = None
             self._changed_now()
             return None
@@ -284,6 +279,16 @@ class Kiosk:
                 if mode == "phone" and (not self.cfg.allow_phone or self._active().phone):  # type: ignore[union-attr]
                     return False
             self._set_ui(mode)
+            return True
+
+    def keep_question(self) -> bool:
+        """The resident is still answering (a key on the phone keypad): the question's time starts again. Nothing
+        is redrawn, so what they typed stays on the screen."""
+        with self._lock:
+            self._touch()
+            if self.ui is None:
+                return False
+            self._ui_since = time.monotonic()
             return True
 
     def _set_ui(self, mode: str | None) -> None:
@@ -362,7 +367,7 @@ class Kiosk:
 
     def _sync(self, o: KioskOrder, why: str) -> None:
         self._last_sync = self.now()
-        self.emit_event(EVENT_ORDER_SYNC, OrderSync(order_id=o.id, seq=o.seq).model_dump(mode="json"))
+        self.emit(OrderSync(order_id=o.id, seq=o.seq))
         self.log.info("order %s: asked the server for its state (%s)", o.id, why)
 
     def staff_cancel(self) -> KioskOrder | None:

@@ -1,10 +1,9 @@
 """Alembic environment. The server passes its own connection in ``config.attributes["connection"]``; the
-developer CLI (``alembic -c server/db/alembic.ini …``) connects to ``LINLI_DATABASE_URL``."""
+developer command (``python -m server.db.migrate revision …``) connects to ``LINLI_DATABASE_URL``."""
 
 from __future__ import annotations
 
 import os
-from logging.config import fileConfig
 from typing import Any, Literal
 
 from alembic import context
@@ -16,8 +15,6 @@ from server.db.models import Base
 from server.db.types import UtcDateTime
 
 config = context.config
-if config.config_file_name is not None and config.attributes.get("connection") is None:
-    fileConfig(config.config_file_name)
 
 load_all_models()
 target_metadata = Base.metadata

@@ -11,7 +11,10 @@ import pytest
 from edge.apps.probe.sim import ProbeSim
 from edge.runtime.harness import DEFAULT_PAGE_PASSWORD, AgentFactory
 from edge.runtime.localpage.auth import hash_password
+from linli.contract.probe import InputChanged
+from linli.contract.runtime import WatchdogTripped
 from linli.testing import wait_for
+from tests.edge.runtime.test_metrics_names import lint_metrics
 
 AUTH = ("maint", DEFAULT_PAGE_PASSWORD)
 
@@ -81,9 +84,9 @@ def test_io_states_follow_the_hardware(agent: Any) -> None:
 
 
 def test_events_page_shows_recent_events_in_shanghai_time(agent: Any) -> None:
-    ev = agent.emit_event("test.visible", {"where": "lift 3"}, "alarm", blobs=[b"\xff\xd8\xff\xe0fake-jpeg"])
+    ev = agent.emit(WatchdogTripped(loop="lift 3", stale_s=1.0), blobs=[b"\xff\xd8\xff\xe0fake-jpeg"])
     html = httpx.get(agent.page.url + "/events", auth=AUTH).text
-    assert "test.visible" in html and "lift 3" in html and "报警" in html
+    assert "watchdog.tripped" in html and "lift 3" in html and "报警" in html
     from linli.i18n import fmt_time
 
     assert fmt_time(ev.ts) in html  # +08:00 wall-clock time
@@ -114,11 +117,12 @@ def test_metrics_have_the_outbox_depth_and_counters(agent: Any) -> None:
     assert f"linli_mqtt_connected{{{labels}}} 1.0" in text
     assert f"linli_mqtt_connects_total{{{labels}}} 1.0" in text
     assert "linli_publish_acks_total" in text and "linli_outbox_dropped_total" in text
-    assert re.search(r'linli_app_gauge\{.*gauge="presses".*\} 0\.0', text)
+    assert re.search(r'linli_presses\{.*\} 0\.0', text)
+    assert lint_metrics(text) == []
     agent.link.client.disconnect()  # the depth grows while the link is down
     wait_for(lambda: not agent.link.connected, 5, what="disconnected")
     for _ in range(3):
-        agent.emit_event("test.queued")
+        agent.emit(InputChanged(input="queued", active=True, count=0))
     text = httpx.get(agent.page.url + "/metrics", auth=AUTH).text
     depth = float(re.search(rf"linli_outbox_depth\{{{labels}\}} (\S+)", text).group(1))  # type: ignore[union-attr]
     assert depth >= 3

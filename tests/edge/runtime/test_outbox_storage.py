@@ -17,6 +17,7 @@ import pytest
 from edge.runtime.harness import AgentFactory
 from edge.runtime.outbox import PRIORITY_TELEMETRY, Outbox, StorageReport
 from linli.contract import Channel, DeviceRef, Event, Kind
+from linli.contract.runtime import ConfigRefused
 from linli.testing import wait_for
 
 if TYPE_CHECKING:
@@ -155,16 +156,16 @@ def test_agent_reports_disk_full_to_the_server(agents: AgentFactory, recorder: R
     ob.retry_s = 0.05
     assert agent.link.wait_connected(10)
     _fill(ob._db)
-    emitted = [agent.emit_event("test.during_full", {"i": i, "pad": "x" * 2000}) for i in range(8)]
+    emitted = [agent.emit(ConfigRefused(version=i, by="test", error="x" * 2000)) for i in range(8)]
     wait_for(lambda: ob.lost() >= 3, 5, what="overflow counted")
     _free(ob._db)
     fault = recorder.wait(lambda: recorder.events(agent.ref, "outbox.write_failed"), 15, what="the fault event")
     data = fault[0].data
     assert fault[0].severity == "alarm" and data["lost"] == ob.lost() >= 3 and data["kept"] >= 5
     newest = {e.id for e in emitted[-5:]}
-    recorder.wait(lambda: newest <= {e.id for e in recorder.events(agent.ref, "test.during_full")}, 10,
+    recorder.wait(lambda: newest <= {e.id for e in recorder.events(agent.ref, ConfigRefused.EVENT.type)}, 10,
                   what="the events kept in memory")  # the alarm goes first, then these
-    got = {e.id for e in recorder.events(agent.ref, "test.during_full")}
+    got = {e.id for e in recorder.events(agent.ref, ConfigRefused.EVENT.type)}
     assert got <= {e.id for e in emitted}
     assert data["lost"] >= len(emitted) - len(got)
     recorder.wait(lambda: any((t.gauges.get("outbox_lost") or 0) >= 3

@@ -205,3 +205,15 @@ def test_a_frozen_camera_is_reported_within_the_configured_time_of_the_freeze() 
             break
     assert raised_at is not None and raised_at - last_live <= 5.0 + 1e-6, (raised_at, last_live)
     assert raised_at - last_live >= 5.0 - 0.2
+
+
+def test_a_freeze_counts_from_the_picture_even_while_the_codec_settles_on_it() -> None:
+    rng = np.random.default_rng(3)
+    h = CameraHealth(HealthConfig(frozen_s=2.0, frozen_diff=0.08))
+    live = [np.clip(_scene(40).astype(np.int16) + rng.normal(0, 3, (240, 320, 1)), 0, 255).astype(np.uint8)
+            for _ in range(6)]
+    settling = live[-1].copy()
+    settling[::4, ::8] ^= 1  # the first repeat still differs a little (change ~0.12 > frozen_diff)
+    frames = [*live, settling] + [settling] * 20
+    raised_at = next(i * 0.2 for i, f in enumerate(frames) if h.update(f, i * 0.2).raised)
+    assert abs(raised_at - (5 * 0.2 + 2.0)) < 1e-6  # frozen_s after the last live picture (frame 5)

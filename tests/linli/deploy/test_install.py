@@ -134,10 +134,16 @@ def test_server_install_into_a_scratch_root_is_verified_by_systemd(tmp_path: Pat
     _verify(root, "linli-server.service")
     dropin = (root / "etc/mosquitto/conf.d/linli.conf").read_text()
     assert "allow_anonymous false" in dropin and "acl_file /etc/linli/secrets/broker/acl" in dropin
+    assert "use_username_as_clientid true" in dropin and "listener 1884 127.0.0.1" in dropin
+    assert cfg_port(root) == 1884
     assert (root / "etc/linli/secrets/broker/acl").exists() and (root / "etc/linli/secrets/server.json").exists()
     cfg = yaml.safe_load((root / "etc/linli/server.yaml").read_text())
     assert cfg["database"]["url"] == "sqlite:////var/lib/linli/server/linli.db"
     assert (root / "etc/systemd/system/multi-user.target.wants/linli-server.service").is_symlink()
+
+
+def cfg_port(root: Path) -> int:
+    return int(yaml.safe_load((root / "etc/linli/server.yaml").read_text())["mqtt"]["port"])
 
 
 def test_an_installed_agent_runs_as_its_unit_says_and_talks_to_systemd(tmp_path: Path, mqtt_broker) -> None:
@@ -187,3 +193,38 @@ def test_an_installed_agent_runs_as_its_unit_says_and_talks_to_systemd(tmp_path:
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines and all(line.startswith("<") for line in lines), lines[:5]
     assert not any(line[3:7].isdigit() and line[7] == "-" for line in lines)
+
+
+def test_the_mosquitto_dropin_runs_in_a_real_mosquitto(tmp_path: Path) -> None:
+    """Debian's mosquitto.conf + our drop-in: Mosquitto starts, a device logs in on the device listener only, the
+    server account on its loopback listener only."""
+    from linli.broker import find_mosquitto, free_port, wait_port
+    from linli.deploy.units import mosquitto_dropin
+
+    exe = find_mosquitto()
+    if exe is None:
+        pytest.skip("mosquitto is not installed")
+    base = PurePosixPath(str(tmp_path))
+    lay = Layout(prefix=base / "opt", etc=base / "etc", state=base / "var")
+    store = SecretStore(Path(str(lay.secrets)))
+    server = store.server_credentials()
+    _, dev = store.provision_device(DeviceRef("sh-t", Kind.probe, "p-1"))
+    port, sport = free_port(), free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text("persistence false\nlog_dest stderr\n" + ("user root\n" if os.geteuid() == 0 else "")
+                    + mosquitto_dropin(lay, port, host="127.0.0.1", server_port=sport))
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_port("127.0.0.1", sport, 10, proc)
+
+        def pub(p: int, user: str, pw: str, topic: str) -> int:
+            return subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(p), "-u", user, "-P", pw,
+                                   "-t", topic, "-m", "x", "-q", "1"], capture_output=True, timeout=20).returncode
+
+        assert pub(port, dev.username, dev.password, "linli/v1/sh-t/probe/p-1/telemetry") == 0
+        assert pub(sport, server.username, server.password, "linli/v1/sh-t/probe/p-1/cmd/x") == 0
+        assert pub(port, server.username, server.password, "linli/v1/x") != 0  # not on the device listener
+        assert pub(sport, dev.username, dev.password, "linli/v1/x") != 0      # nor a device on the server's
+    finally:
+        proc.terminate()
+        proc.wait(10)

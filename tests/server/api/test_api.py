@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import pytest
 from sqlalchemy import select
 
 from linli import contract
 from linli.testing import wait_for
 from server.db.models import AuditLog, Command
 from server.testing import DeviceFactory, Live, jbody, known
+from tests.edge.runtime.test_metrics_names import lint_metrics
 
 
 def _audit(live: Live, action: str, target: str) -> list[AuditLog]:
@@ -128,10 +130,32 @@ def test_auth_required(live: Live) -> None:
         assert http.get("/api/v1/devices", headers={"Authorization": "Basic !!!"}).status_code == 401
         # open: liveness, metrics, API description
         assert http.get("/healthz").json()["ok"] is True
-        assert "linli_ingest_received_total" in http.get("/metrics").text
+        metrics = http.get("/metrics").text
+        assert "linli_ingest_received_total" in metrics
+        assert lint_metrics(metrics) == []
         spec = http.get("/openapi.json").json()
         assert "/api/v1/devices/{site}/{kind}/{device}/commands" in spec["paths"]
         assert http.get("/docs").status_code == 200
+
+
+@pytest.mark.browser
+def test_api_docs_work_offline_and_authorize_with_basic(live: Live) -> None:
+    """Swagger UI comes from the server itself (Chromium here reaches nothing else) and knows HTTP Basic."""
+    from linli.testing import chromium
+
+    with live.ls.client(None) as http:
+        html = http.get("/docs").text
+        assert "cdn." not in html and "/static-docs/swagger-ui-bundle.js" in html
+        assert http.get("/static-docs/swagger-ui-bundle.js").status_code == 200
+        spec = http.get("/openapi.json").json()
+        basic = spec["components"]["securitySchemes"]["basic"]
+        assert (basic["type"], basic["scheme"]) == ("http", "basic")
+        assert spec["security"] == [{"basic": []}]
+    with chromium() as ctx:
+        page = ctx.new_page()
+        page.goto(f"{live.ls.url}/docs")
+        page.locator(".opblock").first.wait_for(timeout=20_000)
+        assert page.locator("button.authorize").count() == 1
 
 
 def test_roles(live: Live, device: DeviceFactory) -> None:

@@ -15,8 +15,9 @@ import httpx
 from linli.contract import Kind, utcnow
 from linli.i18n import to_local
 from linli.testing import wait_for
-from server.dashboards import ChartData, DashboardRegistry, Panel, PanelQuery, events_per_day, load_kind_dashboards
+from server.dashboards import ChartData, DashboardRegistry, Panel, PanelQuery, events_per_day
 from server.dashboards.fleet import register as register_fleet
+from server.kinds import ServerKinds
 from server.testing import DeviceFactory, Live, jbody, known, stored
 
 
@@ -42,7 +43,7 @@ def test_registry_takes_kind_panels_and_refuses_duplicates() -> None:
         raise AssertionError("duplicate accepted")
     except ValueError as exc:
         assert "twice" in str(exc)
-    loaded = load_kind_dashboards(DashboardRegistry())  # whatever server/<kind>/dashboard.py exist today
+    loaded = ServerKinds.load().register_dashboards(DashboardRegistry())  # every kind that declares a dashboard
     assert all(name.endswith(".dashboard") for name in loaded)
 
 

@@ -45,14 +45,14 @@ def _publish_as_server(broker: Any, topic: str, payload: bytes) -> None:
 def test_event_stored_once_with_its_fields(live: Live, device: DeviceFactory) -> None:
     dev = device("p1")
     ts = datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC)
-    ev = dev.event("probe.input", ts=ts, severity="warning", data={"pin": 17, "level": True, "note": "开门"})
+    ev = dev.event("probe.input", ts=ts, severity="warning", data={"input": "开门", "active": True, "count": 17})
     wait_for(lambda: stored(live.server, ev.id) == 1, what="event stored")
     with live.server.db.session() as s:
         row = s.get(Event, ev.id)
         assert row is not None
         assert row.ts == ts and row.ts.tzinfo is not None  # UTC in, aware UTC out, on both databases
         assert row.type == "probe.input" and row.severity == "warning"
-        assert row.data == {"pin": 17, "level": True, "note": "开门"}
+        assert row.data == {"input": "开门", "active": True, "count": 17}
         assert row.blobs == []
         assert abs((row.received_at - datetime.now(UTC)).total_seconds()) < 30
     d = _device_row(live, dev.ref)
@@ -61,13 +61,13 @@ def test_event_stored_once_with_its_fields(live: Live, device: DeviceFactory) ->
     with live.ls.client() as http:
         e = jbody(http.get(f"/api/v1/events/{ev.id}"))
     assert (e["site"], e["kind"], e["device"], e["type"]) == ("west", "probe", "srv-p1", "probe.input")
-    assert e["data"]["note"] == "开门" and datetime.fromisoformat(e["ts"]) == ts
+    assert e["data"]["input"] == "开门" and datetime.fromisoformat(e["ts"]) == ts
 
 
 def test_unknown_device_is_registered_by_its_first_message(live: Live, mqtt_broker: TestBroker) -> None:
     ref = DeviceRef("south", Kind.gate, f"g{uuid.uuid4().hex[:8]}")
     assert _device_row(live, ref) is None
-    ev = contract.Event(type="gate.passage", data={"plate": "沪A12345"})
+    ev = contract.Event(type="gate.lists.applied", data={"version": 1, "entries": 0, "deleted": 0})
     _publish_as_server(mqtt_broker, ref.event_topic, ev.encode())
     wait_for(lambda: stored(live.server, ev.id) == 1, what="event stored")
     d = _device_row(live, ref)
@@ -205,13 +205,13 @@ def test_telemetry_rows_and_latest_health(live: Live, device: DeviceFactory) -> 
 
 def test_handler_error_rejects_only_that_message(live: Live, device: DeviceFactory) -> None:
     dev = device("p1")
-    before = live.server.stats.snapshot()["rejected"].get("store_error", 0)
+    before = live.server.stats.snapshot()["rejected"].get("handler_error", 0)
     good1, boom, good2 = (contract.Event(type=t) for t in ("test.ok", "test.boom", "test.ok"))
     for ev in (good1, boom, good2):  # back to back: usually one batch, which then goes message by message
         dev.client.publish(dev.ref.event_topic, ev.encode(), qos=1)
     wait_for(lambda: stored(live.server, good1.id, good2.id) == 2, what="the two good events")
-    wait_for(lambda: live.server.stats.snapshot()["rejected"].get("store_error", 0) == before + 1,
-             what="store_error counted")
+    wait_for(lambda: live.server.stats.snapshot()["rejected"].get("handler_error", 0) == before + 1,
+             what="handler_error counted")
     assert stored(live.server, boom.id) == 0
     assert live.server.ingest is not None and live.server.ingest.running
     after = dev.event("test.ok")

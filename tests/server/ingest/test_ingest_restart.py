@@ -28,7 +28,7 @@ class Counter:
         reg.on_event("probe", self.on_event)
         return reg
 
-    def on_event(self, ctx: IngestContext, ev: contract.Event) -> None:
+    def on_event(self, ctx: IngestContext, ev: contract.Event, _data: object) -> None:
         self.ids.append(ev.id)
 
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from ulid import ULID
 
-from edge.apps.lift_guard import events as lev
 from edge.apps.lift_guard.config import LiftGuardConfig
 from edge.apps.lift_guard.scenes import ClipPainter, load_scenes
 from edge.apps.lift_guard.sim import SCENES
 from edge.vision import ClassMap, annotate, load_detector, to_jpeg
 from linli.contract import DeviceRef, utcnow
+from linli.contract import lift_guard as lev
 from linli.provision import Credentials
 from linli.testing import CHROMIUM, TestBroker, chromium, screenshot, wait_for
 from server.app import create_app

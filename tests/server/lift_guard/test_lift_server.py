@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 from sqlalchemy import select
 
-from edge.apps.lift_guard import events as lev
 from linli import contract
+from linli.contract import lift_guard as lev
 from linli.contract import new_id, utcnow
 from linli.testing import wait_for
-from server.db.models import AuditLog
-from server.lift_guard.ingest import BAD_EVENTS, shanghai_day
+from server.db.models import AuditLog, Event
+from server.lift_guard.ingest import shanghai_day
 from server.lift_guard.models import LiftFault, LiftPause
 from server.retention import purge_snapshots
 from server.testing import DeviceSim, jbody
@@ -61,8 +61,8 @@ def test_lift_events_become_blocks_faults_and_pauses_with_daily_figures(
     dup = contract.Event(type=lev.BLOCK, severity="warning", data=block_data(new_id()))
     dev.publish(dev.ref.event_topic, dup.encode())
     dev.publish(dev.ref.event_topic, dup.encode())  # a replayed duplicate counts once
-    bad_before = BAD_EVENTS["count"]
-    dev.event(lev.BLOCK, data={"block_id": "nope", "cls": "ebike"})  # malformed data: kept as an event, ignored
+    bad_before = srv.server.stats.rejects_of("lift_guard", lev.BLOCK).get("schema", 0)
+    bad = dev.event(lev.BLOCK, data={"block_id": "nope", "cls": "ebike"})  # malformed data: rejected, counted
     fault = dev.event(lev.FAULT, severity="alarm", data={"fault": "black", "detail": "view black",
                                                          "relay_released": True, "luma": 2.0, "contrast": 0.5})
     dev.event(lev.FAULT_CLEARED, data={"fault": "black", "duration_s": 30.0})
@@ -81,7 +81,9 @@ def test_lift_events_become_blocks_faults_and_pauses_with_daily_figures(
     assert r2 and r2.reason == "remote" and r2.staff_release and r2.released_by == "mgr.wang"
     assert r2.started_at == start2.ts and r2.best_score == 0.95 and r2.score == 0.71
     assert r3 and r3.alarm and r3.end_snapshot is not None and r3.end_event == end3.id
-    assert BAD_EVENTS["count"] == bad_before + 1
+    assert srv.server.stats.rejects_of("lift_guard", lev.BLOCK).get("schema", 0) == bad_before + 1
+    with srv.server.db.session() as s:
+        assert s.get(Event, bad.id) is None
     with srv.server.db.session() as s:
         faults = {f.fault: f for f in s.scalars(select(LiftFault).where(LiftFault.device_id == r1.device_id))}
         pause = s.scalars(select(LiftPause).where(LiftPause.device_id == r1.device_id)).one()
@@ -141,7 +143,7 @@ def test_lift_events_become_blocks_faults_and_pauses_with_daily_figures(
 def test_release_is_sent_to_the_lift_and_audited_and_refused_to_managers(
         lift_server: LiftServer, lift_device: Callable[[str], DeviceSim]) -> None:
     dev = lift_device("l2")
-    lift_server.stored(dev.event("agent.started").id)
+    lift_server.stored(dev.event("agent.started", data={"software": "test"}).id)
     srv = lift_server.ls
     url = f"/api/v1/lift_guard/devices/{SITE}/lift-l2/release"
     with srv.client("maint") as c:

@@ -296,22 +296,68 @@ def test_unpaid_order_closes_and_a_late_payment_is_refunded(srv: LiveServer, pil
     assert not starts(pile, o.out_trade_no)
 
 
-def _paths(routes: list[Any], prefix: str = "") -> Iterator[str]:
+def _paths(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, str]]:
     for r in routes:
         inner = getattr(r, "original_router", None)  # an included router (FastAPI keeps it as it was)
         if inner is not None:
             yield from _paths(inner.routes, prefix + getattr(r.include_context, "prefix", ""))
         elif getattr(r, "path", None):
-            yield prefix + r.path
+            for m in getattr(r, "methods", None) or ():
+                if m != "HEAD":
+                    yield m, prefix + r.path
 
 
 def test_public_resident_routes_are_declared_public_by_design(srv: LiveServer) -> None:
     from server.app import public_by_design
+    from server.security.scope import PUBLIC
 
     declared = public_by_design()
-    mine = {p for p in _paths(srv.app.routes)
+    mine = {(m, p) for m, p in _paths(srv.app.routes)
             if p.startswith(("/r/", "/pay/sim/")) or p.startswith("/api/v1/payments/notify")}
     assert mine and mine == set(declared), mine ^ set(declared)
+    assert all(PUBLIC.get(k) for k in declared)  # allow-listed, with a reason, by the route-table test
     with httpx.Client(base_url=srv.url, timeout=10) as c:  # the staff parts are not public
         assert c.get(f"/resident/sheets/charger/{SITE}/pile-p1").status_code in (401, 303)
         assert c.get("/api/v1/payments/orders").status_code == 401
+
+
+def test_notifications_arriving_together_start_one_session(srv: LiveServer, pile: DeviceSim) -> None:
+    import threading
+
+    ready(srv, pile)
+    with httpx.Client(timeout=10) as c:
+        r = c.post(url_of(srv, 4) + "/pay", data={"choice": "amount:200"})
+        assert r.status_code == 303
+    o = row(srv, "/r/o/" + _newest_key(srv))
+    prov = sim(srv)
+    prov.cfg = prov.cfg.model_copy(update={"notify_delay_s": 0.0})
+    codes: list[int] = []
+    prov.pay(o.prepay_id or "")  # the provider's own notification, and four resends racing it
+    threads = [threading.Thread(target=lambda: codes.append(prov.renotify(o.out_trade_no))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert codes == [200] * 4
+    wait_for(lambda: row(srv, "/r/o/" + o.view_key).notifications >= 5, 10, what="all five notifications")
+    wait_for(lambda: starts(pile, o.out_trade_no), 10, what="the start")
+    assert len(starts(pile, o.out_trade_no)) == 1
+
+
+def test_lost_notification_is_found_by_querying_the_provider(srv: LiveServer, pile: DeviceSim) -> None:
+    ready(srv, pile)
+    prov = sim(srv)
+    pay = srv.server.payments
+    old_sim, old_cfg = prov.cfg, pay.cfg
+    prov.cfg = prov.cfg.model_copy(update={"lose_notifications": True})
+    pay.cfg = pay.cfg.model_copy(update={"query_after_s": 1.0})
+    try:
+        c, path = pay_order(srv, 2)  # paid at the provider; its notification never arrives
+        o = row(srv, path)
+        wait_for(lambda: starts(pile, o.out_trade_no), 10, what="start after the query found the payment")
+        got = row(srv, path)
+        assert got.state == "starting" and got.trade_no == prov.orders[o.out_trade_no].trade_no
+        assert prov.orders[o.out_trade_no].notified == 0  # nothing came over HTTP
+        c.close()
+    finally:
+        prov.cfg, pay.cfg = old_sim, old_cfg

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from linli import contract
 from linli.contract import DeviceRef, Kind
-from linli.contract_taxi_kiosk import (
+from linli.contract.taxi_kiosk import (
     CMD_ORDER_UPDATE,
     EVENT_ORDER_CANCEL,
     EVENT_ORDER_REQUESTED,
@@ -26,9 +26,9 @@ from linli.provision import Credentials
 from linli.testing import PostgresCluster, TestBroker, wait_for
 from server.app import create_app
 from server.taxi_kiosk.models import TaxiOrder, TaxiOrderStep
-from server.taxi_kiosk.service import TaxiService
 from server.taxi_kiosk.settings import SimFleetSettings
 from server.taxi_kiosk.simfleet import SimFleet
+from server.taxi_kiosk.worker import TaxiService
 from server.testing import DeviceSim, LiveServer, make_settings, running
 
 SITE = "t-taxisrv"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from linli.contract_taxi_kiosk import Place
+from linli.contract.taxi_kiosk import Place
 from server.taxi_kiosk.geo import heading, to_latlon, to_xy
 from server.taxi_kiosk.provider import ProviderError, ProviderTimeout, RideRequest
 from server.taxi_kiosk.settings import SimFleetSettings

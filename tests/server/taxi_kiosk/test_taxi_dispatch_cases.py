@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from linli.contract_taxi_kiosk import OrderState
+from linli.contract.taxi_kiosk import OrderState
 from linli.testing import wait_for
 from server.taxi_kiosk.provider import NoProvider
 from tests.server.taxi_kiosk.conftest import Kiosk, Taxi

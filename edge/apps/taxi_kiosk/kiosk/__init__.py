@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from edge.runtime.webserver import ThreadedServer
-from linli.contract_taxi_kiosk import RequestKey
+from linli.contract.taxi_kiosk import RequestKey
 from linli.websec import SecurityHeaders
 
 from ..orders import Kiosk
@@ -135,6 +135,12 @@ def create_app(kiosk: Kiosk, renderer: Renderer) -> FastAPI:
         body: UiBody = await parse(request, UiBody)
         ok = await run_in_threadpool(kiosk.set_ui, body.mode)
         return payload({"ok": ok})
+
+    @app.post("/api/keypad")
+    async def keypad(request: Request) -> JSONResponse:
+        await parse(request, EmptyBody)
+        kept = await run_in_threadpool(kiosk.keep_question)
+        return JSONResponse({"kept": kept}, headers={"Cache-Control": "no-store"})
 
     @app.post("/api/phone")
     async def phone(request: Request) -> JSONResponse:

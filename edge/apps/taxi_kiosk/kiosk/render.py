@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from linli.contract_taxi_kiosk import CarPosition
+from linli.contract.taxi_kiosk import CarPosition
 
 from ..config import TaxiKioskConfig
 from ..mapsvg import render_map

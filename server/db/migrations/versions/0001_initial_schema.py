@@ -14,24 +14,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from server.db.types import BigIntPK, JsonType, device_fk, utc_timestamp
 
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-BIGPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def TS() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
-
-
-def _device_fk(table: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name=op.f(f"fk_{table}_device_id_devices"),
-                                   ondelete="CASCADE")
 
 
 def upgrade() -> None:
@@ -42,18 +31,18 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=24), nullable=False),
         sa.Column("device", sa.String(length=48), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("state_since", TS(), nullable=True),
-        sa.Column("first_seen", TS(), nullable=False),
-        sa.Column("last_seen", TS(), nullable=True),
-        sa.Column("status_at", TS(), nullable=True),
-        sa.Column("boot_time", TS(), nullable=True),
+        sa.Column("state_since", utc_timestamp(), nullable=True),
+        sa.Column("first_seen", utc_timestamp(), nullable=False),
+        sa.Column("last_seen", utc_timestamp(), nullable=True),
+        sa.Column("status_at", utc_timestamp(), nullable=True),
+        sa.Column("boot_time", utc_timestamp(), nullable=True),
         sa.Column("software", sa.Text(), nullable=True),
         sa.Column("model_version", sa.Text(), nullable=True),
         sa.Column("config_version", sa.Text(), nullable=True),
         sa.Column("hostname", sa.Text(), nullable=True),
-        sa.Column("health", JSON, nullable=True),
-        sa.Column("gauges", JSON, nullable=True),
-        sa.Column("health_at", TS(), nullable=True),
+        sa.Column("health", JsonType, nullable=True),
+        sa.Column("gauges", JsonType, nullable=True),
+        sa.Column("health_at", utc_timestamp(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_devices")),
         sa.UniqueConstraint("site", "kind", "device", name=op.f("uq_devices_site_kind_device")),
     )
@@ -65,11 +54,11 @@ def upgrade() -> None:
         sa.Column("device_id", sa.Integer(), nullable=False),
         sa.Column("type", sa.String(length=64), nullable=False),
         sa.Column("severity", sa.String(length=16), nullable=False),
-        sa.Column("ts", TS(), nullable=False),
-        sa.Column("received_at", TS(), nullable=False),
-        sa.Column("data", JSON, nullable=False),
-        sa.Column("blobs", JSON, nullable=False),
-        _device_fk("events"),
+        sa.Column("ts", utc_timestamp(), nullable=False),
+        sa.Column("received_at", utc_timestamp(), nullable=False),
+        sa.Column("data", JsonType, nullable=False),
+        sa.Column("blobs", JsonType, nullable=False),
+        device_fk("events"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
     op.create_index("ix_events_ts", "events", ["ts"])
@@ -82,22 +71,22 @@ def upgrade() -> None:
         sa.Column("device_id", sa.Integer(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("content_type", sa.String(length=64), nullable=False),
-        sa.Column("received_at", TS(), nullable=False),
-        sa.Column("purged_at", TS(), nullable=True),
-        _device_fk("blobs"),
+        sa.Column("received_at", utc_timestamp(), nullable=False),
+        sa.Column("purged_at", utc_timestamp(), nullable=True),
+        device_fk("blobs"),
         sa.PrimaryKeyConstraint("sha256", name=op.f("pk_blobs")),
     )
     op.create_index("ix_blobs_received_at", "blobs", ["received_at"])
 
     op.create_table(
         "telemetry",
-        sa.Column("id", BIGPK, autoincrement=True, nullable=False),
+        sa.Column("id", BigIntPK, autoincrement=True, nullable=False),
         sa.Column("device_id", sa.Integer(), nullable=False),
-        sa.Column("ts", TS(), nullable=False),
-        sa.Column("received_at", TS(), nullable=False),
-        sa.Column("health", JSON, nullable=False),
-        sa.Column("gauges", JSON, nullable=False),
-        _device_fk("telemetry"),
+        sa.Column("ts", utc_timestamp(), nullable=False),
+        sa.Column("received_at", utc_timestamp(), nullable=False),
+        sa.Column("health", JsonType, nullable=False),
+        sa.Column("gauges", JsonType, nullable=False),
+        device_fk("telemetry"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_telemetry")),
         sa.UniqueConstraint("device_id", "ts", name=op.f("uq_telemetry_device_id_ts")),
     )
@@ -107,16 +96,16 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=26), nullable=False),
         sa.Column("device_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=48), nullable=False),
-        sa.Column("args", JSON, nullable=False),
+        sa.Column("args", JsonType, nullable=False),
         sa.Column("by", sa.String(length=64), nullable=False),
-        sa.Column("created_at", TS(), nullable=False),
-        sa.Column("expires", TS(), nullable=False),
+        sa.Column("created_at", utc_timestamp(), nullable=False),
+        sa.Column("expires", utc_timestamp(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("sent_at", TS(), nullable=True),
-        sa.Column("finished_at", TS(), nullable=True),
-        sa.Column("result", JSON, nullable=True),
+        sa.Column("sent_at", utc_timestamp(), nullable=True),
+        sa.Column("finished_at", utc_timestamp(), nullable=True),
+        sa.Column("result", JsonType, nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        _device_fk("commands"),
+        device_fk("commands"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_commands")),
     )
     op.create_index("ix_commands_device_created", "commands", ["device_id", "created_at"])
@@ -126,27 +115,27 @@ def upgrade() -> None:
         "device_config",
         sa.Column("device_id", sa.Integer(), nullable=False),
         sa.Column("desired_version", sa.Integer(), nullable=False),
-        sa.Column("desired_overrides", JSON, nullable=True),
+        sa.Column("desired_overrides", JsonType, nullable=True),
         sa.Column("desired_by", sa.String(length=64), nullable=True),
-        sa.Column("desired_at", TS(), nullable=True),
+        sa.Column("desired_at", utc_timestamp(), nullable=True),
         sa.Column("reported_version", sa.Integer(), nullable=True),
         sa.Column("reported_applied_version", sa.Integer(), nullable=True),
         sa.Column("reported_ok", sa.Boolean(), nullable=True),
         sa.Column("reported_error", sa.Text(), nullable=True),
-        sa.Column("reported_at", TS(), nullable=True),
-        _device_fk("device_config"),
+        sa.Column("reported_at", utc_timestamp(), nullable=True),
+        device_fk("device_config"),
         sa.PrimaryKeyConstraint("device_id", name=op.f("pk_device_config")),
     )
 
     op.create_table(
         "audit_log",
-        sa.Column("id", BIGPK, autoincrement=True, nullable=False),
-        sa.Column("at", TS(), nullable=False),
+        sa.Column("id", BigIntPK, autoincrement=True, nullable=False),
+        sa.Column("at", utc_timestamp(), nullable=False),
         sa.Column("who", sa.String(length=64), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("target", sa.String(length=255), nullable=False),
         sa.Column("result", sa.String(length=16), nullable=False),
-        sa.Column("detail", JSON, nullable=False),
+        sa.Column("detail", JsonType, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
     op.create_index("ix_audit_log_at", "audit_log", ["at"])

@@ -14,14 +14,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from server.db.types import JsonType, device_fk
 
 revision: str = 'ops_0001'
 down_revision: str | None = '0001'
 branch_labels: str | Sequence[str] | None = ('ops',)
 depends_on: str | Sequence[str] | None = None
-
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -30,7 +29,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('display_name', sa.String(length=128), nullable=True),
     sa.Column('role', sa.String(length=16), nullable=False),
-    sa.Column('sites', JSON, nullable=True),
+    sa.Column('sites', JsonType, nullable=True),
     sa.Column('password_hash', sa.Text(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -79,8 +78,7 @@ def upgrade() -> None:
     sa.Column('escalated_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('recovered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_work_orders_device_id_devices'),
-                            ondelete='CASCADE'),
+    device_fk("work_orders"),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_work_orders')),
     sa.UniqueConstraint('open_key', name=op.f('uq_work_orders_open_key'))
     )
@@ -95,7 +93,7 @@ def upgrade() -> None:
     sa.Column('who', sa.String(length=64), nullable=False),
     sa.Column('action', sa.String(length=32), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
-    sa.Column('detail', JSON, nullable=False),
+    sa.Column('detail', JsonType, nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['work_orders.id'], name=op.f('fk_work_order_log_order_id_work_orders'),
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_work_order_log'))
@@ -115,7 +113,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_work_order_photos'))
     )
     op.create_index('ix_work_order_photos_order_id', 'work_order_photos', ['order_id'], unique=False)
-
 
 
 def downgrade() -> None:

@@ -11,14 +11,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from server.db.types import JsonType, device_fk
 
 revision: str = "updates_0001"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = ("updates",)
 depends_on: str | Sequence[str] | None = None
-
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -39,7 +38,7 @@ def upgrade() -> None:
         sa.Column("version", sa.String(length=48), nullable=False),
         sa.Column("site", sa.String(length=48), nullable=True),
         sa.Column("kind", sa.String(length=32), nullable=True),
-        sa.Column("stages", JSON, nullable=False),
+        sa.Column("stages", JsonType, nullable=False),
         sa.Column("max_parallel", sa.Integer(), nullable=False),
         sa.Column("max_failures", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
@@ -61,8 +60,7 @@ def upgrade() -> None:
         sa.Column("command_id", sa.String(length=26), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name=op.f("fk_rollout_devices_device_id_devices"),
-                                ondelete="CASCADE"),
+        device_fk("rollout_devices"),
         sa.ForeignKeyConstraint(["rollout_id"], ["rollouts.id"], name=op.f("fk_rollout_devices_rollout_id_rollouts"),
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("rollout_id", "device_id", name=op.f("pk_rollout_devices")),

@@ -21,6 +21,7 @@ from edge.runtime.clock import Clock
 from edge.runtime.config import load_config
 from edge.runtime.harness import AgentFactory, Recorder
 from firmware_bridge.sim.clock import SimClock
+from linli.merge import deep_merge
 from linli.testing import TestBroker, wait_for
 
 SITE = "t-chg"
@@ -58,20 +59,13 @@ class SimTime(Clock):
         return datetime.fromtimestamp(self.time(), UTC)
 
 
-def deep(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = deep(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 class Bench:
     """One pile world and the agent that runs it."""
 
     def __init__(self, factory: AgentFactory, recorder: Recorder, app: dict[str, Any] | None = None) -> None:
         self.factory = factory
         self.recorder = recorder
-        self.app_doc = deep(APP, app or {})
+        self.app_doc = deep_merge(APP, app or {})
         hal = HalConfig.model_validate(HAL)
         self.world = ChargerWorld(hal, ChargerConfig.model_validate(self.app_doc), speed=0).start()
         self.clock = SimTime(self.world.clock)
@@ -88,7 +82,7 @@ class Bench:
         return self.agent.app.pile
 
     def hal_doc(self) -> dict[str, Any]:
-        doc = deep(HAL, {})
+        doc = deep_merge(HAL, {})
         for name, path in self.world.paths().items():
             doc["serial"] = {**doc["serial"], name: {**doc["serial"][name], "url": path}}
         return doc

@@ -14,10 +14,11 @@ from edge.apps.charger.config import ChargerConfig
 from edge.apps.charger.sim import ChargerWorld
 from edge.hal.config import HalConfig
 from edge.runtime.harness import AgentFactory, Recorder
-from linli.contract_charger import Settlement
+from linli.contract.charger import Settlement
+from linli.merge import deep_merge
 from linli.testing import wait_for
 
-from .conftest import APP, HAL, deep
+from .conftest import APP, HAL
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -31,12 +32,12 @@ def spawn(path: Path, log: Path) -> subprocess.Popen[bytes]:
 
 def test_kill_agent_mid_session_then_restart_resumes_or_settles_once(factory: AgentFactory, recorder: Recorder,
                                                                     tmp_path: Path) -> None:
-    app = deep(APP, {"mcu_watchdog_s": 2, "poll_interval_s": 0.2, "journal_interval_s": 0.3,
+    app = deep_merge(APP, {"mcu_watchdog_s": 2, "poll_interval_s": 0.2, "journal_interval_s": 0.3,
                      "resume_within_s": 120, "settle_resend_s": 300})
     world = ChargerWorld(HalConfig.model_validate(HAL), ChargerConfig.model_validate(app), speed=600).start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        hal = deep(HAL, {})
+        hal = deep_merge(HAL, {})
         hal["serial"] = {n: {**hal["serial"][n], "url": p} for n, p in world.paths().items()}
         ref = factory.new_ref()
         _, path = factory.config(ref, hal=hal, app=app)

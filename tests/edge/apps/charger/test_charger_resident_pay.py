@@ -42,12 +42,7 @@ def test_scan_pay_watch_stop_refund_receipt(make_bench: Any, mqtt_broker: TestBr
         b.pile.plug(3, "ebike_48v")
         start_with_fast_telemetry(b)
 
-        def pile_row() -> Device | None:
-            with srv.db.session() as s:
-                return s.scalars(select(Device).where(Device.device == b.ref.device)).first()
-
-        wait_for(lambda: (d := pile_row()) is not None and d.state == "online"
-                 and (d.gauges or {}).get("p3_state") == "plugged", 15, what="pile online, port 3 plugged")
+        _ready(srv, b, 3, "plugged")
         url = port_url(srv.payments, ls.url, b.ref.site, b.ref.device, 3)
         with chromium(viewport=PHONE, has_touch=True) as ctx:
             page = ctx.new_page()
@@ -121,8 +116,7 @@ def test_paid_start_refused_by_the_pile_is_refunded(make_bench: Any, mqtt_broker
         b = make_bench(start=False)
         b.pile.plug(5, "ebike_48v")
         start_with_fast_telemetry(b)
-        wait_for(lambda: (d := _dev(srv, b.ref.device)) is not None and (d.gauges or {}).get("p5_state") == "plugged",
-                 15, what="port 5 plugged at the server")
+        _ready(srv, b, 5, "plugged")
         url = port_url(srv.payments, ls.url, b.ref.site, b.ref.device, 5)
         with httpx.Client(timeout=10) as c:
             r = c.post(url + "/pay", data={"choice": "full:0"})
@@ -143,6 +137,47 @@ def test_paid_start_refused_by_the_pile_is_refunded(make_bench: Any, mqtt_broker
         assert b.ctl.ports[4].session.order_id == "card-first"  # the other session runs on, untouched
 
 
+def _ready(srv: Any, b: Any, port: int, state: str) -> None:
+    """The server sees the pile online, its controller answering, and ``port`` in ``state``."""
+    def ok() -> bool:
+        d = _dev(srv, b.ref.device)
+        g = (d.gauges or {}) if d is not None else {}
+        return d is not None and d.state == "online" and g.get("mcu_ok") is True and g.get(f"p{port}_state") == state
+
+    wait_for(ok, 15, what=f"pile online, port {port} {state} at the server")
+
+
 def _dev(srv: Any, device: str) -> Device | None:
     with srv.db.session() as s:
         return s.scalars(select(Device).where(Device.device == device)).first()
+
+
+def test_paid_but_never_plugged_in_is_refunded_in_full(make_bench: Any, mqtt_broker: TestBroker,
+                                                       tmp_path: Path) -> None:
+    """Paid first, bike never plugged in: the page asks for the plug; after the pile's wait the session settles
+    as ``no_plug`` and all the money goes back."""
+    import httpx
+
+    settings = make_settings(tmp_path / "srv", f"sqlite:///{tmp_path / 'srv.db'}", mqtt_broker,
+                             payments={"provider": "sim", "start_timeout_s": 15})
+    with running(create_app(settings)) as ls:
+        srv = ls.server
+        b = make_bench(start=False)
+        start_with_fast_telemetry(b)
+        _ready(srv, b, 7, "idle")
+        url = port_url(srv.payments, ls.url, b.ref.site, b.ref.device, 7)
+        with httpx.Client(timeout=10) as c:
+            r = c.post(url + "/pay", data={"choice": "duration:60"})
+            assert "/pay/sim/" in r.headers["location"], r.headers["location"]
+            r = c.post(ls.url + r.headers["location"] + "/confirm")
+            page_url = r.headers["location"]
+            wait_for(lambda: 'data-phase="waiting_plug"' in c.get(page_url).text, 15, what="asks for the plug")
+            assert "请插入充电插头" in c.get(page_url).text and not b.pile.relay_on(7)
+            b.advance(121, step=121)  # limits.wait_plug_s
+            wait_for(lambda: 'data-phase="done"' in c.get(page_url).text, 15, what="settled")
+            with srv.db.session() as s:
+                o = s.scalars(select(PayOrder)).one()
+            wait_for(lambda: "已退回 ¥2.50" in c.get(page_url).text, 15, what="full refund on the receipt")
+            text = c.get(page_url).text
+            assert "付款后未插入插头" in text and "¥0.00" in text
+        assert o.minutes == 60 and o.amount_fen == 250  # an hour at the top band's price, refunded in full

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from linli.contract_charger import Fault, Settlement
+from linli.contract.charger import Fault, Settlement
 from linli.testing import wait_for
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from linli.contract_charger import Settlement
+from linli.contract.charger import Settlement
 from linli.testing import wait_for
 
 

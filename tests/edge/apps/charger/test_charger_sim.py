@@ -12,15 +12,16 @@ from edge.apps.charger.sim import link_device, start_sim
 from edge.runtime.agent import Agent
 from edge.runtime.config import load_config
 from edge.runtime.harness import AgentFactory, Recorder
+from linli.merge import deep_merge
 from linli.testing import wait_for
 
-from .conftest import APP, HAL, deep
+from .conftest import APP, HAL
 
 
 def test_sim_links_paths_and_residents_charge(factory: AgentFactory, recorder: Recorder, tmp_path: Path) -> None:
-    hal = deep(HAL, {})
+    hal = deep_merge(HAL, {})
     hal["serial"] = {n: {**c, "url": str(tmp_path / "dev" / n)} for n, c in hal["serial"].items()}
-    ref, path = factory.config(hal=hal, app=deep(APP, {"poll_interval_s": 0.1}))
+    ref, path = factory.config(hal=hal, app=deep_merge(APP, {"poll_interval_s": 0.1}))
     agent = Agent(load_config(path))
     factory.agents.append(agent)
     agent.start()  # the serial paths do not exist yet: the agent keeps trying

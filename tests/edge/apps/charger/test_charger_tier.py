@@ -14,7 +14,7 @@ import pytest
 from edge.apps.charger.config import Limits
 from edge.apps.charger.port import Session, held_power
 from edge.apps.charger.tariff import Tariff, time_cost_fen
-from linli.contract_charger import Settlement
+from linli.contract.charger import Settlement
 
 T0 = 1_763_700_000.0
 LIMITS = Limits(port_max_w=3500, pile_max_w=6000, float_s=6 * 3600, unplug_w=0.5, full_w=1.0, max_session_s=24 * 3600)

@@ -9,7 +9,7 @@ import pytest
 
 from edge.apps.gate.decision import decide
 from edge.apps.gate.store import GateStore
-from linli.gate.contract import GateSettings, ListEntry, ListsSyncArgs
+from linli.contract.gate import GateSettings, ListEntry, ListsSyncArgs
 from linli.gate.fees import Tariff, fee_cents
 from linli.gate.plates import parse
 

@@ -14,8 +14,8 @@ from edge.hal.cardreader import FrameSplitter, parse_frame
 from edge.hal.sim import PinBoard
 from edge.runtime.harness import AgentFactory, Recorder
 from firmware_bridge.sim.pty import PtyPair
+from linli.contract.gate import GateSettings, ListEntry, ListsSyncArgs
 from linli.gate import qr
-from linli.gate.contract import GateSettings, ListEntry, ListsSyncArgs
 from linli.testing import wait_for
 
 from .conftest import HAL, gate_app

@@ -13,7 +13,7 @@ import httpx
 from edge.apps.gate.sim import CarSim, LprCameraSim, lane_pins
 from edge.hal.sim import PinBoard
 from edge.runtime.harness import AgentFactory, Recorder
-from linli.gate.contract import ListEntry, PassageData
+from linli.contract.gate import ListEntry, PassageData
 from linli.testing import TestBroker, wait_for
 
 from .conftest import HAL, gate_app
@@ -170,7 +170,7 @@ def test_bad_pushes_are_refused_clearly_and_the_gate_stays_shut(gate_agents: Age
         # pushes only from the cameras' network
         from ipaddress import ip_network
 
-        agent.app.lpr.cfg.allow_from.append(ip_network("192.168.10.0/24"))
+        agent.app.lpr.cfg.allow_from[:] = [ip_network("192.168.10.0/24")]
         status, doc = cam.push("沪A12345", plate_id=999)
         assert status == 403 and "allow_from" in doc["Response_AlarmInfoPlate"]["error"]
     finally:

@@ -11,7 +11,7 @@ from edge.apps.gate.scenes import jpeg, render_plate
 from edge.apps.gate.sim import CarSim, LprCameraSim, lane_pins
 from edge.hal.sim import PinBoard
 from edge.runtime.harness import DEFAULT_PAGE_PASSWORD, AgentFactory, Recorder
-from linli.gate.contract import ListEntry
+from linli.contract.gate import ListEntry
 from linli.testing import chromium, screenshot
 
 from .conftest import HAL, gate_app

@@ -16,7 +16,7 @@ from edge.apps.gate.lprpush import PushError, camera_clock, parse_push
 from edge.apps.gate.sim import CarSim, LprCameraSim, lane_pins, push_doc
 from edge.hal.sim import PinBoard
 from edge.runtime.harness import AgentFactory, Recorder
-from linli.gate.contract import ListEntry, PassageData
+from linli.contract.gate import ListEntry, PassageData
 
 from .conftest import HAL, gate_app
 
@@ -70,6 +70,24 @@ def test_a_lingering_car_opens_once_and_keeps_one_session(gate_agents: AgentFact
         cam.close()
 
 
+def test_a_misread_re_trigger_of_a_resident_is_the_same_car(gate_agents: AgentFactory) -> None:
+    agent = _agent(gate_agents, repeat_window_s=1)
+    car = CarSim(PinBoard(), lane_pins(agent.cfg.hal, agent.app.cfg, "in"))
+    cam = LprCameraSim(agent.app.lpr.url, "cam-in")
+    try:
+        before = car.pulses()
+        cam.push("沪A12345", plate_id=20)
+        assert car.wait_open(before, 2.0)
+        time.sleep(1.2)
+        status, again = cam.push("沪A1234S", plate_id=21)  # 5 read as S: the resident's car, still there
+        assert status == 200 and _stop_sent(again)
+        time.sleep(0.3)
+        assert car.pulses() == before + 1
+        assert agent.app.store.inside().get("resident") == 1
+    finally:
+        cam.close()
+
+
 def test_back_without_its_exit_seen_keeps_the_first_entry_time(gate_agents: AgentFactory,
                                                                gate_recorder: Recorder) -> None:
     agent = _agent(gate_agents, repeat_window_s=1, reread_window_s=0)
@@ -91,6 +109,24 @@ def test_back_without_its_exit_seen_keeps_the_first_entry_time(gate_agents: Agen
         got = gate_recorder.wait(lambda: len(_passages(gate_recorder)) >= 2 and _passages(gate_recorder),
                                  what="2 passages")
         assert {p.session_id for p in got} == {first.id}
+    finally:
+        cam.close()
+
+
+def test_a_valid_plate_that_does_not_fit_its_colour_goes_to_the_guard(gate_agents: AgentFactory,
+                                                                      gate_recorder: Recorder) -> None:
+    """A green new-energy plate read with its letter dropped still looks like a valid blue plate — here the
+    resident's: the camera's colour says it cannot be, so the guard decides instead of the barrier opening."""
+    agent = _agent(gate_agents)
+    car = CarSim(PinBoard(), lane_pins(agent.cfg.hal, agent.app.cfg, "in"))
+    cam = LprCameraSim(agent.app.lpr.url, "cam-in")
+    try:
+        before = car.pulses()
+        status, reply = cam.push("沪A12345", plate_id=30, colour=5)  # colorType 5 = green
+        assert status == 200 and _stop_sent(reply)
+        got = gate_recorder.wait(lambda: _passages(gate_recorder), what="the passage")[0]
+        assert got.decision == "guard" and not got.opened and got.problem and "misread" in got.problem
+        assert car.pulses() == before
     finally:
         cam.close()
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from edge.apps.lift_guard import events as ev
 from edge.apps.lift_guard.config import LiftGuardConfig, ScheduleConfig
 from edge.apps.lift_guard.evidence import EvidenceStore
 from edge.apps.lift_guard.schedule import enabled_at
 from edge.hal import HalConfig
 from edge.runtime.config import ConfigError, parse_config
 from edge.runtime.harness import Recorder
-from linli.contract import Channel
+from linli.contract import Channel, ContractError, Kind, parse_event_data
+from linli.contract import lift_guard as ev
 from linli.testing import wait_for
 from tests.edge.apps.lift_guard.conftest import LiftFactory, lift_app, lift_hal
 
@@ -71,15 +71,17 @@ def test_schedule_windows_in_shanghai_time_including_past_midnight() -> None:
 
 
 def test_event_payloads_are_validated_both_ways() -> None:
+    with pytest.raises(ContractError):
+        parse_event_data(Kind.lift_guard, ev.BLOCK, {"block_id": "x", "cls": "ebike"})
+    with pytest.raises(ContractError, match="reason"):
+        parse_event_data(Kind.lift_guard, ev.RELEASE, {"block_id": "01M7Z4DX9DN5Y5C1JENXECNZ0S", "reason": "because",
+                                                       "hold_s": 1, "cls": "e", "best_score": 0.5})
+    with pytest.raises(ContractError, match="not in the contract"):
+        parse_event_data(Kind.lift_guard, "lift.nope", {})
+    f = parse_event_data(Kind.lift_guard, ev.FAULT, {"fault": "black", "detail": "d", "relay_released": True})
+    assert isinstance(f, ev.Fault) and f.fault == "black" and f.event_severity() == "alarm"
     with pytest.raises(ValidationError):
-        ev.parse(ev.BLOCK, {"block_id": "x", "cls": "ebike"})
-    with pytest.raises(ValidationError, match="reason"):
-        ev.parse(ev.RELEASE, {"block_id": "01M7Z4DX9DN5Y5C1JENXECNZ0S", "reason": "because", "hold_s": 1, "cls": "e",
-                              "best_score": 0.5})
-    with pytest.raises(ValueError, match="unknown lift event type"):
-        ev.parse("lift.nope", {})
-    f = ev.parse(ev.FAULT, {"fault": "black", "detail": "d", "relay_released": True})
-    assert isinstance(f, ev.Fault) and f.fault == "black"
+        ev.BlockStarted.model_validate({"block_id": "x", "cls": "ebike"})
 
 
 def test_evidence_store_keeps_records_and_purges_after_retention(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from edge.apps.lift_guard import events as ev
 from edge.apps.lift_guard.config import LiftGuardConfig
 from edge.apps.lift_guard.evidence import EvidenceStore
 from edge.apps.lift_guard.guard import Guard
@@ -22,6 +21,8 @@ from edge.apps.lift_guard.voice import Prompter
 from edge.hal import Hal, HalConfig
 from edge.runtime.clock import SYSTEM_CLOCK
 from edge.vision import Detection, HealthState, Track
+from linli.contract import EventData
+from linli.contract import lift_guard as ev
 
 MODES = {"insp": "inspection", "fire": "fire_recall", "emer": "emergency_electric", "quake": "earthquake"}
 PINS = 20  # mock pins 20-26 (BCM numbers; the mock factory has 0-27)
@@ -39,8 +40,8 @@ class Sink:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
 
-    def __call__(self, type: str, data: Any = None, severity: str = "info", blobs: Any = ()) -> None:
-        self.events.append((type, dict(data or {})))
+    def __call__(self, event: EventData, blobs: Any = ()) -> None:
+        self.events.append((event.EVENT.type, event.model_dump(mode="json")))
 
     def of(self, type_: str) -> list[dict[str, Any]]:
         return [d for t, d in self.events if t == type_]

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.apps.lift_guard import events as ev
 from edge.runtime.harness import Recorder
 from linli.contract import Channel
+from linli.contract import lift_guard as ev
 from linli.testing import wait_for
 from tests.edge.apps.lift_guard.conftest import LiftFactory
 

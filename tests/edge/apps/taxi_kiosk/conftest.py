@@ -14,7 +14,8 @@ import pytest
 from edge.runtime.agent import Agent
 from edge.runtime.harness import AgentFactory, Recorder
 from linli.contract import DeviceRef
-from linli.contract_taxi_kiosk import CMD_ORDER_UPDATE
+from linli.contract.taxi_kiosk import CMD_ORDER_UPDATE
+from linli.merge import deep_merge
 from linli.testing import TestBroker, wait_for
 
 SITE = "t-taxi"
@@ -32,13 +33,6 @@ APP: dict[str, Any] = {
 DRIVER = {"surname": "张", "plate": "沪AT1234", "car_colour": "teal", "car_model": "大众朗逸", "phone_tail": "5678"}
 
 
-def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 class Kiosks:
     """Makes kiosk agents (``make``), restarts one on the same data folder (``reboot``), and talks to its page."""
 
@@ -47,7 +41,7 @@ class Kiosks:
 
     def make(self, ref: DeviceRef | None = None, app: dict[str, Any] | None = None, start: bool = True,
              **over: Any) -> Agent:
-        agent: Agent = self.factory.make(ref, start=start, hal=HAL, app=merge(APP, app or {}), **over)
+        agent: Agent = self.factory.make(ref, start=start, hal=HAL, app=deep_merge(APP, app or {}), **over)
         if start:  # the network coming up is a change of screen of its own: let it happen first
             wait_for(lambda: agent.app.kiosk.online, 20, what="kiosk online")
         return agent

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from edge.hal.sim import PinBoard
 from edge.runtime.harness import Recorder
-from linli.contract_taxi_kiosk import (
+from linli.contract.taxi_kiosk import (
     EVENT_ORDER_CANCEL,
     EVENT_ORDER_PHONE,
     EVENT_ORDER_REQUESTED,

@@ -15,7 +15,7 @@ from edge.apps.taxi_kiosk.config import MapConfig, TaxiKioskConfig
 from edge.apps.taxi_kiosk.mapsvg import render_map
 from edge.apps.taxi_kiosk.voice import prompt
 from edge.runtime.config import ConfigError, load_config, parse_config
-from linli.contract_taxi_kiosk import CarPosition
+from linli.contract.taxi_kiosk import CarPosition
 
 REPO = Path(__file__).resolve().parents[4]
 EXAMPLE = REPO / "config" / "taxi_kiosk.yaml"

@@ -52,7 +52,17 @@
     if (!data || typeof data.html !== "string") return;
     if (data.version === version && shownScreen !== null) return;
     version = data.version;
+    // A server update redraws the screen; what the resident has typed on the keypad (for the same order) stays.
+    const typed = document.getElementById("phone-display");
+    const kept = typed ? { order: typed.dataset.order, value: typed.dataset.value || "",
+      error: (document.getElementById("phone-error") || {}).textContent || "" } : null;
     app.innerHTML = data.html;
+    const again = document.getElementById("phone-display");
+    if (kept && again && again.dataset.order === kept.order && kept.value) {
+      setPhone(kept.value);
+      const err = document.getElementById("phone-error");
+      if (err) err.textContent = kept.error;
+    }
     app.dataset.version = String(version);
     document.documentElement.lang = data.lang === "en" ? "en" : "zh-Hans";
     afterRender();
@@ -124,6 +134,9 @@
       const d = key.dataset.digit;
       const cur = phoneDigits();
       setPhone(d === "del" ? cur.slice(0, -1) : (cur + d).slice(0, 12));
+      // every key gives the resident the question's full time again
+      fetch("/api/keypad", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
+        cache: "no-store" }).catch(function () { /* the next key tries again */ });
       return;
     }
     const btn = ev.target.closest("[data-action]");

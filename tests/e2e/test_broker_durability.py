@@ -92,7 +92,7 @@ class Handled:
         reg.on_event(Kind.probe, self.on_event)
         return reg
 
-    def on_event(self, ctx: IngestContext, ev: contract.Event) -> None:
+    def on_event(self, ctx: IngestContext, ev: contract.Event, _data: object) -> None:
         with self._lock:
             self.calls[ev.id] = self.calls.get(ev.id, 0) + 1
 

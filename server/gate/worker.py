@@ -1,4 +1,4 @@
-"""List sync: a background loop of the server that brings every online gate to its site's list version.
+"""The gate's background worker, list sync: brings every online gate to its site's list version.
 
 For each online gate whose reported version differs from its site's, it sends ``lists_sync`` with the next delta
 (at most ``max_entries_per_command`` entries) unless one is already on its way (sent less than ``sync_retry_s``
@@ -9,7 +9,6 @@ event), and the loop goes on until they agree. ``kick()`` (after an edit in the 
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from sqlalchemy import select
 
 from linli.contract import Kind, utcnow
 from server.commands import send_command
+from server.worker import LoopWorker
 
 from . import lists
 from .models import GateDeviceSync
@@ -33,35 +33,22 @@ class GateSync:
     def __init__(self, srv: Server) -> None:
         self.srv = srv
         self.cfg: GateServerSettings = gate_settings(srv.settings.kinds)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._failed_gates = 0
+        self.loop = LoopWorker("gate-sync", self.run_once, self.cfg.sync_interval_s)
         self.sent = 0
-        self.errors = 0
+
+    @property
+    def errors(self) -> int:
+        return self.loop.errors + self._failed_gates
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="gate-sync", daemon=True)
-        self._thread.start()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self.loop.stop()
 
     def kick(self) -> None:
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                self.errors += 1
-                log.exception("gate list sync failed")
-            self._wake.wait(self.cfg.sync_interval_s)
-            self._wake.clear()
+        self.loop.wake()
 
     def run_once(self) -> int:
         """One pass over the online gates; returns how many sync commands were sent."""
@@ -75,7 +62,7 @@ class GateSync:
             try:
                 sent += self._sync_one(dev)
             except Exception:
-                self.errors += 1
+                self._failed_gates += 1
                 log.exception("gate list sync of %s failed", dev.key)
         self.sent += sent
         return sent
@@ -113,7 +100,12 @@ class GateSync:
         return 1
 
 
-def make_service(srv: Server) -> GateSync:
-    svc = GateSync(srv)
-    srv.gate_sync = svc  # type: ignore[attr-defined]
-    return svc
+def make_worker(srv: Server) -> GateSync:
+    return GateSync(srv)
+
+
+def kick(srv: Server) -> None:
+    """Run the list sync now (after an edit), where this server runs it."""
+    worker = srv.kind_services.get(Kind.gate.value)
+    if isinstance(worker, GateSync):
+        worker.kick()

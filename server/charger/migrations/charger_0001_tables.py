@@ -11,25 +11,19 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from server.db.types import BigIntPK, JsonType, device_fk, utc_timestamp
 
 revision: str = "charger_0001"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = ("charger",)
 depends_on: str | Sequence[str] | None = None
 
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-BIGPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def TS() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
-
 
 def upgrade() -> None:
     op.create_table(
         "charger_orders",
-        sa.Column("id", BIGPK, nullable=False),
+        sa.Column("id", BigIntPK, nullable=False),
         sa.Column("order_id", sa.String(length=64), nullable=False),
         sa.Column("device_id", sa.Integer(), nullable=False),
         sa.Column("port", sa.Integer(), nullable=False),
@@ -39,8 +33,8 @@ def upgrade() -> None:
         sa.Column("tariff_version", sa.Integer(), nullable=False),
         sa.Column("prepaid_fen", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("started_at", TS(), nullable=False),
-        sa.Column("ended_at", TS(), nullable=True),
+        sa.Column("started_at", utc_timestamp(), nullable=False),
+        sa.Column("ended_at", utc_timestamp(), nullable=True),
         sa.Column("charged_s", sa.Integer(), nullable=True),
         sa.Column("energy_wh", sa.Double(), nullable=True),
         sa.Column("max_power_w", sa.Double(), nullable=True),
@@ -49,15 +43,14 @@ def upgrade() -> None:
         sa.Column("refund_fen", sa.Integer(), nullable=True),
         sa.Column("stop_reason", sa.String(length=24), nullable=True),
         sa.Column("resumed", sa.Integer(), nullable=False),
-        sa.Column("settled_at", TS(), nullable=True),
+        sa.Column("settled_at", utc_timestamp(), nullable=True),
         sa.Column("settlement_event_id", sa.String(length=32), nullable=True),
         sa.Column("settlements_received", sa.Integer(), nullable=False),
         sa.Column("ack_due", sa.Boolean(), nullable=False),
         sa.Column("acks_sent", sa.Integer(), nullable=False),
-        sa.Column("last_ack_at", TS(), nullable=True),
+        sa.Column("last_ack_at", utc_timestamp(), nullable=True),
         sa.Column("requested_by", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name=op.f("fk_charger_orders_device_id_devices"),
-                                ondelete="CASCADE"),
+        device_fk("charger_orders"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_charger_orders")),
         sa.UniqueConstraint("order_id", name=op.f("uq_charger_orders_order_id")),
     )
@@ -69,9 +62,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("site", sa.String(length=48), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("body", JSON, nullable=False),
+        sa.Column("body", JsonType, nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=False),
-        sa.Column("created_at", TS(), nullable=False),
+        sa.Column("created_at", utc_timestamp(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_charger_tariffs")),
         sa.UniqueConstraint("site", "version", name=op.f("uq_charger_tariffs_site_version")),
     )

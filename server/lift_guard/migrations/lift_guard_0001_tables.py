@@ -16,19 +16,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from server.db.types import device_fk, utc_timestamp
+
 revision: str = "lift_guard_0001"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = ("lift_guard",)
 depends_on: str | Sequence[str] | None = None
-
-
-def TS() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
-
-
-def _device_fk(table: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name=op.f(f"fk_{table}_device_id_devices"),
-                                   ondelete="CASCADE")
 
 
 def upgrade() -> None:
@@ -37,8 +30,8 @@ def upgrade() -> None:
         sa.Column("block_id", sa.String(length=26), nullable=False),
         sa.Column("device_id", sa.Integer(), nullable=False),
         sa.Column("day", sa.String(length=10), nullable=True),
-        sa.Column("started_at", TS(), nullable=True),
-        sa.Column("ended_at", TS(), nullable=True),
+        sa.Column("started_at", utc_timestamp(), nullable=True),
+        sa.Column("ended_at", utc_timestamp(), nullable=True),
         sa.Column("cls", sa.String(length=32), nullable=False),
         sa.Column("label", sa.String(length=64), nullable=True),
         sa.Column("score", sa.Float(), nullable=True),
@@ -55,7 +48,7 @@ def upgrade() -> None:
         sa.Column("model", sa.String(length=200), nullable=True),
         sa.Column("start_event", sa.String(length=26), nullable=True),
         sa.Column("end_event", sa.String(length=26), nullable=True),
-        _device_fk("lift_blocks"),
+        device_fk("lift_blocks"),
         sa.PrimaryKeyConstraint("block_id", name=op.f("pk_lift_blocks")),
     )
     op.create_index("ix_lift_blocks_day", "lift_blocks", ["day"], unique=False)
@@ -68,10 +61,10 @@ def upgrade() -> None:
         sa.Column("fault", sa.String(length=24), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
         sa.Column("relay_released", sa.Boolean(), nullable=False),
-        sa.Column("started_at", TS(), nullable=False),
-        sa.Column("cleared_at", TS(), nullable=True),
+        sa.Column("started_at", utc_timestamp(), nullable=False),
+        sa.Column("cleared_at", utc_timestamp(), nullable=True),
         sa.Column("duration_s", sa.Float(), nullable=True),
-        _device_fk("lift_faults"),
+        device_fk("lift_faults"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lift_faults")),
     )
     op.create_index("ix_lift_faults_device_started", "lift_faults", ["device_id", "started_at"], unique=False)
@@ -81,15 +74,15 @@ def upgrade() -> None:
         "lift_pauses",
         sa.Column("id", sa.String(length=26), nullable=False),
         sa.Column("device_id", sa.Integer(), nullable=False),
-        sa.Column("at", TS(), nullable=False),
-        sa.Column("until", TS(), nullable=False),
+        sa.Column("at", utc_timestamp(), nullable=False),
+        sa.Column("until", utc_timestamp(), nullable=False),
         sa.Column("by", sa.String(length=64), nullable=False),
         sa.Column("origin", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("released_block", sa.String(length=26), nullable=True),
-        sa.Column("ended_at", TS(), nullable=True),
+        sa.Column("ended_at", utc_timestamp(), nullable=True),
         sa.Column("ended_why", sa.String(length=16), nullable=True),
-        _device_fk("lift_pauses"),
+        device_fk("lift_pauses"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lift_pauses")),
     )
     op.create_index("ix_lift_pauses_device_at", "lift_pauses", ["device_id", "at"], unique=False)

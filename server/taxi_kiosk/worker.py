@@ -1,4 +1,4 @@
-"""The taxi dispatch service of a server process (``make_service`` is found by ``server.app.load_kind_services``):
+"""The taxi kiosk's background worker (``make_worker``, declared in ``server/taxi_kiosk/__init__.py``):
 the provider chosen in ``kinds.taxi_kiosk.provider`` and the dispatcher, started after the broker link and stopped
 before it."""
 
@@ -50,5 +50,5 @@ class TaxiService:
         self.provider.stop()
 
 
-def make_service(srv: Server) -> TaxiService:
+def make_worker(srv: Server) -> TaxiService:
     return TaxiService(srv)

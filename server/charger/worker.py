@@ -1,4 +1,5 @@
-"""Sends ``settle_ack`` to piles for the bills the server has stored (application-level acknowledgement).
+"""The charger's background worker: sends ``settle_ack`` to piles for the bills the server has stored
+(application-level acknowledgement).
 
 The outbox already resends a settlement until the broker's PUBACK; this is the *business* acknowledgement: the
 device keeps resending a settlement (same order id) until it gets ``settle_ack`` naming it. A lost ack (device
@@ -8,7 +9,6 @@ offline, command expired) costs only a resend, which ingest turns into another d
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from linli.contract import utcnow
 from server.commands import send_command
 from server.db.models import Device
+from server.worker import LoopWorker
 
 from .models import ChargerOrder
 
@@ -57,25 +58,22 @@ def send_due_acks(srv: Server) -> int:
 
 
 class Acker:
+    """Sends the due settlement acks every ``interval_s`` once the server has started (a
+    :class:`~server.worker.LoopWorker`; a failed round is logged and retried)."""
+
     def __init__(self, srv: Server, interval_s: float = 1.0) -> None:
         self.srv = srv
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="charger-acks", daemon=True)
+        self.loop = LoopWorker("charger-acks", self.run_once, interval_s, first="wait")
+
+    def run_once(self) -> int:
+        return send_due_acks(self.srv) if self.srv.started else 0
 
     def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            if not self.srv.started:
-                continue
-            try:
-                send_due_acks(self.srv)
-            except Exception:
-                log.exception("charger settlement acks failed; retrying")
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
+        self.loop.stop()
+
+
+def make_worker(srv: Server) -> Acker:
+    return Acker(srv)

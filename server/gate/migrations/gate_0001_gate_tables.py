@@ -14,18 +14,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from server.db.types import JsonType, device_fk
 
 revision: str = "gate_0001"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = ("gate",)
 depends_on: str | Sequence[str] | None = None
-
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
-def _device_fk(name: str, ondelete: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name=op.f(name), ondelete=ondelete)
 
 
 def upgrade() -> None:
@@ -52,7 +47,7 @@ def upgrade() -> None:
     op.create_table("gate_sites",
     sa.Column("site", sa.String(length=48), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
-    sa.Column("settings", JSON, nullable=False),
+    sa.Column("settings", JsonType, nullable=False),
     sa.Column("settings_version", sa.Integer(), nullable=False),
     sa.Column("qr_kid", sa.String(length=16), nullable=False),
     sa.Column("qr_key", sa.String(length=64), nullable=False),
@@ -67,7 +62,7 @@ def upgrade() -> None:
     sa.Column("sent_base", sa.Integer(), nullable=True),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("cmd_id", sa.String(length=26), nullable=True),
-    _device_fk("fk_gate_device_sync_device_id_devices", "CASCADE"),
+    device_fk("gate_device_sync"),
     sa.PrimaryKeyConstraint("device_id", name=op.f("pk_gate_device_sync"))
     )
     op.create_table("gate_door_events",
@@ -82,7 +77,7 @@ def upgrade() -> None:
     sa.Column("granted", sa.Boolean(), nullable=True),
     sa.Column("reason", sa.String(length=48), nullable=False),
     sa.Column("label", sa.String(length=64), nullable=True),
-    _device_fk("fk_gate_door_events_device_id_devices", "CASCADE"),
+    device_fk("gate_door_events"),
     sa.PrimaryKeyConstraint("event_id", name=op.f("pk_gate_door_events"))
     )
     op.create_index("ix_gate_door_events_site_at", "gate_door_events", ["site", "at"], unique=False)
@@ -108,8 +103,8 @@ def upgrade() -> None:
     sa.Column("by", sa.String(length=64), nullable=True),
     sa.Column("note", sa.String(length=200), nullable=True),
     sa.Column("blob", sa.String(length=64), nullable=True),
-    sa.Column("data", JSON, nullable=False),
-    _device_fk("fk_gate_passages_device_id_devices", "CASCADE"),
+    sa.Column("data", JsonType, nullable=False),
+    device_fk("gate_passages"),
     sa.PrimaryKeyConstraint("event_id", name=op.f("pk_gate_passages"))
     )
     op.create_index("ix_gate_passages_plate_at", "gate_passages", ["plate", "at"], unique=False)
@@ -126,7 +121,7 @@ def upgrade() -> None:
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("state", sa.String(length=16), nullable=False),
     sa.Column("device_id", sa.Integer(), nullable=True),
-    _device_fk("fk_gate_payments_device_id_devices", "SET NULL"),
+    device_fk("gate_payments", "SET NULL"),
     sa.PrimaryKeyConstraint("payment_id", name=op.f("pk_gate_payments"))
     )
     op.create_table("gate_sessions",
@@ -140,12 +135,11 @@ def upgrade() -> None:
     sa.Column("fee_cents", sa.Integer(), nullable=True),
     sa.Column("paid_cents", sa.Integer(), nullable=False),
     sa.Column("state", sa.String(length=8), nullable=False),
-    _device_fk("fk_gate_sessions_device_id_devices", "CASCADE"),
+    device_fk("gate_sessions"),
     sa.PrimaryKeyConstraint("id", name=op.f("pk_gate_sessions"))
     )
     op.create_index("ix_gate_sessions_plate", "gate_sessions", ["plate"], unique=False)
     op.create_index("ix_gate_sessions_site_state", "gate_sessions", ["site", "state"], unique=False)
-
 
 
 def downgrade() -> None:

@@ -28,7 +28,7 @@ from linli.contract import Kind, new_id, utcnow
 from linli.testing import TestBroker
 from server.app import create_app
 from server.db.models import Base, Command, Device, Event
-from server.security import PUBLIC
+from server.security import EVERY_SITE_ONLY, public_reason
 from server.testing import FAST_HASHER, LiveServer, make_settings, running, user_entries
 
 #: Routes that act only on the signed-in user's own account (no site, no other user's data).
@@ -38,9 +38,10 @@ SELF = {
     ("POST", "/api/v1/me/password"): "changes the caller's own password (the current one is checked)",
 }
 #: Mounts (not routes): files anyone may fetch.
-MOUNTS = {"/static": "CSS, JS and vendored Chart.js of the pages: no data"}
+MOUNTS = {"/static": "CSS, JS and vendored Chart.js of the pages: no data",
+          "/static-docs": "Swagger UI of the API documentation page: no data"}
 #: Data routes whose body this test cannot read to the end (they stream until the client leaves).
-STREAMS = {"/api/v1/stream": "server-sent events; checked for the site-A refusal only"}
+STREAMS = {"/api/v1/stream": "server-sent events: read from the first event to the first summary"}
 
 #: Path parameters that name something every site shares (not an object of a site).
 NEUTRAL = {"panel_id": "a dashboard panel: the same for every site; its data is filtered by the user's sites",
@@ -95,7 +96,7 @@ def _value(col: Any, ctx: dict[str, Any]) -> Any:
     if isinstance(t, DateTime):
         return utcnow()
     if isinstance(t, satypes.JSON):
-        return {"site": ctx["site"]}
+        return {"stages": [1]}.get(name, {"site": ctx["site"]})
     raise AssertionError(f"cannot fill {col.table.name}.{name} ({t!r}): teach the test this column type")
 
 
@@ -118,9 +119,23 @@ def _fill(w: World) -> None:
                    and ({"site", "device_id"} & set(t.columns.keys()) or any(
                        fkey.target_fullname in ("work_orders.id", "taxi_orders.id")
                        for c in t.columns for fkey in c.foreign_keys))]
-        for table in pending:  # sorted_tables: parents first
+        def insert_row(table: Any) -> None:
+            for col in table.columns:  # a parent that belongs to no site (a release, say) is made first
+                for fkey in col.foreign_keys:
+                    parent = fkey.column.table
+                    if fkey.target_fullname not in fk and parent.name not in SKIP_TABLES:
+                        insert_row(parent)
             kind = _kind_of(table.name)
-            ctx = {"site": w.a, "device_id": w.devices[kind], "fk": fk}
+            sited = bool({"site", "device_id"} & set(table.columns.keys()))  # else fleet-wide (a release, say)
+            ctx = {"site": w.a if sited else "fleet", "device_id": w.devices[kind], "fk": fk}
+            serial = [c for c in table.columns if c.primary_key and isinstance(c.type, Integer) and not c.foreign_keys]
+            row = {c.name: _value(c, ctx) for c in table.columns
+                   if c not in serial and (not c.nullable or c.name in ("site", "plate", "ended_at", "entry_at"))}
+            res = s.execute(insert(table).values(**row))
+            for c in table.columns:
+                fk[f"{table.name}.{c.name}"] = row[c.name] if c.name in row else res.inserted_primary_key[0]
+
+        for table in pending:  # sorted_tables: parents first
             if "site" in table.columns and s.execute(select(table.c.site).where(table.c.site == w.a)).first():
                 continue  # made through the API (gate lists and settings)
             if "device_id" in table.columns and s.execute(select(table.c.device_id).where(
@@ -128,25 +143,23 @@ def _fill(w: World) -> None:
                 continue  # made through the API (commands)
             if table.name == "work_orders" or ("order_id" in table.columns and table.name.startswith("work")):
                 continue  # made through the API below
-            serial = [c for c in table.columns if c.primary_key and isinstance(c.type, Integer) and not c.foreign_keys]
-            row = {c.name: _value(c, ctx) for c in table.columns
-                   if c not in serial and (not c.nullable or c.name in ("site", "plate", "ended_at", "entry_at"))}
-            res = s.execute(insert(table).values(**row))
-            pk = [c for c in table.columns if c.primary_key]
-            if len(pk) == 1:
-                fk[f"{table.name}.{pk[0].name}"] = row.get(pk[0].name) or res.inserted_primary_key[0]
+            insert_row(table)
         w.ids["fk"] = fk
 
 
-@pytest.fixture(scope="module")
-def world(mqtt_broker: TestBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def world(mqtt_broker: TestBroker, tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[World]:
     a, b = f"sa{uuid.uuid4().hex[:6]}", f"sb{uuid.uuid4().hex[:6]}"
     extra = [{"name": "adm-a", "role": "admin", "sites": [a]}, {"name": "adm-b", "role": "admin", "sites": [b]},
              {"name": "mgr-b", "role": "manager", "sites": [b]}, {"name": "mnt-b", "role": "maintenance",
                                                                   "sites": [b]}]
     users = list(user_entries()) + [{**u, "password_hash": FAST_HASHER.hash(f"{u['name']}-secret-1")} for u in extra]
     data = tmp_path_factory.mktemp("scope")
-    settings = make_settings(data, f"sqlite:///{data / 'linli.db'}", mqtt_broker, auth={"users": users},
+    url = f"sqlite:///{data / 'linli.db'}"
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_cluster").create_database(f"scope_{uuid.uuid4().hex[:8]}")
+    settings = make_settings(data, url, mqtt_broker, auth={"users": users},
                              commands={"publish_wait_s": 0.1})
     app = create_app(settings)
     with running(app) as live:
@@ -207,13 +220,16 @@ def _params(path: str) -> list[str]:
 
 def _path_value(w: World, path: str, name: str) -> str:
     ids = w.ids
-    device = ("lift-guard-1" if "lift_guard" in path else "charger-1" if "charger" in path else "probe-1")
+    kinds = [k.value for k in Kind if f"/{k.value}/" in path or path.startswith(f"/{k.value}")]
+    device = f"{kinds[0].replace('_', '-')}-1" if kinds else "probe-1"
     table: dict[str, Any] = {
         "site": w.a, "device": device, "port": 1, "lst": "resident", "key": PLATE, "step": "note",
         "kind": "gate" if path.startswith("/dashboards/") else "probe", "name": "adm-a",
         "order_id": ids["taxi"] if "/taxi" in path else ids["workorder"], "photo_id": ids["photo_id"],
         "command_id": ids["command_id"], "event_id": ids["event_id"], "sha256": ids["sha256"],
-        "panel_id": ids["panel_id"],
+        "panel_id": ids["panel_id"], "rollout_id": ids["fk"]["rollouts.id"], "action": "pause",
+        "filename": f"linli-{ids['fk']['releases.version']}.tar.gz", "prepay_id": "no-such-prepay",
+        "token": "no-such-token", "provider": "sim",
     }
     if name not in table:
         pytest.fail(f"{path}: the test does not know an id of site A for {{{name}}}: add it (and a scope rule in "
@@ -247,6 +263,7 @@ def _bodies(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
         ("POST", "/api/v1/users/{name}/password"): ("json", {"password": "new-pass-12345"}),
         ("POST", "/admin/users/{name}/password"): ("form", {"password": "new-pass-12345"}),
         ("POST", "/admin/users/{name}"): ("form", {"role": "admin", "sites": b}),
+        ("POST", "/api/v1/rollouts"): ("json", {"version": w.ids["fk"]["releases.version"], "site": a}),
         ("POST", "/api/v1/workorders"): ("json", {"site": a, "kind": "probe", "device": "probe-1", "fault": "x"}),
         ("POST", "/workorders/new"): ("form", {"site": a, "kind": "probe", "device": "probe-1", "fault": "x",
                                                "severity": "warning"}),
@@ -288,6 +305,17 @@ def _routes(w: World) -> list[tuple[str, str]]:
     return out
 
 
+def _stream_head(c: httpx.Client, url: str) -> str:
+    """A server-sent event stream from its first event (Last-Event-ID 0) until its first summary."""
+    text = ""
+    with c.stream("GET", url, headers={"last-event-id": "0"}, timeout=httpx.Timeout(10, read=10)) as r:
+        for chunk in r.iter_text():
+            text += chunk
+            if "event: summary" in text or len(text) > 200_000:
+                break
+    return text
+
+
 def _send(c: httpx.Client, w: World, user: str, method: str, url: str, body: tuple[str, dict[str, Any]] | None,
           page: bool) -> httpx.Response:
     if method == "GET" and url.split("?")[0] in STREAMS:  # headers only: the body never ends
@@ -317,9 +345,15 @@ def test_every_route_refuses_another_sites_ids(world: World) -> None:
     for user in ("adm-b", "mgr-b", "mnt-b"):
         with w.client(user) as c:
             for method, path in routes:
-                if (method, path) in PUBLIC:
-                    assert PUBLIC[(method, path)], "a public route needs its reason"
+                if public_reason(method, path):  # PUBLIC and the modules' PUBLIC_BY_DESIGN, each with why
                     checked["public"].append(path)
+                    continue
+                if (method, path) in EVERY_SITE_ONLY:  # the whole fleet's: refused to users of some sites
+                    before = _digest(w)
+                    r = c.request(method, path)
+                    check(r.status_code in (403, 404), f"{user} {method} {path}: {r.status_code} {r.text[:200]}")
+                    check(_digest(w) == before, f"{user} {method} {path} changed stored data")
+                    checked["refused"].append(f"{method} {path}")
                     continue
                 if (method, path) in SELF:
                     checked["self"].append(path)
@@ -342,7 +376,11 @@ def test_every_route_refuses_another_sites_ids(world: World) -> None:
                         r = _send(c, w, user, method, url, bodies.get((method, path)), page)
                         check(r.status_code in (403, 404), f"{user} {method} {url}: {r.status_code} {r.text[:200]}")
                         check(_digest(w) == before, f"{user} {method} {path} changed stored data")
-                    elif path not in STREAMS:
+                    elif path in STREAMS:  # everything since the first event, up to the first summary
+                        text = _stream_head(c, url)
+                        check(w.a not in text, f"{user} GET {url} streams site A: {text[:300]}")
+                        checked["lists"].append(path)
+                    else:
                         r = c.get(url, headers={"accept": "application/json"})
                         check(w.a not in r.text, f"{user} GET {url} shows site A: {r.text[:300]}")
                         checked["lists"].append(path)
@@ -359,6 +397,8 @@ def test_every_route_refuses_another_sites_ids(world: World) -> None:
                     assert ok.status_code not in (403, 404) and ok.status_code < 500, \
                         f"admin GET {url}: {ok.status_code} {ok.text[:200]} (the fixture's id is not real)"
                 checked["refused"].append(f"{method} {path}")
+    for path in STREAMS:  # the same stream for an admin of every site does carry site A (so the check means it)
+        check(w.a in _stream_head(root, path), f"admin GET {path}: no site-A item to compare with")
     root.close()
     assert not failures, f"{len(failures)} scoping failures:\n" + "\n".join(failures)
     assert checked["refused"] and checked["lists"]
@@ -406,7 +446,7 @@ def test_every_get_route_sends_the_hardening_headers(world: World) -> None:
             _hardened(anon.get(url, headers={"accept": "text/html"}), f"anonymous GET {url}")
         for extra in ("/static/linli.js", "/nowhere"):
             _hardened(c.get(extra), extra)
-        docs = c.get("/docs")  # Swagger UI from its CDN: a policy of its own, still no framing
+        docs = c.get("/docs")  # Swagger UI served from here: a policy of its own, still no framing
         assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
     assert n > 60
 

@@ -95,10 +95,11 @@ def _release(tmp_path: Path, db: Database, version: str) -> UpdateConfig:
 def _answer(registry: HandlerRegistry, db: Database, dev: Device, etype: str, data: dict) -> None:
     ev = contract.Event(type=etype, data=data)
     ref = DeviceRef(dev.site, Kind(dev.kind), dev.device)
+    typed = contract.parse_event_data(ref.kind, etype, data)  # as ingest hands it to the handlers
     with db.session() as s:
         ctx = IngestContext(s, ref, dev.id, utcnow())
         for fn in registry.events.find(ref.kind, etype):
-            fn(ctx, ev)
+            fn(ctx, ev, typed)
 
 
 def test_a_hundred_device_roll_out_goes_in_stages_and_stops_at_a_bad_release(tmp_path: Path, db: Database) -> None:

@@ -1,4 +1,4 @@
-"""Typed payloads of the ``taxi_kiosk`` kind: what travels inside the generic contract of ``linli.contract``.
+"""The ``taxi_kiosk`` kind: typed payloads inside the generic contract, commands and human names.
 
 Kiosk → server, as events (``Event.type`` / ``Event.data``), through the agent's outbox (so they wait out a network
 outage and are never dropped):
@@ -27,13 +27,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from linli.contract import EventId, UtcDatetime
+from .payloads import EventId, UtcDatetime
+from .spec import PEOPLE, SERVER_ONLY, CommandInfo, EventData, EventInfo, KindContract, Label
+from .topics import Kind
 
-EVENT_ORDER_REQUESTED = "taxi.order_requested"
-EVENT_ORDER_CANCEL = "taxi.order_cancel"
-EVENT_ORDER_PHONE = "taxi.order_phone"
-EVENT_ORDER_SYNC = "taxi.order_sync"
-EVENT_TYPES = (EVENT_ORDER_REQUESTED, EVENT_ORDER_CANCEL, EVENT_ORDER_PHONE, EVENT_ORDER_SYNC)
 CMD_ORDER_UPDATE = "order_update"
 
 #: Mainland phone numbers as typed on the kiosk keypad: a mobile (1xxxxxxxxxx) or a landline with area code.
@@ -76,7 +73,8 @@ class Place(_Model):
     lon: float = Field(ge=-180, le=180, description="longitude (WGS-84) of the pick-up point")
 
 
-class OrderRequested(_Model):
+class OrderRequested(EventData):
+    EVENT = EventInfo("taxi.order_requested", "info", "叫车", "Taxi ordered")
     order_id: EventId
     request_key: RequestKey
     source: Literal["screen", "button", "sim"]
@@ -86,19 +84,22 @@ class OrderRequested(_Model):
     elderly_priority: bool = Field(True, description="ask the platform for its priority for passengers 60+")
 
 
-class OrderCancel(_Model):
+class OrderCancel(EventData):
+    EVENT = EventInfo("taxi.order_cancel", "info", "取消叫车", "Taxi order cancelled")
     order_id: EventId
     reason: Literal["resident", "no_answer", "staff"]
 
 
-class OrderPhone(_Model):
+class OrderPhone(EventData):
+    EVENT = EventInfo("taxi.order_phone", "info", "留下回拨电话", "Call-back number added")
     order_id: EventId
     phone: Phone
 
 
-class OrderSync(_Model):
+class OrderSync(EventData):
+    EVENT = EventInfo("taxi.order_sync", "info", "请求订单状态", "Order state requested")
     order_id: EventId
-    seq: int = Field(ge=0, description="the last update the kiosk applied")
+    seq: int = Field(ge=0, le=2**31, description="the last update the kiosk applied")
 
 
 class Driver(_Model):
@@ -124,7 +125,7 @@ class OrderUpdate(_Model):
     """The ``order_update`` command's arguments."""
 
     order_id: EventId
-    seq: int = Field(ge=1, description="per order, increasing; older or equal ones are ignored")
+    seq: int = Field(ge=1, le=2**31, description="per order, increasing; older or equal ones are ignored")
     state: OrderState
     at: UtcDatetime
     driver: Driver | None = None
@@ -132,3 +133,54 @@ class OrderUpdate(_Model):
     distance_m: int | None = Field(None, ge=0, le=200_000)
     car: CarPosition | None = None
     note: Note | None = None
+
+
+EVENTS: tuple[type[EventData], ...] = (OrderRequested, OrderCancel, OrderPhone, OrderSync)
+EVENT_ORDER_REQUESTED = OrderRequested.EVENT.type
+EVENT_ORDER_CANCEL = OrderCancel.EVENT.type
+EVENT_ORDER_PHONE = OrderPhone.EVENT.type
+EVENT_ORDER_SYNC = OrderSync.EVENT.type
+EVENT_TYPES = tuple(m.EVENT.type for m in EVENTS)
+
+ORDER_UPDATE_CMD = CommandInfo(CMD_ORDER_UPDATE, OrderUpdate, "订单状态", "Order state", SERVER_ONLY)
+CANCEL_ORDER_CMD = CommandInfo("cancel_order", None, "取消当前订单", "Cancel the current order", PEOPLE, local=True)
+TEST_VOICE_CMD = CommandInfo("test_voice", None, "测试语音", "Test the voice", PEOPLE, local=True)
+COMMANDS = (ORDER_UPDATE_CMD, CANCEL_ORDER_CMD, TEST_VOICE_CMD)
+
+# ----------------------------------------------------------------------------------------- human names
+ORDER_STATES: dict[str, Label] = {
+    "requested": Label("已提交", "Requested"),
+    "searching": Label("正在找车", "Finding a car"),
+    "assigned": Label("司机已接单", "Driver on the way"),
+    "arriving": Label("车辆即将到达", "Car arriving"),
+    "picked_up": Label("已上车", "Picked up"),
+    "cancelled": Label("已取消", "Cancelled"),
+    "no_driver": Label("无司机接单", "No driver"),
+    "unavailable": Label("叫车平台不可用", "Taxi platform unavailable"),
+    "no_show": Label("乘客未到", "Passenger did not come"),
+}
+STATES: dict[str, Label] = {
+    **ORDER_STATES,
+    "idle": Label("待机", "Idle"),
+    "calling": Label("正在叫车", "Calling"),
+    "phone": Label("输入电话", "Typing a phone number"),
+    "confirm_cancel": Label("确认取消", "Confirming the cancellation"),
+}
+FAULTS: dict[str, Label] = {
+    "provider_error": Label("叫车平台出错", "Taxi platform error"),
+}
+GAUGES: dict[str, Label] = {
+    "screen": Label("当前画面", "Screen"),
+    "order_active": Label("有进行中的订单", "Order in progress"),
+    "online": Label("网络在线", "Online"),
+    "orders_today": Label("今日订单", "Orders today"),
+    "picked_up_today": Label("今日上车", "Picked up today"),
+    "cancelled_today": Label("今日取消", "Cancelled today"),
+    "failed_today": Label("今日未成功", "Failed today"),
+    "calls_refused": Label("拒绝的叫车", "Calls refused"),
+    "duplicate_taps": Label("重复点击", "Repeated taps"),
+    "kiosk_page_up": Label("叫车屏在线", "Kiosk screen up"),
+    "button_presses": Label("按钮次数", "Button presses"),
+}
+
+CONTRACT = KindContract(Kind.taxi_kiosk, EVENTS, COMMANDS, FAULTS, STATES, GAUGES)

@@ -1,10 +1,8 @@
-"""The wire contract between linli agents and the linli server: one place, versioned.
+"""Topic names of the wire contract: device identity (:class:`DeviceRef`), channels and the topic tree.
 
-Every MQTT topic string in linli is built or parsed here, and every payload has a pydantic model here
-(``extra="forbid"``, schema version ``v``). Edge and server import this module; neither writes a topic
-string of its own.
+Every MQTT topic string in linli is built or parsed here; neither edge nor server writes one of its own.
 
-Topic tree (see ../shared/design.md §3)::
+Topic tree (docs/ARCHITECTURE.md §3)::
 
     linli/v1/{site}/{kind}/{device}/status               dev→srv  QoS1 retained, LWT = offline
     linli/v1/{site}/{kind}/{device}/telemetry            dev→srv  QoS0
@@ -18,16 +16,9 @@ Topic tree (see ../shared/design.md §3)::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
-
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from ulid import ULID
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "linli/v1"
@@ -35,6 +26,10 @@ SHARE_GROUP = "linli"
 
 #: Largest JSON payload either side accepts (bytes). Larger ones are rejected unparsed.
 MAX_JSON_BYTES = 256 * 1024
+#: Deepest nesting of arrays and objects in a JSON payload (deeper ones are refused before parsing).
+MAX_JSON_DEPTH = 32
+#: Largest integer in a JSON payload (64 bits: cameras number their reads up to 2^64 - 1); models bound the rest.
+MAX_INT = 2**64 - 1
 #: Largest blob (JPEG snapshot) accepted.
 MAX_BLOB_BYTES = 4 * 1024 * 1024
 
@@ -225,176 +220,3 @@ def server_acl_pattern() -> str:
     return f"{TOPIC_ROOT}/#"
 
 
-# ------------------------------------------------------------------------------------------- payloads
-def _utc(dt: datetime) -> datetime:
-    return dt.astimezone(UTC)
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
-Name = Annotated[str, Field(pattern=NAME_RE.pattern)]
-Sha256 = Annotated[str, Field(pattern=SHA256_RE.pattern)]
-EventId = Annotated[str, Field(pattern=ULID_RE.pattern, description="ULID made on the device")]
-Scalar = float | int | bool | str | None
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    """A new ULID (time-sortable, made on the device)."""
-    return str(ULID())
-
-
-class Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    v: Literal[1] = Field(default=SCHEMA_VERSION, description="schema version")
-
-    def encode(self) -> bytes:
-        return self.model_dump_json(exclude_none=False).encode()
-
-
-class Status(Payload):
-    """Retained device state. The LWT is the same model with state=offline."""
-
-    state: Literal["online", "offline", "stopping"]
-    kind: Kind
-    ts: UtcDatetime = Field(default_factory=utcnow)
-    boot_time: UtcDatetime | None = None
-    software: str = ""
-    model_version: str | None = None
-    config_version: str | None = None
-    hostname: str | None = None
-
-
-class Health(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    cpu_pct: float = Field(ge=0)
-    mem_pct: float = Field(ge=0, le=100)
-    rss_mb: float = Field(ge=0)
-    disk_pct: float = Field(ge=0, le=100)
-    soc_temp_c: float | None = None
-    fps: float | None = None
-    outbox_depth: int = Field(ge=0)
-    outbox_dropped: int = Field(ge=0)
-    uptime_s: float = Field(ge=0)
-
-
-class Telemetry(Payload):
-    ts: UtcDatetime = Field(default_factory=utcnow)
-    health: Health
-    gauges: dict[Annotated[str, Field(max_length=64)], Scalar] = Field(default_factory=dict, max_length=200)
-
-
-Severity = Literal["info", "warning", "alarm"]
-
-
-class Event(Payload):
-    id: EventId = Field(default_factory=new_id)
-    type: Annotated[str, Field(pattern=EVENT_TYPE_RE.pattern, max_length=64)]
-    ts: UtcDatetime = Field(default_factory=utcnow)
-    severity: Severity = "info"
-    data: dict[str, Any] = Field(default_factory=dict)
-    blobs: list[Sha256] = Field(default_factory=list, max_length=16)
-
-
-class Command(Payload):
-    id: EventId = Field(default_factory=new_id)
-    args: dict[str, Any] = Field(default_factory=dict)
-    by: Annotated[str, Field(min_length=1, max_length=64)]
-    issued: UtcDatetime = Field(default_factory=utcnow)
-    expires: UtcDatetime
-
-    @classmethod
-    def make(cls, by: str, args: dict[str, Any] | None = None, ttl_s: float = 60.0) -> Command:
-        now = utcnow()
-        return cls(by=by, args=args or {}, issued=now, expires=now + timedelta(seconds=ttl_s))
-
-    def expired(self, now: datetime | None = None) -> bool:
-        return (now or utcnow()) >= self.expires
-
-
-class CommandResult(Payload):
-    id: EventId
-    name: str
-    ok: bool
-    result: dict[str, Any] | None = None
-    error: str | None = Field(default=None, max_length=2000)
-    ts: UtcDatetime = Field(default_factory=utcnow)
-
-
-class ConfigDesired(Payload):
-    version: int = Field(ge=1)
-    overrides: dict[str, Any]
-    by: str = Field(min_length=1, max_length=64)
-    ts: UtcDatetime = Field(default_factory=utcnow)
-
-
-class ConfigReported(Payload):
-    version: int = Field(ge=0, description="desired version last seen; 0 = none")
-    ok: bool
-    applied_version: int = Field(ge=0, description="the override version in force")
-    error: str | None = Field(default=None, max_length=4000)
-    ts: UtcDatetime = Field(default_factory=utcnow)
-
-
-PAYLOAD_MODELS: dict[Channel, type[Payload]] = {
-    Channel.status: Status,
-    Channel.telemetry: Telemetry,
-    Channel.event: Event,
-    Channel.cmd: Command,
-    Channel.cmd_result: CommandResult,
-    Channel.config_desired: ConfigDesired,
-    Channel.config_reported: ConfigReported,
-}
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _first_error(exc: ValidationError) -> str:
-    errs = exc.errors()
-    parts = []
-    for e in errs[:3]:
-        loc = ".".join(str(x) for x in e["loc"]) or "(payload)"
-        parts.append(f"{loc}: {e['msg']}")
-    more = f" (+{len(errs) - 3} more)" if len(errs) > 3 else ""
-    return "; ".join(parts) + more
-
-
-def decode(channel: Channel, payload: bytes) -> Payload:
-    """Parse a JSON payload of a channel. Raises ContractError with a one-line reason."""
-    if channel is Channel.blob:
-        raise ContractError("blobs are raw bytes; use check_blob()")
-    if len(payload) > MAX_JSON_BYTES:
-        raise ContractError(f"payload of {len(payload)} bytes is over the {MAX_JSON_BYTES}-byte limit")
-    try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError(f"payload is not JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise ContractError("payload is not a JSON object")
-    if obj.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
-        raise ContractError(f"schema version {obj.get('v')!r} is not supported (this side speaks {SCHEMA_VERSION})")
-    model = PAYLOAD_MODELS[channel]
-    try:
-        return model.model_validate(obj)
-    except ValidationError as exc:
-        raise ContractError(f"{model.__name__}: {_first_error(exc)}") from None
-
-
-def check_blob(sha256: str, payload: bytes) -> None:
-    """A blob must be under the size limit and hash to the digest named in its topic."""
-    if len(payload) > MAX_BLOB_BYTES:
-        raise ContractError(f"blob of {len(payload)} bytes is over the {MAX_BLOB_BYTES}-byte limit")
-    if not payload:
-        raise ContractError("blob is empty")
-    actual = sha256_hex(payload)
-    if actual != sha256:
-        raise ContractError(f"blob hashes to {actual[:12]}…, not to the {sha256[:12]}… its topic names")
-
-
-def offline_status(kind: Kind, software: str = "") -> Status:
-    """The Last-Will payload registered at connect."""
-    return Status(state="offline", kind=kind, software=software)

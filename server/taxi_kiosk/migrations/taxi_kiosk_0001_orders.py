@@ -14,19 +14,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from server.db.types import BigIntPK, JsonType, device_fk, utc_timestamp
 
 revision: str = "taxi_kiosk_0001"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = ("taxi_kiosk",)
 depends_on: str | Sequence[str] | None = None
-
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-BIGPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def TS() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -38,39 +32,38 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("note", sa.String(length=32), nullable=True),
-        sa.Column("place", JSON, nullable=False),
+        sa.Column("place", JsonType, nullable=False),
         sa.Column("phone", sa.String(length=16), nullable=True),
         sa.Column("elderly_priority", sa.Boolean(), nullable=False),
-        sa.Column("requested_at", TS(), nullable=False),
-        sa.Column("received_at", TS(), nullable=False),
-        sa.Column("stored_at", TS(), nullable=False),
-        sa.Column("search_started_at", TS(), nullable=True),
-        sa.Column("assigned_at", TS(), nullable=True),
-        sa.Column("arrived_at", TS(), nullable=True),
-        sa.Column("picked_up_at", TS(), nullable=True),
-        sa.Column("ended_at", TS(), nullable=True),
+        sa.Column("requested_at", utc_timestamp(), nullable=False),
+        sa.Column("received_at", utc_timestamp(), nullable=False),
+        sa.Column("stored_at", utc_timestamp(), nullable=False),
+        sa.Column("search_started_at", utc_timestamp(), nullable=True),
+        sa.Column("assigned_at", utc_timestamp(), nullable=True),
+        sa.Column("arrived_at", utc_timestamp(), nullable=True),
+        sa.Column("picked_up_at", utc_timestamp(), nullable=True),
+        sa.Column("ended_at", utc_timestamp(), nullable=True),
         sa.Column("provider", sa.String(length=32), nullable=True),
         sa.Column("ride_id", sa.String(length=64), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("provider_errors", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("next_try_at", TS(), nullable=True),
-        sa.Column("driver", JSON, nullable=True),
+        sa.Column("next_try_at", utc_timestamp(), nullable=True),
+        sa.Column("driver", JsonType, nullable=True),
         sa.Column("first_eta_s", sa.Integer(), nullable=True),
         sa.Column("eta_s", sa.Integer(), nullable=True),
         sa.Column("distance_m", sa.Integer(), nullable=True),
-        sa.Column("car", JSON, nullable=True),
+        sa.Column("car", JsonType, nullable=True),
         sa.Column("cancel_requested", sa.String(length=16), nullable=True),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("pushed_state", sa.String(length=16), nullable=True),
-        sa.Column("pushed_at", TS(), nullable=True),
+        sa.Column("pushed_at", utc_timestamp(), nullable=True),
         sa.Column("pushed_eta_s", sa.Integer(), nullable=True),
         sa.Column("pushed_distance_m", sa.Integer(), nullable=True),
         sa.Column("resend", sa.Boolean(), nullable=False),
         sa.Column("worker", sa.String(length=64), nullable=True),
-        sa.Column("lease_until", TS(), nullable=True),
-        sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name=op.f("fk_taxi_orders_device_id_devices"),
-                                ondelete="CASCADE"),
+        sa.Column("lease_until", utc_timestamp(), nullable=True),
+        device_fk("taxi_orders"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_taxi_orders")),
         sa.UniqueConstraint("device_id", "request_key", name=op.f("uq_taxi_orders_device_id_request_key")),
     )
@@ -80,11 +73,11 @@ def upgrade() -> None:
 
     op.create_table(
         "taxi_order_steps",
-        sa.Column("id", BIGPK, autoincrement=True, nullable=False),
+        sa.Column("id", BigIntPK, autoincrement=True, nullable=False),
         sa.Column("order_id", sa.String(length=26), nullable=False),
-        sa.Column("at", TS(), nullable=False),
+        sa.Column("at", utc_timestamp(), nullable=False),
         sa.Column("step", sa.String(length=24), nullable=False),
-        sa.Column("detail", JSON, nullable=False),
+        sa.Column("detail", JsonType, nullable=False),
         sa.ForeignKeyConstraint(["order_id"], ["taxi_orders.id"], name=op.f("fk_taxi_order_steps_order_id_taxi_orders"),
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_taxi_order_steps")),
