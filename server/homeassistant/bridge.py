@@ -20,6 +20,7 @@ from typing import Any
 
 from linli import contract
 from linli.contract import DeviceRef, Kind
+from linli.contract.gate import PassageData
 from server.homeassistant.discovery import availability_topic, config_topic, entities, state_topic
 from server.ingest.registry import HandlerRegistry, IngestContext
 
@@ -76,4 +77,4 @@ class HomeAssistantBridge:
         for kind in Kind:
             registry.on_status(kind, self.on_status)
             registry.on_telemetry(kind, self.on_telemetry)
-        registry.on_event(Kind.gate, self.on_passage, "gate.passage")
+        registry.on_event(Kind.gate, self.on_passage, PassageData)
