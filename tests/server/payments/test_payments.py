@@ -355,8 +355,9 @@ def test_lost_notification_is_found_by_querying_the_provider(srv: LiveServer, pi
         c, path = pay_order(srv, 2)  # paid at the provider; its notification never arrives
         o = row(srv, path)
         wait_for(lambda: starts(pile, o.out_trade_no), 10, what="start after the query found the payment")
+        wait_for(lambda: row(srv, path).state == "starting", 10, what="order starting")
         got = row(srv, path)
-        assert got.state == "starting" and got.trade_no == prov.orders[o.out_trade_no].trade_no
+        assert got.trade_no == prov.orders[o.out_trade_no].trade_no
         assert prov.orders[o.out_trade_no].notified == 0  # nothing came over HTTP
         c.close()
     finally:
