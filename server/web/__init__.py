@@ -174,6 +174,6 @@ def device_page(request: Request, user: Reader, site: str, kind: str, device: st
     return _render(request, "device.html", user, {
         "dev": dev, "events": events, "telemetry": last, "commands": commands, "config": config,
         "blob_ok": blob_ok, "cmd_state": effective_state, "orders": orders, "overrides": overrides,
-        "cmd_names": cmd_names, "data_view": lambda d: json.dumps(mask_data(d, user), ensure_ascii=False)[:300],
+        "cmd_names": cmd_names, "data_view": lambda d: mask_data(d, user),
         "order_for": {wo.fault: wo.id for wo in orders}, "fault_of": fault_of,
     })

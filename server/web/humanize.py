@@ -98,6 +98,10 @@ VALUES: dict[str, Label] = {
     "admin": Label("管理员", "Administrator"), "manager": Label("物业经理", "Manager"),
     "maintenance": Label("维修人员", "Maintenance"), "system": Label("系统", "System"),
     "respond": Label("响应", "Response"), "fix": Label("修复", "Fix"),
+    "alarm": Label("告警", "Alarm"), "warning": Label("警告", "Warning"), "info": Label("信息", "Info"),
+    "received": Label("已受理", "Received"), "dispatched": Label("已派遣", "Dispatched"),
+    "handled": Label("已处置", "Handled"), "verified": Label("已核查", "Verified"), "closed": Label("已结案", "Closed"),
+    "denied": Label("拒绝", "Denied"),
     **charger_contract.STOP_REASONS,
 }
 
@@ -284,6 +288,19 @@ class Humanizer:
             out.append((self.field(k), shown))
         return out
 
+    def gauge_value(self, kind: str | None, name: str, value: Any) -> str:
+        """Only the value of a gauge or health figure, with its unit (``120 W``, ``是``, ``空闲``)."""
+        lab = self._lookup(kind, "gauges", name) or runtime.HEALTH.get(name)
+        if name.endswith("state") and isinstance(value, str):
+            return self.state(kind, value)
+        return self.value(value, lab.unit if lab is not None else None)
+
+    def summary(self, data: Mapping[str, Any] | None, type_: str | None = None) -> str:
+        """A data dict in one line (``车道：in1；持续时间：12 秒``), for tooltips and CSV cells."""
+        sep = "；" if self.lang == "zh" else "; "
+        kv = "：" if self.lang == "zh" else ": "
+        return sep.join(f"{k}{kv}{v}" for k, v in self.fields(data, type_))[:300]
+
     def error(self, text: str | None) -> str:
         """A raw error text (``[Errno 2] No such file…``) as a sentence; other texts unchanged."""
         if not text:
@@ -297,7 +314,7 @@ class Humanizer:
 
     def any(self, key: str) -> str:
         """Any identifier: event type, server name, fault, state or value of any kind (for ``t()``'s fallback)."""
-        lab = (_EVENT_LABELS.get(key) or SERVER_NAMES.get(key) or self._lookup(None, "faults", key)
+        lab = (_EVENT_LABELS.get(key) or SERVER_NAMES.get(key) or _KINDS.get(key) or self._lookup(None, "faults", key)
                or self._lookup(None, "states", key) or VALUES.get(key))
         return self._text(lab) or (self.error(key) if is_raw_error(key) else self._fallback(key))
 
