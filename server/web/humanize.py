@@ -145,9 +145,10 @@ class Humanizer:
         return lab.text(self.lang) if lab is not None else None
 
     def _fallback(self, key: str) -> str:
-        """An identifier nobody declared: a generic word rather than the identifier itself."""
+        """An identifier nobody declared (a test device's own fault, a newer agent's event): its words, without
+        the underscores and dots of a key, so that it still says something and never reads as code."""
         if _IDENT.match(key):
-            return "其他" if self.lang == "zh" else "Other"
+            return key.replace("_", " ").replace(".", " ")
         return key
 
     def event(self, type_: str) -> str:
