@@ -20,6 +20,7 @@ from typing import Any
 
 from linli import contract
 from linli.contract import DeviceRef, Kind
+from linli.contract.gate import PassageData
 from server.homeassistant.discovery import availability_topic, config_topic, entities, state_topic
 from server.ingest.registry import HandlerRegistry, IngestContext
 
@@ -65,15 +66,14 @@ class HomeAssistantBridge:
         self.announce(ctx.ref, t.gauges)
         self._publish(state_topic(ctx.ref), {"state": t.gauges.get("state", "online"), **t.gauges})
 
-    def on_passage(self, ctx: IngestContext, ev: contract.Event) -> None:
-        data = ev.data or {}
-        if data.get("decision") == "open":
+    def on_passage(self, ctx: IngestContext, ev: contract.Event, data: PassageData) -> None:
+        if data.decision == "open":
             self._publish(state_topic(ctx.ref, "barrier"),
-                          {"event_type": "opened", "lane": data.get("lane"), "direction": data.get("direction"),
-                           "category": data.get("category")}, retain=False)
+                          {"event_type": "opened", "lane": data.lane, "direction": data.direction,
+                           "category": data.category}, retain=False)
 
     def register(self, registry: HandlerRegistry) -> None:
         for kind in Kind:
             registry.on_status(kind, self.on_status)
             registry.on_telemetry(kind, self.on_telemetry)
-        registry.on_event(Kind.gate, self.on_passage, "gate.passage")
+        registry.on_event(Kind.gate, self.on_passage, PassageData)
