@@ -123,7 +123,7 @@ class Demo:
             "payments": {"provider": "sim", "public_url": f"http://127.0.0.1:{self.http_port}",
                          "token_secret": self.resident_key()},
         })
-        return _write_yaml(self.var / "server.yaml", doc)
+        return _write_yaml(self.var / "server.yaml", self.under_var(doc))
 
     def resident_key(self) -> str:
         """The key of the residents' QR codes (kept with the demo's secrets, so printed URLs stay valid)."""
@@ -179,7 +179,18 @@ class Demo:
             kiosk_port = free_port()
             doc["app"]["kiosk_page"] = {"host": "127.0.0.1", "port": kiosk_port}
             self.kiosk_urls[dev.device] = f"http://127.0.0.1:{kiosk_port}/"
-        return _write_yaml(self.var / "agents" / f"{dev.device}.yaml", doc)
+        return _write_yaml(self.var / "agents" / f"{dev.device}.yaml", self.under_var(doc))
+
+    def under_var(self, doc: Any) -> Any:
+        """Every ``var/…`` path of a config template (simulated serial ports, the lift's clip…) moved under
+        ``--var``, so that the demo writes nothing anywhere else."""
+        if isinstance(doc, dict):
+            return {k: self.under_var(v) for k, v in doc.items()}
+        if isinstance(doc, list):
+            return [self.under_var(v) for v in doc]
+        if isinstance(doc, str) and doc.startswith("var/"):
+            return str(self.var / doc.removeprefix("var/"))
+        return doc
 
     def spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         logs = self.var / "logs"

@@ -72,6 +72,9 @@ def test_demo_runs_the_whole_chain_and_stops_cleanly(tmp_path):
                             what="the resident's port page")
             assert "1 号插座" in page.text and "收费标准" in page.text
         assert httpx.get(probe_url, timeout=5).status_code == 401
+        # --var holds everything the demo writes: no config points at a relative var/… path (the repository's)
+        for cfg in (tmp_path / "demo").rglob("*.yaml"):
+            assert "var/" not in cfg.read_text(encoding="utf-8").replace(str(tmp_path / "demo"), ""), cfg
         assert httpx.get(probe_url, auth=(PAGE_USER, PAGE_PASSWORD), timeout=5).status_code == 200
 
         if Path(CHROMIUM).exists():
