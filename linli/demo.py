@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,23 @@ class Demo:
             time.sleep(0.2)
         raise SystemExit(f"linli demo: {name} did not answer on {url} within {timeout:.0f} s:\n{self.tail(name)}")
 
+    def seed_gate_lists(self, base: str) -> None:
+        """The compound's residents and blacklist, entered at the server as a property manager would (through its
+        API): the gate gets them through the real list sync, so the server's lists and the gate's are the same."""
+        import httpx
+
+        from edge.apps.gate.sim import SIM_BLACKLIST, SIM_RESIDENTS
+
+        now = datetime.now(UTC)
+        with httpx.Client(base_url=base, auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=10) as c:
+            for i, plate in enumerate(SIM_RESIDENTS):
+                c.post(f"/api/v1/gate/sites/{DEMO_SITE}/vehicles", json={
+                    "plate": plate, "label": f"{i + 1}号楼", "valid_from": (now - timedelta(days=30)).isoformat(),
+                    "valid_to": (now + timedelta(days=335)).isoformat()}).raise_for_status()
+            for plate in SIM_BLACKLIST:
+                c.post(f"/api/v1/gate/sites/{DEMO_SITE}/blacklist",
+                       json={"plate": plate, "reason": "欠费"}).raise_for_status()
+
     def tail(self, name: str, n: int = 20) -> str:
         path = self.var / "logs" / f"{name}.log"
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
@@ -234,6 +252,8 @@ class Demo:
         self.wait_http("server", f"{base}/healthz", (ADMIN_USER, ADMIN_PASSWORD))
         self.lines.append(f"server   {base}/   (user {ADMIN_USER} / password {ADMIN_PASSWORD}; API {base}/docs)")
         self.lines.append(f"{'':<9}also {', '.join(n for n, _, _ in DEMO_USERS)} (manager, maintenance), same password")
+        if any(d.kind is Kind.gate for d in devices):
+            self.seed_gate_lists(base)
         for i, dev in enumerate(devices, start=1):
             port = self.http_port + i
             cfg = self.agent_config(dev, port)

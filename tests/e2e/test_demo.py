@@ -4,6 +4,7 @@ Chromium (screenshots saved under artifacts/screenshots/), and the stop is clean
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -63,6 +64,17 @@ def test_demo_runs_the_whole_chain_and_stops_cleanly(tmp_path):
             for name, role, _display in DEMO_USERS:  # a manager and a maintenance worker to try each role's view
                 with httpx.Client(base_url=server_url, auth=(name, ADMIN_PASSWORD), timeout=5) as person:
                     assert person.get("/api/v1/me").json()["role"] == role
+            if importlib.util.find_spec("edge.apps.gate") is not None:  # the gate holds what the server lists
+                from edge.apps.gate.sim import SIM_RESIDENTS
+
+                listed = {e["plate"] for e in c.get("/api/v1/gate/sites/sh-demo-01/lists").json()["entries"]}
+                assert set(SIM_RESIDENTS) <= listed
+
+                def synced() -> bool:
+                    st = c.get("/api/v1/gate/sites/sh-demo-01/sync").json()
+                    return st["version"] > 0 and all(d["version"] == st["version"] for d in st["devices"])
+
+                wait_for(synced, 40, what="the gate holding the server's lists (real list sync)")
             # the simulated finger presses the button every 5 s: the presses arrive at the server
             wait_for(lambda: c.get("/api/v1/events", params={"type": "probe.input"}).json()["items"], 20,
                      what="simulated presses stored")

@@ -229,6 +229,11 @@ def run_world(agent: Any, stop: threading.Event, every_s: float = 6.0, seed: int
     """The demo's compound: residents, visitors, temporary cars, the odd unreadable plate and broken push."""
     app = agent.app
     rng = random.Random(seed)
+    # Lists come from the server through the list sync (the demo enters them there); only a gate that has none
+    # after a while (running without a server) gets the simulated compound's lists locally.
+    waited = 0.0
+    while app.store.version == 0 and not app.store.counts() and waited < 15.0 and not stop.wait(0.5):
+        waited += 0.5
     if app.store.version == 0 and not app.store.counts():
         now = datetime.now(UTC)
         app.store.upsert_entries(
