@@ -60,7 +60,7 @@ class PassageData(EventData):
     opened: bool
     offline_replay: bool = False
     camera_plate_id: CameraPlateId | None = None
-    clock_skew_s: float | None = Field(None, ge=-10**9, le=10**9)
+    clock_skew_s: float | None = Field(None, ge=-(10**11), le=10**11)
     by: Short | None = None
     note: Annotated[str, Field(max_length=200)] | None = None
 
