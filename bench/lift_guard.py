@@ -268,8 +268,11 @@ def agent_process(seconds: float, env: dict[str, str] | None = None) -> dict[str
                     raise RuntimeError(f"the agent stopped: {log_path.read_text(errors='replace')[-2000:]}")
                 c0, _ = _proc(proc.pid)
                 t0 = time.monotonic()
-                time.sleep(seconds)
-                c1, mem = _proc(proc.pid)
+                series = []
+                while time.monotonic() - t0 < seconds:
+                    time.sleep(min(5.0, max(0.1, seconds - (time.monotonic() - t0))))
+                    c1, mem = _proc(proc.pid)
+                    series.append(round(mem["VmRSS"]))
                 elapsed = time.monotonic() - t0
             finally:
                 proc.terminate()
@@ -284,7 +287,7 @@ def agent_process(seconds: float, env: dict[str, str] | None = None) -> dict[str
     frames = elapsed * FPS
     return {"cpu_ms_per_frame": (c1 - c0) * 1000 / frames, "rss_mb": mem["VmRSS"], "peak_mb": mem["VmHWM"],
             "anon_mb": mem.get("RssAnon", 0.0), "file_mb": mem.get("RssFile", 0.0), "seconds": elapsed,
-            "blocks": blocks}
+            "blocks": blocks, "series": series}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -338,7 +341,8 @@ def main() -> int:
     print(f"lift agent process (linli agent --sim, {ag['seconds']:.0f} s at {FPS:g} fps): CPU "
           f"{ag['cpu_ms_per_frame']:.1f} ms per camera frame (all threads), RSS {ag['rss_mb']:.0f} MB "
           f"(peak {ag['peak_mb']:.0f} MB; {ag['anon_mb']:.0f} MB its own memory, {ag['file_mb']:.0f} MB mapped "
-          f"library files shared with other processes); it blocked {ag['blocks']} time(s) meanwhile")
+          f"library files shared with other processes); it blocked {ag['blocks']} time(s) meanwhile; RSS every 5 s: "
+          f"{ag['series']}")
     extra = f" heldout_old={sum(o.passed for o in old)}/{len(old)}" if old else ""
     print(f"RESULT pipeline_ratio={t['ratio']:.2f} p50_ms={pct(ls, 50):.0f} p99_ms={pct(ls, 99):.0f} "
           f"model_ms={t['model_ms']:.2f} pipeline_fps_cpu={t['pipeline_fps']:.1f} model_ips={t['model_ips']:.1f} "

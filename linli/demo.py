@@ -33,6 +33,9 @@ CONFIG_DIR = REPO / "config"
 DEMO_SITE = "sh-demo-01"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "linli-demo"  # demo only, on loopback; printed on start
+#: The demo's other people (same password): a property manager and a maintenance worker, so that each role's view
+#: and the work-order hand-over (dispatch to someone) can be tried.
+DEMO_USERS = (("manager", "manager", "物业经理 王经理"), ("maint", "maintenance", "维修师傅 李师傅"))
 PAGE_USER = "maint"
 PAGE_PASSWORD = "linli-demo"
 
@@ -99,7 +102,10 @@ class Demo:
         from server.auth import hash_password
 
         users = self.var / "secrets" / "users.yaml"
-        _write_yaml(users, [{"name": ADMIN_USER, "role": "admin", "password_hash": hash_password(ADMIN_PASSWORD)}])
+        pw_hash = hash_password(ADMIN_PASSWORD)
+        _write_yaml(users, [{"name": ADMIN_USER, "role": "admin", "password_hash": pw_hash},
+                            *({"name": n, "role": r, "display_name": d, "password_hash": pw_hash}
+                              for n, r, d in DEMO_USERS)])
         users.chmod(0o600)
         base = yaml.safe_load((CONFIG_DIR / "server.yaml").read_text(encoding="utf-8")) or {}
         doc = deep_merge(base, {
@@ -117,7 +123,7 @@ class Demo:
             "payments": {"provider": "sim", "public_url": f"http://127.0.0.1:{self.http_port}",
                          "token_secret": self.resident_key()},
         })
-        return _write_yaml(self.var / "server.yaml", doc)
+        return _write_yaml(self.var / "server.yaml", self.under_var(doc))
 
     def resident_key(self) -> str:
         """The key of the residents' QR codes (kept with the demo's secrets, so printed URLs stay valid)."""
@@ -173,7 +179,18 @@ class Demo:
             kiosk_port = free_port()
             doc["app"]["kiosk_page"] = {"host": "127.0.0.1", "port": kiosk_port}
             self.kiosk_urls[dev.device] = f"http://127.0.0.1:{kiosk_port}/"
-        return _write_yaml(self.var / "agents" / f"{dev.device}.yaml", doc)
+        return _write_yaml(self.var / "agents" / f"{dev.device}.yaml", self.under_var(doc))
+
+    def under_var(self, doc: Any) -> Any:
+        """Every ``var/…`` path of a config template (simulated serial ports, the lift's clip…) moved under
+        ``--var``, so that the demo writes nothing anywhere else."""
+        if isinstance(doc, dict):
+            return {k: self.under_var(v) for k, v in doc.items()}
+        if isinstance(doc, list):
+            return [self.under_var(v) for v in doc]
+        if isinstance(doc, str) and doc.startswith("var/"):
+            return str(self.var / doc.removeprefix("var/"))
+        return doc
 
     def spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         logs = self.var / "logs"
@@ -216,6 +233,7 @@ class Demo:
         base = f"http://127.0.0.1:{self.http_port}"
         self.wait_http("server", f"{base}/healthz", (ADMIN_USER, ADMIN_PASSWORD))
         self.lines.append(f"server   {base}/   (user {ADMIN_USER} / password {ADMIN_PASSWORD}; API {base}/docs)")
+        self.lines.append(f"{'':<9}also {', '.join(n for n, _, _ in DEMO_USERS)} (manager, maintenance), same password")
         for i, dev in enumerate(devices, start=1):
             port = self.http_port + i
             cfg = self.agent_config(dev, port)

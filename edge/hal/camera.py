@@ -169,6 +169,10 @@ class _Reader(threading.Thread):
             if not self._cap.grab():
                 if self.halt.is_set():
                     return
+                if not fast and played:  # like a camera: the missing frame is noticed when it is due
+                    delay = t0 + offset + last_pts + frame_s - time.monotonic()
+                    if delay > 0 and self.halt.wait(delay):
+                        return
                 if not self.cfg.loop or played == 0:
                     what = f"end of file after {played} frames" if played else "no decodable frame in the file"
                     self.cam._fail(self, what, eof=True)

@@ -151,7 +151,8 @@ class Agent:
             self.heartbeat = Heartbeat(self.ref, cfg.telemetry_interval_s, self.sampler, self.outbox,
                                        self._gauges, self.stopping)
             labels = {"site": self.ref.site, "kind": self.ref.kind.value, "device": self.ref.device}
-            self.registry = make_registry(AgentCollector(self.stats, self.figures, self._gauges, labels))
+            self.registry = make_registry(AgentCollector(self.stats, self.figures, self._gauges, labels,
+                                                          histograms=self.app.histograms))
             self.page = None
             if cfg.local_page.enabled:
                 from .localpage import LocalPage

@@ -377,8 +377,19 @@ def agent_json_schema(kind: Kind | str | None = None) -> dict[str, Any]:
     return schema
 
 
-if __name__ == "__main__":  # python -m edge.runtime.config [kind]  → JSON schema of a device YAML
+def schema_main(argv: list[str] | None = None) -> int:
+    """``python -m edge.runtime.config [KIND]``: the JSON schema of a device YAML (with KIND: its ``app:`` too)."""
+    import argparse
     import json
-    import sys
 
-    print(json.dumps(agent_json_schema(sys.argv[1] if len(sys.argv) > 1 else None), indent=2, ensure_ascii=False))
+    p = argparse.ArgumentParser(prog="python -m edge.runtime.config",
+                                description="Print the JSON schema of a linli device YAML (for editors and checks).")
+    p.add_argument("kind", nargs="?", choices=[k.value for k in Kind],
+                   help="include that kind's app: section (default: the common part only)")
+    args = p.parse_args(argv)
+    print(json.dumps(agent_json_schema(args.kind), indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(schema_main())

@@ -6,14 +6,78 @@ the same sources as the telemetry, so the two never disagree.
 
 from __future__ import annotations
 
+import bisect
+import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+#: An app gauge's unit, from its name's suffix → (metric suffix in base units, factor to the base unit).
+UNIT_SUFFIXES: dict[str, tuple[str, float]] = {
+    "w": ("watts", 1.0), "wh": ("joules", 3600.0), "kwh": ("joules", 3.6e6), "ms": ("seconds", 1e-3),
+    "s": ("seconds", 1.0), "pct": ("ratio", 0.01), "c": ("celsius", 1.0), "mb": ("bytes", 1024.0 * 1024.0),
+    "v": ("volts", 1.0), "a": ("amperes", 1.0), "fen": ("fen", 1.0),
+}
+_PORT = re.compile(r"^p(\d{1,3})_(.+)$")
+_LANE = re.compile(r"^lane_([a-z0-9-]+)_(.+)$")
+_QUANTILE = re.compile(r"^(.+)_(ms|s)_p(\d{2})$")
+_NAME_OK = re.compile(r"[^a-z0-9_]")
+
+
+def app_metric_name(key: str) -> tuple[str, dict[str, str], float]:
+    """An app gauge's key → (metric family, labels, factor to base units): ``p3_w`` → ``linli_port_watts``
+    {port="3"}, ``cycle_ms`` → ``linli_cycle_seconds`` (× 0.001), ``lane_in_loop`` → ``linli_lane_loop`` {lane="in"}."""
+    labels: dict[str, str] = {}
+    stem = key.lower()
+    prefix = "linli_"
+    if m := _PORT.match(stem):
+        labels["port"], stem, prefix = m.group(1), m.group(2), "linli_port_"
+    elif m := _LANE.match(stem):
+        labels["lane"], stem, prefix = m.group(1), m.group(2), "linli_lane_"
+    factor = 1.0
+    if m := _QUANTILE.match(stem):
+        unit, f = UNIT_SUFFIXES[m.group(2)]
+        stem, factor = f"{m.group(1)}_p{m.group(3)}_{unit}", f
+    else:
+        head, _, tail = stem.rpartition("_")
+        if head and tail in UNIT_SUFFIXES:
+            unit, factor = UNIT_SUFFIXES[tail]
+            stem = f"{head}_{unit}"
+        elif stem in UNIT_SUFFIXES:  # "w" alone (a port's power)
+            unit, factor = UNIT_SUFFIXES[stem]
+            stem = unit
+    if stem.endswith("_total"):  # a gauge must not look like a counter
+        stem = stem[: -len("_total")] + "_all"
+    return prefix + _NAME_OK.sub("_", stem), labels, factor
+
+
+class Histogram:
+    """Observations in fixed buckets (thread-safe), exposed as a Prometheus histogram by the agent's collector."""
+
+    def __init__(self, buckets: Sequence[float]) -> None:
+        self.bounds = sorted(float(b) for b in buckets)
+        self._counts = [0] * (len(self.bounds) + 1)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+
+    def observe(self, value: float) -> None:
+        with self._lock:
+            self._counts[bisect.bisect_left(self.bounds, value)] += 1
+            self._sum += value
+
+    def snapshot(self) -> tuple[list[tuple[str, float]], float]:
+        """Cumulative ``(le, count)`` pairs ending with ``+Inf``, and the sum."""
+        with self._lock:
+            out, total = [], 0
+            for bound, n in zip([*self.bounds, float("inf")], self._counts, strict=True):
+                total += n
+                out.append(("+Inf" if bound == float("inf") else repr(bound), float(total)))
+            return out, self._sum
 
 
 class Stats:
@@ -42,7 +106,9 @@ class AgentCollector(Collector):
     """Builds the metric families from ``snapshot()`` (a dict of current figures) and the counters."""
 
     def __init__(self, stats: Stats, snapshot: Callable[[], Mapping[str, Any]],
-                 app_gauges: Callable[[], Mapping[str, Any]], labels: Mapping[str, str]) -> None:
+                 app_gauges: Callable[[], Mapping[str, Any]], labels: Mapping[str, str],
+                 histograms: Callable[[], Mapping[str, Histogram]] | None = None) -> None:
+        self.histograms = histograms
         self.stats = stats
         self.snapshot = snapshot
         self.app_gauges = app_gauges
@@ -67,6 +133,9 @@ class AgentCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         s = self.snapshot()
+        def scaled(v: Any, f: float) -> float | None:
+            return None if v is None else float(v) * f
+
         gauges = [
             ("linli_up", "1 while the agent runs", 1),
             ("linli_mqtt_connected", "1 while connected to the broker", int(bool(s.get("mqtt_connected")))),
@@ -74,10 +143,10 @@ class AgentCollector(Collector):
             ("linli_outbox_inflight", "messages sent and not yet acknowledged", s.get("outbox_inflight")),
             ("linli_outbox_held", "messages kept in memory because the disk did not take them", s.get("outbox_held")),
             ("linli_outbox_oldest_age_seconds", "age of the oldest queued message", s.get("outbox_oldest_age_s")),
-            ("linli_cpu_percent", "system CPU use", s.get("cpu_pct")),
-            ("linli_memory_percent", "system memory use", s.get("mem_pct")),
-            ("linli_process_rss_megabytes", "agent resident memory", s.get("rss_mb")),
-            ("linli_disk_percent", "use of the data folder's file system", s.get("disk_pct")),
+            ("linli_cpu_ratio", "system CPU use (0-1)", scaled(s.get("cpu_pct"), 0.01)),
+            ("linli_memory_ratio", "system memory use (0-1)", scaled(s.get("mem_pct"), 0.01)),
+            ("linli_process_resident_memory_bytes", "agent resident memory", scaled(s.get("rss_mb"), 1024.0 * 1024)),
+            ("linli_disk_ratio", "use of the data folder's file system (0-1)", scaled(s.get("disk_pct"), 0.01)),
             ("linli_soc_temperature_celsius", "SoC temperature", s.get("soc_temp_c")),
             ("linli_uptime_seconds", "seconds since the agent started", s.get("uptime_s")),
             ("linli_watchdog_tripped", "1 while a watched loop is stuck", int(bool(s.get("watchdog_tripped")))),
@@ -104,15 +173,46 @@ class AgentCollector(Collector):
                             self.stats.get("messages_received"))
         yield self._counter("linli_messages_malformed", "received messages that broke the contract",
                             self.stats.get("messages_malformed"))
+        yield from self._app_families()
+        yield from self._histograms()
+
+    def _app_families(self) -> Iterator[Metric]:
+        """The app's gauges as metric families named for what they measure, in base units, with port / lane labels
+        (``linli_port_watts{port="3"}``); a text value (a state) is a 1-valued sample labelled with it."""
         try:
-            app = self.app_gauges()
+            app = dict(self.app_gauges())
         except Exception:
             app = {}
-        g = GaugeMetricFamily("linli_app_gauge", "the app's own gauges", labels=[*self.labels, "gauge"])
-        for k, v in sorted(app.items()):
-            if isinstance(v, bool | int | float) and v is not None:
-                g.add_metric([*self.labels.values(), k], float(v))
-        yield g
+        families: dict[str, GaugeMetricFamily] = {}
+        label_sets: dict[str, tuple[str, ...]] = {}
+        for key, value in sorted(app.items()):
+            if value is None:
+                continue
+            name, labels, factor = app_metric_name(key)
+            if isinstance(value, str):
+                labels = {**labels, "state": value[:64]}
+                number = 1.0
+            elif isinstance(value, bool | int | float):
+                number = float(value) * factor
+            else:
+                continue
+            keys = tuple(labels)
+            if name in label_sets and label_sets[name] != keys:
+                continue  # the same name with other labels: keep the first kind of sample
+            if name not in families:
+                label_sets[name] = keys
+                families[name] = GaugeMetricFamily(name, f"the app's {key.split('_', 1)[-1] if labels else key}",
+                                                   labels=[*self.labels, *keys])
+            families[name].add_metric([*self.labels.values(), *labels.values()], number)
+        yield from families.values()
+
+    def _histograms(self) -> Iterator[Metric]:
+        hists = self.histograms() if self.histograms is not None else {}
+        for name, hist in sorted(hists.items()):
+            buckets, total = hist.snapshot()
+            h = HistogramMetricFamily(f"linli_{name}", f"the app's {name.replace('_', ' ')}", labels=list(self.labels))
+            h.add_metric(list(self.labels.values()), buckets, total)
+            yield h
 
 
 def make_registry(collector: AgentCollector) -> CollectorRegistry:

@@ -10,7 +10,17 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from linli.gate.fees import Tariff
 
 from .payloads import Severity, UtcDatetime
-from .spec import PEOPLE, SERVER_ONLY, Args, CommandInfo, EventData, EventInfo, KindContract, Label
+from .spec import (
+    PEOPLE,
+    SERVER_ONLY,
+    Args,
+    Audience,
+    CommandInfo,
+    EventData,
+    EventInfo,
+    KindContract,
+    Label,
+)
 from .topics import Kind
 
 Direction = Literal["entry", "exit"]
@@ -60,7 +70,8 @@ class PassageData(EventData):
     opened: bool
     offline_replay: bool = False
     camera_plate_id: CameraPlateId | None = None
-    clock_skew_s: float | None = Field(None, ge=-(10**11), le=10**11)
+    # a camera clock reset to 1970 is about -1.8e9 s off: that is what this field is for (flagged, not used)
+    clock_skew_s: float | None = Field(None, ge=-10**10, le=10**10)
     by: Short | None = None
     note: Annotated[str, Field(max_length=200)] | None = None
 
@@ -70,6 +81,11 @@ class PassageData(EventData):
         if self.reason == "blacklist":
             return "alarm"
         return "warning" if self.decision in ("deny", "guard", "manual") else "info"
+
+    def event_audience(self) -> Audience:
+        if self.offline_replay:
+            return "record"
+        return "guard" if self.reason == "blacklist" or self.category == "blacklist" else "record"
 
 
 class PaymentData(EventData):
@@ -98,7 +114,8 @@ class LaneAlarmData(EventData):
 
 
 class Tailgating(LaneAlarmData):
-    EVENT = EventInfo("gate.tailgating", "warning", "跟车闯闸", "Tailgating", units={"seconds": "s"})
+    EVENT = EventInfo("gate.tailgating", "warning", "跟车闯闸", "Tailgating", units={"seconds": "s"},
+                      audience="guard")
 
 
 class ArmFault(LaneAlarmData):
@@ -106,7 +123,8 @@ class ArmFault(LaneAlarmData):
 
 
 class LoopStuck(LaneAlarmData):
-    EVENT = EventInfo("gate.loop_stuck", "warning", "地感长时间占用", "Loop occupied too long", units={"seconds": "s"})
+    EVENT = EventInfo("gate.loop_stuck", "warning", "地感长时间占用", "Loop occupied too long",
+                      units={"seconds": "s"}, audience="maintenance")
 
 
 LANE_ALARMS: dict[str, type[LaneAlarmData]] = {"tailgating": Tailgating, "arm_fault": ArmFault,
@@ -146,15 +164,16 @@ class DoorAccess(DoorData):
 
 
 class DoorHeldOpen(DoorData):
-    EVENT = EventInfo("door.held_open", "alarm", "门长时间未关", "Door held open", units={"seconds": "s"})
+    EVENT = EventInfo("door.held_open", "alarm", "门长时间未关", "Door held open", units={"seconds": "s"},
+                      audience="guard")
 
 
 class DoorForcedOpen(DoorData):
-    EVENT = EventInfo("door.forced_open", "alarm", "门被强行打开", "Door forced open")
+    EVENT = EventInfo("door.forced_open", "alarm", "门被强行打开", "Door forced open", audience="guard")
 
 
 class DoorFire(DoorData):
-    EVENT = EventInfo("door.fire", "alarm", "消防联动开门", "Fire alarm: door unlocked")
+    EVENT = EventInfo("door.fire", "alarm", "消防联动开门", "Fire alarm: door unlocked", audience="guard")
 
     def event_severity(self) -> Severity:
         return "alarm" if self.reason == "fire_alarm_unlocked" else "warning"

@@ -116,6 +116,24 @@ def normalise(raw: str) -> str:
     return head + serial.replace("O", "0").replace("I", "1")
 
 
+#: plate colour → the kinds (GA 36) a plate of that colour may be; a colour not listed checks nothing
+COLOUR_KINDS: dict[PlateColour, frozenset[str]] = {
+    PlateColour.green: frozenset({"new_energy", "new_energy_large"}),  # a camera may call yellow-green green
+    PlateColour.yellow_green: frozenset({"new_energy_large"}),
+    PlateColour.blue: frozenset({"ordinary"}),
+    PlateColour.yellow: frozenset({"ordinary", "coach", "trailer"}),
+    PlateColour.white: frozenset({"police"}),
+    PlateColour.black: frozenset({"embassy", "consulate", "hong_kong", "macau"}),
+}
+
+
+def colour_fits(kind: str, colour: PlateColour | str) -> bool:
+    """Whether a read of plate ``kind`` can be right on a plate of ``colour`` (a green plate read as 7 characters
+    is a misread, however valid the 7 characters look)."""
+    allowed = COLOUR_KINDS.get(PlateColour(colour)) if colour in PlateColour.__members__.values() else None
+    return allowed is None or kind in allowed
+
+
 def expected_colour(kind: str) -> PlateColour | None:
     return {"new_energy": PlateColour.green, "new_energy_large": PlateColour.yellow_green,
             "police": PlateColour.white, "embassy": PlateColour.black, "consulate": PlateColour.black,

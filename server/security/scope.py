@@ -58,13 +58,9 @@ EVERY_SITE_ONLY: dict[tuple[str, str], str] = {
 
 
 def public_reason(method: str, path: str) -> str | None:
-    """Why anyone may call this route without an account (``PUBLIC`` and the residents' and payment modules'
-    ``PUBLIC_BY_DESIGN``), or None."""
-    if (method, path) in PUBLIC:
-        return PUBLIC[(method, path)]
-    from server.app import public_by_design
-
-    return public_by_design().get(path)
+    """Why anyone may call this route without an account (``PUBLIC``, which takes in the residents' and payment
+    modules' ``PUBLIC_BY_DESIGN``), or None."""
+    return PUBLIC.get((method, path))
 
 Resolver = Callable[[Session, Any], Iterable[str] | None]
 
@@ -112,6 +108,14 @@ def _workorder_photo(s: Session, value: Any) -> Iterable[str] | None:
     n = _int(value)
     site = s.scalar(select(WorkOrder.site).join(WorkOrderPhoto, WorkOrderPhoto.order_id == WorkOrder.id)
                     .where(WorkOrderPhoto.id == n)) if n is not None else None
+    return [site] if site is not None else None
+
+
+def _alert(s: Session, value: Any) -> Iterable[str] | None:
+    from server.alerts.models import Alert
+
+    n = _int(value)
+    site = s.scalar(select(Alert.site).where(Alert.id == n)) if n is not None else None
     return [site] if site is not None else None
 
 
@@ -176,6 +180,7 @@ RULES: list[Rule] = [
     Rule(("/api/v1/workorders", "/workorders"), "order_id", _workorder),
     Rule(("/api/v1/workorders", "/workorders"), "photo_id", _workorder_photo),
     Rule(("/api/v1/taxi", "/taxi"), "order_id", _taxi_order),
+    Rule(("/alerts",), "alert_id", _alert),
     Rule(("/api/v1/rollouts",), "rollout_id", _rollout),
     Rule(("/api/v1/users", "/admin/users"), "name", _account),
     Rule(("/api/v1/users", "/admin/users"), "sites", _granted),

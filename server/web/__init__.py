@@ -21,6 +21,7 @@ from server.api.deps import csrf_token, find_device, get_server, require, visibl
 from server.auth import User, can_see_plates, can_see_snapshots, mask_data, mask_plate
 from server.commands import effective_state, get_config
 from server.db.models import Blob, Command, Device, Event, Telemetry
+from server.web.humanize import humanizer
 from server.web.messages import CATALOG
 from server.workorders.flow import OPEN_STATES
 from server.workorders.models import WorkOrder
@@ -54,9 +55,12 @@ def _lang(request: Request) -> tuple[Lang, bool]:
 
 
 def _t(lang: Lang) -> Any:
-    """``t(key)``; keys not in the catalogue (a kind's event type, a fault key) are shown as they are."""
+    """``t(key)``; keys not in the catalogue (a kind's event type, a fault key, a state) are looked up in the
+    contract's human names (``server.web.humanize``), never shown as they are."""
+    h = humanizer(lang)
+
     def t(key: str, **kw: object) -> str:
-        return CATALOG.t(key, lang, **kw) if key in CATALOG.messages else key
+        return CATALOG.t(key, lang, **kw) if key in CATALOG.messages else h.any(key)
     return t
 
 
@@ -71,6 +75,7 @@ def render(request: Request, name: str, user: User | None, ctx: dict[str, Any], 
         "html_lang": "zh-Hans" if lang == "zh" else "en",
         "other_lang": "en" if lang == "zh" else "zh",
         "t": _t(lang),
+        "h": humanizer(lang),
         "when": lambda dt: fmt_time(dt),
         "ago": lambda dt: fmt_ago(dt, lang, now),
         "user": user,
@@ -169,6 +174,6 @@ def device_page(request: Request, user: Reader, site: str, kind: str, device: st
     return _render(request, "device.html", user, {
         "dev": dev, "events": events, "telemetry": last, "commands": commands, "config": config,
         "blob_ok": blob_ok, "cmd_state": effective_state, "orders": orders, "overrides": overrides,
-        "cmd_names": cmd_names, "data_view": lambda d: json.dumps(mask_data(d, user), ensure_ascii=False)[:300],
+        "cmd_names": cmd_names, "data_view": lambda d: mask_data(d, user),
         "order_for": {wo.fault: wo.id for wo in orders}, "fault_of": fault_of,
     })

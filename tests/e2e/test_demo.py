@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from linli.broker import free_port
-from linli.demo import ADMIN_PASSWORD, ADMIN_USER, PAGE_PASSWORD, PAGE_USER
+from linli.demo import ADMIN_PASSWORD, ADMIN_USER, DEMO_USERS, PAGE_PASSWORD, PAGE_USER
 from linli.testing import CHROMIUM, chromium, screenshot, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,6 +60,9 @@ def test_demo_runs_the_whole_chain_and_stops_cleanly(tmp_path):
             devs = wait_for(lambda: [d for d in c.get("/api/v1/devices").json()
                                      if d["kind"] == "probe" and d["online"]], 20, what="probe online")
             assert devs[0]["site"] == "sh-demo-01"
+            for name, role, _display in DEMO_USERS:  # a manager and a maintenance worker to try each role's view
+                with httpx.Client(base_url=server_url, auth=(name, ADMIN_PASSWORD), timeout=5) as person:
+                    assert person.get("/api/v1/me").json()["role"] == role
             # the simulated finger presses the button every 5 s: the presses arrive at the server
             wait_for(lambda: c.get("/api/v1/events", params={"type": "probe.input"}).json()["items"], 20,
                      what="simulated presses stored")
@@ -69,6 +72,9 @@ def test_demo_runs_the_whole_chain_and_stops_cleanly(tmp_path):
                             what="the resident's port page")
             assert "1 号插座" in page.text and "收费标准" in page.text
         assert httpx.get(probe_url, timeout=5).status_code == 401
+        # --var holds everything the demo writes: no config points at a relative var/… path (the repository's)
+        for cfg in (tmp_path / "demo").rglob("*.yaml"):
+            assert "var/" not in cfg.read_text(encoding="utf-8").replace(str(tmp_path / "demo"), ""), cfg
         assert httpx.get(probe_url, auth=(PAGE_USER, PAGE_PASSWORD), timeout=5).status_code == 200
 
         if Path(CHROMIUM).exists():

@@ -27,7 +27,7 @@ from edge.apps.base import CommandRefused, Emit
 from edge.hal.cardreader import Credential, mask_card
 from linli.contract.gate import PassageData, PaymentData
 from linli.gate.fees import yuan
-from linli.gate.plates import Plate, PlateColour, try_parse
+from linli.gate.plates import Plate, PlateColour, colour_fits, try_parse
 
 from .barrier import Barrier
 from .config import LaneConfig
@@ -126,6 +126,8 @@ class Lane:
         plate, problem = try_parse(obs.raw, obs.colour)
         if obs.unsure:
             plate, problem = None, "unsure between " + " / ".join(obs.unsure)
+        elif plate is not None and not plate.is_none and not obs.offline and not colour_fits(plate.kind, obs.colour):
+            plate, problem = None, f"a {obs.colour.value} plate cannot read {plate.text} ({plate.kind}): a misread"
         with self._lock:
             now = obs.at
             key = plate.text if plate is not None and not plate.is_none else "-"

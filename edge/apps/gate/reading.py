@@ -8,7 +8,7 @@ row). A crop's text counts only when it is a GA 36 plate *and* fits the plate's 
 ============== =====================================================================
 colour         plate kinds it may carry
 ============== =====================================================================
-green          small new-energy (8 characters, D/F third)
+green          small new-energy (8 characters, D/F third); large too (its yellow third may be hidden)
 yellow_green   large new-energy (8 characters, D/F last)
 blue           ordinary (7 characters)
 yellow         ordinary, 学 coach, 挂 trailer (double-row yellow plates read as one)
@@ -17,6 +17,7 @@ black          embassy, consulate, Hong Kong / Macau
 unknown, IR    any, but one layout only and 0.85 of the vote at every position (nothing checks the layout)
 ============== =====================================================================
 
+(``linli.gate.plates.COLOUR_KINDS``; the lane applies the same check to an LPR camera's pushed colour),
 and every character, the province above all (the reader confuses provinces most), is read with at least the
 configured confidence. The crops vote; the frame's read is the text with most of the vote, or nothing.
 
@@ -38,19 +39,10 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from linli.gate.plates import PlateColour, try_parse
+from linli.gate.plates import COLOUR_KINDS, PlateColour, colour_fits, try_parse
 
 from .recognizer import PlateRecognizer, _order_corners
 
-#: colour → the plate kinds that colour may carry (``linli.gate.plates`` kinds)
-COLOUR_KINDS: dict[PlateColour, frozenset[str]] = {
-    PlateColour.green: frozenset({"new_energy"}),
-    PlateColour.yellow_green: frozenset({"new_energy_large"}),
-    PlateColour.blue: frozenset({"ordinary"}),
-    PlateColour.yellow: frozenset({"ordinary", "coach", "trailer"}),
-    PlateColour.white: frozenset({"police"}),
-    PlateColour.black: frozenset({"embassy", "consulate", "hong_kong", "macau"}),
-}
 #: (band, pad) of the single-row looks: the text band cut at three heights and widths
 SINGLE_LOOKS = ((0.12, 0.01), (0.06, 0.03), (0.17, 0.0))
 DOUBLE_MIN_RATIO = 0.40  # plate height / width from the corners: single rows are 0.32, double rows 0.5
@@ -269,11 +261,7 @@ class FrameReader:
         plate, _ = try_parse(text)
         if plate is None or plate.is_none or plate.text != text:
             return Look(text, confs, None, False)
-        allowed = COLOUR_KINDS.get(colour)
-        fits = allowed is None or plate.kind in allowed
-        if plate.kind == "new_energy_large" and colour is PlateColour.green:
-            fits = True  # the yellow third may be hidden by the frame or the light
-        return Look(plate.text, confs, plate.kind, fits, allowed is not None)
+        return Look(plate.text, confs, plate.kind, colour_fits(plate.kind, colour), colour in COLOUR_KINDS)
 
     def read(self, frame: np.ndarray) -> FrameRead:
         night = is_night(frame)

@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
+from edge.runtime.metrics import Histogram
 from edge.runtime.preflight import file_problem
 from edge.vision import Detector, ModelError, load_detector
 from edge.vision.detector import resolve_path
@@ -192,6 +193,9 @@ class LiftGuardApp(App):
     def model_version(self) -> str | None:
         return self.detector.version if self.detector is not None else None
 
+    def histograms(self) -> dict[str, Histogram]:
+        return {"detect_seconds": self.loop.detect_hist} if self.loop is not None else {}
+
     def gauges(self) -> dict[str, Scalar]:
         v = self.guard.view()
         loop = self.loop
@@ -221,4 +225,5 @@ class LiftGuardApp(App):
         return page.render(lang, view=self.guard.view(), cfg=self.cfg, live=loop.live_jpeg if loop else None,
                            live_at=loop.live_at if loop else None, recent=self.evidence.recent(6),
                            model=self.detector.version if self.detector else None, model_error=self.model_error,
-                           fps=loop.fps if loop else 0.0, detect_ms=loop.detect_ms_p50() if loop else None)
+                           fps=loop.fps if loop else 0.0, detect_ms=loop.detect_ms_p50() if loop else None,
+                           suspect=list(loop.last.health.suspect) if loop and loop.last else [])

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from edge.hal import Camera, CameraError
+from edge.runtime.metrics import Histogram
 from edge.runtime.watchdog import Watchdog
 from edge.vision import annotate, to_jpeg
 
@@ -50,6 +51,8 @@ class CameraLoop:
         self.last: FrameResult | None = None
         self.frame_times: deque[float] = deque(maxlen=50)
         self.detect_ms: deque[float] = deque(maxlen=100)
+        #: detector time per run, for /metrics (linli_detect_seconds): 5 ms … 2 s
+        self.detect_hist = Histogram((0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0))
         self.detector_error: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -102,6 +105,7 @@ class CameraLoop:
             return
         if res.detected:
             self.detect_ms.append(res.detect_ms)
+            self.detect_hist.observe(res.detect_ms / 1000.0)
             if self.detector_error is not None:
                 self.detector_error = None
                 self.guard.clear_fault("detector")

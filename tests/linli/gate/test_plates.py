@@ -144,3 +144,14 @@ def test_mask_and_display() -> None:
     assert mask("沪AD12345") == "沪A*****5"
     assert mask("") == ""
     assert display("沪AD12345") == "沪A·D12345"
+
+
+def test_colour_fits_the_layout() -> None:
+    from linli.gate.plates import colour_fits
+
+    assert colour_fits("new_energy", "green") and not colour_fits("ordinary", "green")
+    assert colour_fits("new_energy_large", "yellow_green") and colour_fits("new_energy_large", "green")
+    assert not colour_fits("new_energy", "blue") and colour_fits("ordinary", "blue")
+    assert colour_fits("coach", "yellow") and colour_fits("trailer", "yellow") and not colour_fits("coach", "blue")
+    assert colour_fits("police", "white") and not colour_fits("police", "yellow")
+    assert colour_fits("ordinary", "unknown") and colour_fits("new_energy", "nonsense")

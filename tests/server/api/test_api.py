@@ -12,6 +12,7 @@ from linli import contract
 from linli.testing import wait_for
 from server.db.models import AuditLog, Command
 from server.testing import DeviceFactory, Live, jbody, known
+from tests.edge.runtime.test_metrics_names import lint_metrics
 
 
 def _audit(live: Live, action: str, target: str) -> list[AuditLog]:
@@ -129,7 +130,9 @@ def test_auth_required(live: Live) -> None:
         assert http.get("/api/v1/devices", headers={"Authorization": "Basic !!!"}).status_code == 401
         # open: liveness, metrics, API description
         assert http.get("/healthz").json()["ok"] is True
-        assert "linli_ingest_received_total" in http.get("/metrics").text
+        metrics = http.get("/metrics").text
+        assert "linli_ingest_received_total" in metrics
+        assert lint_metrics(metrics) == []
         spec = http.get("/openapi.json").json()
         assert "/api/v1/devices/{site}/{kind}/{device}/commands" in spec["paths"]
         assert http.get("/docs").status_code == 200

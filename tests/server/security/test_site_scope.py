@@ -147,15 +147,19 @@ def _fill(w: World) -> None:
         w.ids["fk"] = fk
 
 
-@pytest.fixture(scope="module")
-def world(mqtt_broker: TestBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def world(mqtt_broker: TestBroker, tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[World]:
     a, b = f"sa{uuid.uuid4().hex[:6]}", f"sb{uuid.uuid4().hex[:6]}"
     extra = [{"name": "adm-a", "role": "admin", "sites": [a]}, {"name": "adm-b", "role": "admin", "sites": [b]},
              {"name": "mgr-b", "role": "manager", "sites": [b]}, {"name": "mnt-b", "role": "maintenance",
                                                                   "sites": [b]}]
     users = list(user_entries()) + [{**u, "password_hash": FAST_HASHER.hash(f"{u['name']}-secret-1")} for u in extra]
     data = tmp_path_factory.mktemp("scope")
-    settings = make_settings(data, f"sqlite:///{data / 'linli.db'}", mqtt_broker, auth={"users": users},
+    url = f"sqlite:///{data / 'linli.db'}"
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_cluster").create_database(f"scope_{uuid.uuid4().hex[:8]}")
+    settings = make_settings(data, url, mqtt_broker, auth={"users": users},
                              commands={"publish_wait_s": 0.1})
     app = create_app(settings)
     with running(app) as live:
@@ -224,6 +228,7 @@ def _path_value(w: World, path: str, name: str) -> str:
         "order_id": ids["taxi"] if "/taxi" in path else ids["workorder"], "photo_id": ids["photo_id"],
         "command_id": ids["command_id"], "event_id": ids["event_id"], "sha256": ids["sha256"],
         "panel_id": ids["panel_id"], "rollout_id": ids["fk"]["rollouts.id"], "action": "pause",
+        "alert_id": ids["fk"]["alerts.id"],
         "filename": f"linli-{ids['fk']['releases.version']}.tar.gz", "prepay_id": "no-such-prepay",
         "token": "no-such-token", "provider": "sim",
     }

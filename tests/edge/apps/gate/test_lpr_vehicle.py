@@ -113,6 +113,24 @@ def test_back_without_its_exit_seen_keeps_the_first_entry_time(gate_agents: Agen
         cam.close()
 
 
+def test_a_valid_plate_that_does_not_fit_its_colour_goes_to_the_guard(gate_agents: AgentFactory,
+                                                                      gate_recorder: Recorder) -> None:
+    """A green new-energy plate read with its letter dropped still looks like a valid blue plate — here the
+    resident's: the camera's colour says it cannot be, so the guard decides instead of the barrier opening."""
+    agent = _agent(gate_agents)
+    car = CarSim(PinBoard(), lane_pins(agent.cfg.hal, agent.app.cfg, "in"))
+    cam = LprCameraSim(agent.app.lpr.url, "cam-in")
+    try:
+        before = car.pulses()
+        status, reply = cam.push("沪A12345", plate_id=30, colour=5)  # colorType 5 = green
+        assert status == 200 and _stop_sent(reply)
+        got = gate_recorder.wait(lambda: _passages(gate_recorder), what="the passage")[0]
+        assert got.decision == "guard" and not got.opened and got.problem and "misread" in got.problem
+        assert car.pulses() == before
+    finally:
+        cam.close()
+
+
 def test_plate_ids_up_to_2_64_or_text_are_deduplicated_and_echoed(gate_agents: AgentFactory) -> None:
     agent = _agent(gate_agents)
     cam = LprCameraSim(agent.app.lpr.url, "cam-in")
