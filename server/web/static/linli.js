@@ -79,3 +79,24 @@
     document.querySelectorAll(".live-dot").forEach(function (d) { d.classList.remove("on"); });
   };
 })();
+
+// Phones: under ~480 px the stylesheet shows each table row as a card; every cell is labelled with its column's
+// heading (data-label, from the table's <thead>), again whenever the page refreshes part of itself.
+(function () {
+  "use strict";
+  function label(root) {
+    for (const table of root.querySelectorAll("table")) {
+      const heads = Array.from(table.querySelectorAll("thead th")).map(function (th) { return th.textContent.trim(); });
+      if (!heads.length) continue;
+      for (const row of table.querySelectorAll("tbody tr")) {
+        let col = 0;
+        for (const cell of row.children) {
+          if (!cell.hasAttribute("data-label") && heads[col]) cell.setAttribute("data-label", heads[col]);
+          col += Number(cell.getAttribute("colspan") || 1);
+        }
+      }
+    }
+  }
+  label(document);
+  new MutationObserver(function () { label(document); }).observe(document.body, { childList: true, subtree: true });
+})();
