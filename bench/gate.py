@@ -173,7 +173,8 @@ def agent_config(work: Path) -> Path:
                 "relays": {"open_in": {"pin": 17}}, "speaker": {"backend": "record"}},
         "app": {"lanes": {"in": {"direction": "entry", "source": "lpr_push", "open_relay": "open_in",
                                  "loop": "loop_in", "open_pulse_s": 0.5}},
-                "lpr": {"host": "127.0.0.1", "port": 0}, "repeat_window_s": 1, "capacity_temporary": 100000,
+                "lpr": {"host": "127.0.0.1", "port": 0, "allow_from": ["127.0.0.1"]}, "repeat_window_s": 1,
+                "capacity_temporary": 100000,
                 "reread_window_s": 0,  # every read is a new car (the re-read lookup still runs)
                 "voice": False},
         "data_dir": str(work / "data"), "watchdog": {"timeout_s": 30, "systemd": False},

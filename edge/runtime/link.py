@@ -219,6 +219,7 @@ class Link:
             self._wake.clear()
             try:
                 self._drain_acks()
+                self.outbox.retry_pending()  # messages held in memory while the disk was full, connected or not
                 timeout = self._send_some()
             except Exception:
                 self.log.exception("outbox sender failed; retrying")

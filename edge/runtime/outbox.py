@@ -211,8 +211,8 @@ class Outbox:
             batch: list[_Row] = [(t, p.encode() if isinstance(p, str) else bytes(p), q, pr, r, now)
                                  for t, p, q, pr, r in rows]
             report = None
-            if self._pending:
-                report = self._retry_locked(force=True)
+            if self._pending:  # at most every retry_s: a full disk must not cost a failing write per message
+                report = self._retry_locked()
             if self._pending:  # still failing: keep these after the others, in order
                 out = self._hold(batch)
             else:

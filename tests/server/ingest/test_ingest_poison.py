@@ -26,10 +26,11 @@ from server.app import create_app
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import Device, Event
-from server.ingest.registry import HandlerRegistry, IngestContext, load_kind_handlers
+from server.ingest.registry import HandlerRegistry, IngestContext
 from server.ingest.service import Ingest
 from server.ingest.stats import IngestStats
 from server.ingest.store import Incoming
+from server.kinds import ServerKinds
 from server.settings import DatabaseSettings, IngestSettings
 from server.storage import SnapshotStore
 from server.testing import DevicePool, DeviceSim, jbody, make_settings, running, stored
@@ -60,7 +61,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
     db = Database(DatabaseSettings(url=f"sqlite:///{tmp / 'linli.db'}"))
     upgrade(db.engine)
     reg = HandlerRegistry()
-    load_kind_handlers(reg)  # the kinds' real handlers (the lift guard's write its tables)
+    ServerKinds.load().register_handlers(reg)  # the kinds' real handlers (the lift guard's write its tables)
     reg.on_event(Kind.probe, _boom, types=InputChanged)
     stats = IngestStats(CollectorRegistry())
     yield Bench(db, stats, Ingest(IngestSettings(), db, SnapshotStore(tmp / "snaps"), stats, reg))

@@ -46,6 +46,7 @@ CATALOG = Catalog({
     "f_detector": ("识别模型故障", "detector fault"),
     "f_relay_mismatch": ("继电器回读不一致", "relay read-back mismatch"),
     "inhibited": ("电梯非正常运行", "Lift not in normal service"),
+    "suspect": ("画面可疑（未满故障时间，暂停识别）", "View suspect (not yet a fault; detection paused)"),
     "live": ("实时画面", "Live picture"),
     "live_none": ("暂无画面。", "No picture yet."),
     "live_note": ("黄色框为识别区域；红框为阻止类别，绿框为其他。{at} · {fps} 帧/秒 · 识别 {ms} 毫秒",
@@ -125,7 +126,8 @@ def data_uri(jpeg: bytes | None) -> str | None:
 
 
 def render(lang: Lang, *, view: dict[str, Any], cfg: Any, live: bytes | None, live_at: Any, recent: list[Record],
-           model: str | None, model_error: str | None, fps: float, detect_ms: float | None) -> str:
+           model: str | None, model_error: str | None, fps: float, detect_ms: float | None,
+           suspect: list[str] | None = None) -> str:
     rows = []
     for r in recent:
         d = r.data
@@ -137,5 +139,6 @@ def render(lang: Lang, *, view: dict[str, Any], cfg: Any, live: bytes | None, li
         live_at=fmt_time(live_at) if live_at else "—", rows=rows, model=model, model_error=model_error,
         fps=f"{fps:.1f}", detect_ms="—" if detect_ms is None else f"{detect_ms:.0f}", tone=STATE_TONE,
         cname=lambda c: class_name(c, lang), fmt_time=fmt_time,
+        suspect=[CATALOG.bind(lang)("f_" + k) for k in (suspect or [])],
         modes=[LIFT_MODE_NAMES[m][0 if lang == "zh" else 1] for m in view.get("lift_modes", [])],
         default_model=str(cfg.detector.model).endswith("ssd_mobilenet_v2_coco_quant.onnx"))

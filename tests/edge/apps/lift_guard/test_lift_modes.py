@@ -132,3 +132,16 @@ def test_mode_inputs_config_accepts_names_and_refuses_duplicates() -> None:
     with pytest.raises(ValueError, match="mode"):
         LiftGuardConfig.model_validate({"inhibit_inputs": [{"input": "fire", "mode": "party"}]},
                                        context={"hal": hcfg})
+
+
+def test_the_page_names_lift_modes_and_a_suspect_view_in_words(lift: tuple[Guard, LiftSim, Hal, Sink]) -> None:
+    from edge.apps.lift_guard.page import render
+
+    guard, sim, _hal, _sink = lift
+    sim.set_inhibit("emer", True)
+    kw: dict[str, Any] = {"cfg": guard.cfg, "live": None, "live_at": None, "recent": [], "model": "m",
+                          "model_error": None, "fps": 5.0, "detect_ms": 20.0, "suspect": ["frozen"]}
+    zh = render("zh", view=guard.view(), **kw)
+    en = render("en", view=guard.view(), **kw)
+    assert "紧急电动运行" in zh and "emergency electric operation" in en and "emer" not in zh.replace("emergency", "")
+    assert "画面冻结" in zh and "picture frozen" in en and 'id="lg-suspect"' in en
