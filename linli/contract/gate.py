@@ -60,7 +60,8 @@ class PassageData(EventData):
     opened: bool
     offline_replay: bool = False
     camera_plate_id: CameraPlateId | None = None
-    clock_skew_s: float | None = Field(None, ge=-10**9, le=10**9)
+    # a camera clock reset to 1970 is about -1.8e9 s off: that is what this field is for (flagged, not used)
+    clock_skew_s: float | None = Field(None, ge=-10**10, le=10**10)
     by: Short | None = None
     note: Annotated[str, Field(max_length=200)] | None = None
 

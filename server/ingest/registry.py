@@ -23,8 +23,9 @@ The kind declares ``ingest=True`` in its ``KindSpec`` and ``server.kinds.ServerK
 run in the writer thread, inside the batch's transaction, after the core rows are written. Event, telemetry and
 command-result handlers run only for messages stored for the first time (never for duplicates), so what they write
 is stored exactly once together with the message; status and config-report handlers run for every such message
-(they carry state, so write idempotently). Handlers must not commit. An exception makes the batch retry message by
-message; the failing message is rejected as ``store_error`` (and acknowledged), the others are stored.
+(they carry state, so write idempotently). Handlers must not commit. An exception makes ingest store the batch
+again with each message's writes and handlers in a SAVEPOINT of their own: the failing message is rolled back alone
+and rejected as ``handler_error`` (and acknowledged), the others are stored in the same transaction.
 """
 
 from __future__ import annotations

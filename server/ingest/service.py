@@ -4,9 +4,14 @@ The paho network thread only queues messages. One writer thread takes them in ba
 messages or ``batch_interval_ms`` after the first), parses them against the contract, writes the batch in one
 transaction and only then acknowledges its QoS1 messages. A database error never stops ingest: transient ones
 (connection lost, database locked) retry the batch with back-off and nothing is acknowledged until it is stored;
-any other error retries the batch message by message so that one bad message is rejected (``store_error``) and
-the rest are stored. Rejected messages are counted by reason, kept in ``stats.last_rejects``, logged one line
-each (rate-limited) and acknowledged.
+any other error stores the batch again with one SAVEPOINT per message, so that the one bad message is rejected
+(``handler_error`` / ``store_error``) and the rest are stored (and, should even that fail, message by message).
+
+A payload never gets that far unless it passes ``contract.decode`` (size, nesting depth, NaN/Infinity, numbers out
+of range, UTF-8, the channel's model) and, for events, the model its kind declares for its type. Rejected messages
+are counted by reason and by kind and event type, kept in ``stats.last_rejects``, logged one line each
+(rate-limited) and acknowledged: a poison message is never redelivered and never holds up the ones around it.
+``health()`` says whether ingest makes progress (``/healthz``).
 """
 
 from __future__ import annotations

@@ -193,10 +193,14 @@ class Payments:
         self.kick()
         return self.provider.ack_body
 
-    def dispatch(self, order_id: int) -> None:
+    def dispatch(self, order_id: int, reclaim: datetime | None = None) -> None:
+        """Hand a paid order to its purpose, once: the claim (``dispatched_at``) is a conditional UPDATE."""
+        claim = PayOrder.dispatched_at.is_(None) if reclaim is None else PayOrder.dispatched_at == reclaim
         with self.srv.db.session() as s:
-            row = s.get(PayOrder, order_id)
-            if row is None or row.state != "paid" or row.dispatched_at is not None:
+            claimed = s.execute(update(PayOrder).where(PayOrder.id == order_id, PayOrder.state == "paid", claim)
+                                .values(dispatched_at=utcnow())).rowcount  # type: ignore[attr-defined]
+            row = s.get(PayOrder, order_id) if claimed else None
+            if row is None:
                 return
             s.expunge(row)
         self.counts["dispatched"] += 1
@@ -271,6 +275,12 @@ class Payments:
         if row.state == "paid" and row.dispatched_at is None and now - (row.notified_at or now) >= timedelta(
                 seconds=2):
             self.dispatch(row.id)  # the notification's request died between commit and dispatch
+        elif row.state == "paid" and row.dispatched_at is not None and now - row.dispatched_at >= timedelta(
+                seconds=self.cfg.start_timeout_s):
+            # claimed, but what it did was never recorded (the server stopped in between): done again, which is
+            # safe because both purposes are idempotent by the order number (the pile journals started orders,
+            # the gate's payment path records a payment id once)
+            self.dispatch(row.id, reclaim=row.dispatched_at)
         elif row.state in OPEN_STATES:
             self.purposes[row.purpose].advance(self, row)
         if row.refund_state == "due":

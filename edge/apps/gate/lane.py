@@ -285,10 +285,10 @@ class Lane:
                 self._open()
             obs = Observation("", PlateColour.unknown, "card", now)
             data = self._passage(obs, None, None, v, opened, None, None, note=f"card {masked}")
-            ev = self.emit(data, [])
+            ev = self.emit(data)
             self._record(data, ev.id, ev.blobs)
             self.say(PROMPTS["resident" if opened else "blacklist"][0])
-            return Outcome(v, opened, ev.id, passage=data)
+            return Outcome(v, opened, ev.id, passage=data.model_dump(mode="json"))
 
     # ------------------------------------------------------------------ the guard and payments
     def manual_open(self, reason: str, by: str) -> dict[str, Any]:

@@ -355,9 +355,34 @@ def test_lost_notification_is_found_by_querying_the_provider(srv: LiveServer, pi
         c, path = pay_order(srv, 2)  # paid at the provider; its notification never arrives
         o = row(srv, path)
         wait_for(lambda: starts(pile, o.out_trade_no), 10, what="start after the query found the payment")
+        wait_for(lambda: row(srv, path).state == "starting", 10, what="order starting")
         got = row(srv, path)
-        assert got.state == "starting" and got.trade_no == prov.orders[o.out_trade_no].trade_no
+        assert got.trade_no == prov.orders[o.out_trade_no].trade_no
         assert prov.orders[o.out_trade_no].notified == 0  # nothing came over HTTP
         c.close()
     finally:
         prov.cfg, pay.cfg = old_sim, old_cfg
+
+
+def test_paid_order_whose_dispatch_was_cut_off_is_dispatched_again(srv: LiveServer, pile: DeviceSim) -> None:
+    """The server stopped between claiming a paid order and recording its start: the loop sends the start again
+    (the pile would ignore a second one with the same order number), the resident is not left paid and waiting."""
+    from sqlalchemy import update
+
+    ready(srv, pile)
+    prov = sim(srv)
+    old = prov.cfg
+    prov.cfg = prov.cfg.model_copy(update={"lose_notifications": True})
+    try:
+        c, path = pay_order(srv, 3)
+    finally:
+        prov.cfg = old
+    o = row(srv, path)
+    cut = utcnow() - timedelta(seconds=60)
+    with srv.server.db.session() as s:  # as the notification left it: paid, claimed a minute ago, nothing sent
+        s.execute(update(PayOrder).where(PayOrder.id == o.id).values(
+            state="paid", trade_no=prov.orders[o.out_trade_no].trade_no, notified_at=cut, dispatched_at=cut))
+    wait_for(lambda: starts(pile, o.out_trade_no), 10, what="start sent again")
+    wait_for(lambda: row(srv, path).state == "starting", 10, what="starting")
+    assert len(starts(pile, o.out_trade_no)) == 1
+    c.close()
