@@ -57,10 +57,21 @@
     while (box.children.length > 4) box.removeChild(box.firstChild);
     setTimeout(function () { div.remove(); }, 12000);
   }
-  function summary(s) {
+  function cards(s) {
     document.querySelectorAll("[data-key]").forEach(function (el) {
       if (s[el.dataset.key] !== undefined) el.textContent = s[el.dataset.key];
     });
+  }
+  function summary(s) {
+    // a kind's dashboard counts that kind only: its cards take that kind's figures, not the fleet's
+    const own = document.querySelector("#summary[data-kind]");
+    if (own) {
+      fetch("/api/v1/dashboards/summary?kind=" + encodeURIComponent(own.dataset.kind), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; }).then(function (k) { if (k) cards(k); })
+        .catch(function () { /* next update */ });
+    } else {
+      cards(s);
+    }
     const nav = document.getElementById("nav-open-orders");
     if (nav) {
       nav.textContent = s.overdue_orders ? s.open_orders + "!" : s.open_orders;

@@ -109,3 +109,17 @@ def test_events_link_in_the_navigation(world: dict[str, Any], tmp_path: Path) ->
     with world["ls"].client("maint") as http:
         html = http.get("/events", params={"lang": "en"}).text
     assert '<a href="/events" aria-current="page">Events</a>' in html and "Filter" in html
+
+
+def test_kind_dashboards_count_their_kind_only(world: dict[str, Any]) -> None:
+    def card(html: str, key: str) -> int:
+        return int(re.search(rf'data-key="{key}">(\d+)<', html).group(1))  # type: ignore[union-attr]
+
+    with world["ls"].client("admin") as http:
+        fleet, probe, gate = (http.get(p).text for p in ("/dashboards", "/dashboards/probe", "/dashboards/gate"))
+        assert card(fleet, "devices") == card(probe, "devices") == 3 and card(gate, "devices") == 0
+        assert card(probe, "open_orders") == card(fleet, "open_orders") >= 1 and card(gate, "open_orders") == 0
+        assert card(gate, "overdue_orders") == 0 and card(probe, "overdue_orders") >= 1
+        assert 'id="summary" data-kind="gate"' in gate  # the live stream refreshes these with the kind's figures
+        assert http.get("/api/v1/dashboards/summary", params={"kind": "gate"}).json()["devices"] == 0
+        assert http.get("/api/v1/dashboards/summary").json()["devices"] == 3

@@ -130,6 +130,11 @@ def test_every_server_page_fits_a_phone(world: dict[str, Any]) -> None:
                 assert resp is not None and resp.status < 400, f"{url}: HTTP {resp and resp.status}"
                 findings += [str(f) for f in check_phone(phone, url + f" [{lang}]")]
                 shoot(phone, f"page-{name}-phone-{lang}")
+                if url == "/dashboards/charger":  # money and energy charts say their unit
+                    money = "元" if lang == "zh" else "yuan"
+                    for panel, unit in (("charger.energy", "kWh"), ("charger.revenue", money)):
+                        phone.locator(f'.chart[data-panel="{panel}"][data-loaded="1"]').wait_for(timeout=15000)
+                        assert unit in phone.locator(f'[data-unit-of="{panel}"]').inner_text(), (panel, lang)
                 if url == "/":  # the fleet table is a stack of cards, each cell labelled with its column
                     assert not phone.locator("#devices thead").is_visible()
                     label = phone.locator("#devices tbody td").first.get_attribute("data-label")
