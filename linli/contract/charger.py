@@ -287,6 +287,10 @@ GAUGES: dict[str, Label] = {
     "smoke": Label("烟雾", "Smoke"),
     "pile_power_w": Label("整桩功率", "Pile power", "W"),
     "meter_kwh": Label("电表读数", "Meter reading", "kWh"),
+    "meter_errors": Label("电表读取失败", "Meter read failures"),
+    "meter_busy_retries": Label("电表忙重试", "Meter busy retries"),
+    "meter_power_mismatch": Label("电表与端口功率不符", "Meter and ports disagree on power"),
+    "meter_energy_mismatch": Label("电表与端口电量不符", "Meter and ports disagree on energy"),
     "sessions_open": Label("充电中的端口", "Ports charging"),
     "settlements_pending": Label("待确认结算", "Bills awaiting acknowledgement"),
     "tariff_version": Label("收费标准版本", "Tariff version"),
@@ -294,6 +298,8 @@ GAUGES: dict[str, Label] = {
     "p*_state": Label("端口状态", "Port state"),
     "p*_w": Label("端口功率", "Port power", "W"),
     "p*_wh": Label("本次电量", "Session energy", "Wh"),
+    "p*_s": Label("本次充电时长", "Charging time", "s"),
+    "p*_fen": Label("本次费用", "Cost so far", "fen"),
 }
 
 CONTRACT = KindContract(Kind.charger, EVENTS, COMMANDS, FAULTS, STATES, GAUGES)

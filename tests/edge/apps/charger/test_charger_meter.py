@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from linli.contract import Kind, label
 from linli.testing import wait_for
 
 from .test_charger_safety import faults, settlement, start
@@ -23,6 +24,7 @@ def test_a_busy_modbus_meter_is_retried_not_lost(make_bench: Any) -> None:
     assert b.ctl.meter.last is not None and 100 < b.ctl.meter.last.power_w < 140
     g = b.agent.app.gauges()
     assert g["meter_ok"] is True and g["meter_busy_retries"] == stats.transient
+    assert [k for k in g if label(Kind.charger, "gauges", k) is None] == []  # every gauge has a name for people
 
 
 def test_a_meter_busy_on_every_try_is_lost_only_after_lost_after_s(make_bench: Any) -> None:
