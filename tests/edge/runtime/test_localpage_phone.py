@@ -5,9 +5,11 @@ artifacts/screenshots/agent-<page>-<desk|phone>-<lang>.png."""
 from __future__ import annotations
 
 import base64
+import logging
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from edge.runtime.harness import DEFAULT_PAGE_PASSWORD, AgentFactory
@@ -67,3 +69,28 @@ def test_status_page_refreshes_itself(agents: AgentFactory) -> None:
         assert int(page.locator("main").get_attribute("data-refreshed") or 0) >= 1
         page.goto(agent.page.url + "/logs")
         assert page.locator("main").get_attribute("data-refresh") == "0"  # only where it helps
+
+
+def test_logs_page_filters_by_level(agents: AgentFactory) -> None:
+    agent: Any = agents.make()
+    log = logging.getLogger("edge.test.levels")
+    log.info("routine line %s", "i-1")
+    log.warning("door slow %s", "w-1")
+    log.error("camera lost %s", "e-1")
+    with chromium(http_credentials=("maint", DEFAULT_PAGE_PASSWORD)) as ctx:
+        page = ctx.new_page()
+        page.goto(agent.page.url + "/logs")
+        text = page.inner_text("ul.logs")
+        assert "i-1" in text and "w-1" in text and "e-1" in text
+        page.select_option("#log-filter select[name=level]", "WARNING")
+        page.click("#log-filter button")
+        page.wait_for_url("**/logs?level=WARNING*")
+        text = page.inner_text("ul.logs")
+        assert "i-1" not in text and "w-1" in text and "e-1" in text
+        assert page.locator("#log-filter select[name=level]").input_value() == "WARNING"  # the choice stays
+        shoot(page, "agent-logs-warnings")
+    auth = ("maint", DEFAULT_PAGE_PASSWORD)
+    got = httpx.get(agent.page.url + "/api/logs", params={"level": "error"}, auth=auth).json()
+    assert [x["message"] for x in got if "e-1" in x["message"] or "w-1" in x["message"]] == ["camera lost e-1"]
+    assert httpx.get(agent.page.url + "/api/logs", params={"level": "loud"}, auth=auth).status_code == 422
+    assert "i-1" in httpx.get(agent.page.url + "/logs", params={"level": "loud"}, auth=auth).text  # ignored
