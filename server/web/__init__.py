@@ -16,12 +16,13 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy import func, select
 
-from linli.contract import Kind, utcnow
+from linli.contract import KINDS, CommandInfo, Kind, utcnow
 from linli.i18n import SHANGHAI, Lang, fmt_ago, fmt_time, pick_lang
 from server.api.deps import csrf_token, find_device, get_server, require, visible
 from server.auth import User, can_see_plates, can_see_snapshots, mask_data, mask_plate
 from server.commands import effective_state, get_config
 from server.db.models import Blob, Command, Device, Event, Telemetry
+from server.web import schema_form
 from server.web.messages import CATALOG
 from server.workorders.flow import OPEN_STATES
 from server.workorders.models import WorkOrder
@@ -208,6 +209,20 @@ def events_page(request: Request, user: Reader) -> HTMLResponse:
     })
 
 
+def command_picker(kind: str, user: User) -> list[tuple[CommandInfo, list[schema_form.FormField]]]:
+    """The kind's commands this user's role may send, each with the typed form of its arguments (from the
+    contract's argument model). A command whose arguments have no simple form is left to the JSON form."""
+    out = []
+    for info in KINDS[Kind(kind)].commands:
+        if not info.may_send(user.role):
+            continue
+        try:
+            out.append((info, schema_form.fields(info.args)))
+        except schema_form.SchemaFormError:
+            continue
+    return out
+
+
 @router.get("/devices/{site}/{kind}/{device}", response_class=HTMLResponse)
 def device_page(request: Request, user: Reader, site: str, kind: str, device: str) -> HTMLResponse:
     srv = get_server(request)
@@ -229,6 +244,7 @@ def device_page(request: Request, user: Reader, site: str, kind: str, device: st
     overrides = json.dumps(config.desired_overrides if config and config.desired_overrides else {},
                            ensure_ascii=False, indent=2)
     return _render(request, "device.html", user, {
+        "picker": command_picker(dev.kind, user),
         "dev": dev, "events": events, "telemetry": last, "commands": commands, "config": config,
         "blob_ok": blob_ok, "cmd_state": effective_state, "orders": orders, "overrides": overrides,
         "cmd_names": cmd_names, "data_view": lambda d: json.dumps(mask_data(d, user), ensure_ascii=False)[:300],

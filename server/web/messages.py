@@ -13,6 +13,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "devices": ("设备", "Devices"),
     "recent_events": ("最新事件", "Recent events"),
     "attention": ("今日需关注", "Needs attention today"),
+    "command_other": ("其他指令（JSON 参数）", "Other command (JSON arguments)"),
     "attention_none": ("一切正常：没有未结告警、离线设备或超时工单。",
                        "All clear: no open alarms, offline devices or overdue orders."),
     "open_alarms": ("未结告警与故障", "Open alarms and faults"),
