@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 import server
 from linli import contract
 from linli.websec import LoginGuard
+from server.alerts.service import register as register_alerts
 from server.api import api_router
 from server.dashboards import DashboardRegistry
 from server.dashboards.fleet import register as register_fleet_panels
@@ -124,7 +125,8 @@ class Server:
         self.auth = UserDirectory(self.db, users, guard=self.login_guard)
         self.sessions = SessionStore(self.db, settings.auth.session_idle_min, settings.auth.session_max_h)
         self.csrf_key = secrets.token_bytes(32)
-        register_workorders(self.handlers, settings.workorders)  # alarms of every kind → work orders
+        register_workorders(self.handlers, settings.workorders)  # device faults of every kind → work orders
+        register_alerts(self.handlers)  # security and business events → guard alerts and manager notices
         register_updates(self.handlers)  # devices' update reports → roll-out progress
         if settings.homeassistant.enabled:  # read-only MQTT discovery for a compound's Home Assistant
             HomeAssistantBridge(lambda: self.link).register(self.handlers)

@@ -51,9 +51,11 @@ from .payloads import (
     utcnow,
 )
 from .spec import (
+    AUDIENCES,
     PEOPLE,
     SERVER_ONLY,
     Args,
+    Audience,
     CommandInfo,
     EventData,
     EventInfo,
@@ -143,7 +145,20 @@ def label(kind: Kind | str, table: Table, key: str) -> Label | None:
     return next((lab for pat, lab in tab.items() if "*" in pat and fnmatch.fnmatchcase(key, pat)), None)
 
 
+def audience_of(kind: Kind | str, type: str, data: Mapping[str, Any]) -> Audience:
+    """Who is told of a ``kind`` device's ``type`` event with this data (``record`` for a type not in the
+    contract or data that does not validate: it is kept, nobody is paged for it)."""
+    model = event_model(kind, type)
+    if model is None:
+        return "record"
+    try:
+        return model.model_validate(data).event_audience()
+    except ValidationError:
+        return model.EVENT.default_audience
+
+
 __all__ = [
+    "AUDIENCES",
     "CMD_NAME_RE",
     "EVENT_TYPE_RE",
     "KINDS",
@@ -162,6 +177,7 @@ __all__ = [
     "TOPIC_ROOT",
     "ULID_RE",
     "Args",
+    "Audience",
     "Channel",
     "Command",
     "CommandInfo",
@@ -195,6 +211,7 @@ __all__ = [
     "_first_error",
     "_utc",
     "all_event_models",
+    "audience_of",
     "charger",
     "check_blob",
     "command_info",

@@ -105,7 +105,7 @@ class Fault(EventData):
 
 
 class Refused(EventData):
-    EVENT = EventInfo("charger.refused", "warning", "充电请求被拒绝", "Charging refused")
+    EVENT = EventInfo("charger.refused", "warning", "充电请求被拒绝", "Charging refused", audience="manager")
     source: Source
     port: int | None = Field(None, ge=1, le=17)
     user: str = Field("", max_length=64)

@@ -10,7 +10,17 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from linli.gate.fees import Tariff
 
 from .payloads import Severity, UtcDatetime
-from .spec import PEOPLE, SERVER_ONLY, Args, CommandInfo, EventData, EventInfo, KindContract, Label
+from .spec import (
+    PEOPLE,
+    SERVER_ONLY,
+    Args,
+    Audience,
+    CommandInfo,
+    EventData,
+    EventInfo,
+    KindContract,
+    Label,
+)
 from .topics import Kind
 
 Direction = Literal["entry", "exit"]
@@ -72,6 +82,11 @@ class PassageData(EventData):
             return "alarm"
         return "warning" if self.decision in ("deny", "guard", "manual") else "info"
 
+    def event_audience(self) -> Audience:
+        if self.offline_replay:
+            return "record"
+        return "guard" if self.reason == "blacklist" or self.category == "blacklist" else "record"
+
 
 class PaymentData(EventData):
     """``gate.payment``: money taken for a parking session (cash at the booth, or an online payment applied)."""
@@ -99,7 +114,8 @@ class LaneAlarmData(EventData):
 
 
 class Tailgating(LaneAlarmData):
-    EVENT = EventInfo("gate.tailgating", "warning", "跟车闯闸", "Tailgating", units={"seconds": "s"})
+    EVENT = EventInfo("gate.tailgating", "warning", "跟车闯闸", "Tailgating", units={"seconds": "s"},
+                      audience="guard")
 
 
 class ArmFault(LaneAlarmData):
@@ -107,7 +123,8 @@ class ArmFault(LaneAlarmData):
 
 
 class LoopStuck(LaneAlarmData):
-    EVENT = EventInfo("gate.loop_stuck", "warning", "地感长时间占用", "Loop occupied too long", units={"seconds": "s"})
+    EVENT = EventInfo("gate.loop_stuck", "warning", "地感长时间占用", "Loop occupied too long",
+                      units={"seconds": "s"}, audience="maintenance")
 
 
 LANE_ALARMS: dict[str, type[LaneAlarmData]] = {"tailgating": Tailgating, "arm_fault": ArmFault,
@@ -147,15 +164,16 @@ class DoorAccess(DoorData):
 
 
 class DoorHeldOpen(DoorData):
-    EVENT = EventInfo("door.held_open", "alarm", "门长时间未关", "Door held open", units={"seconds": "s"})
+    EVENT = EventInfo("door.held_open", "alarm", "门长时间未关", "Door held open", units={"seconds": "s"},
+                      audience="guard")
 
 
 class DoorForcedOpen(DoorData):
-    EVENT = EventInfo("door.forced_open", "alarm", "门被强行打开", "Door forced open")
+    EVENT = EventInfo("door.forced_open", "alarm", "门被强行打开", "Door forced open", audience="guard")
 
 
 class DoorFire(DoorData):
-    EVENT = EventInfo("door.fire", "alarm", "消防联动开门", "Fire alarm: door unlocked")
+    EVENT = EventInfo("door.fire", "alarm", "消防联动开门", "Fire alarm: door unlocked", audience="guard")
 
     def event_severity(self) -> Severity:
         return "alarm" if self.reason == "fire_alarm_unlocked" else "warning"

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from .payloads import Severity
-from .spec import PEOPLE, Args, CommandInfo, EventData, EventInfo, KindContract, Label, NoArgs
+from .spec import PEOPLE, Args, Audience, CommandInfo, EventData, EventInfo, KindContract, Label, NoArgs
 from .topics import Kind
 
 ReleaseReason = Literal["cleared", "door_closed", "max_hold", "remote", "local", "fault", "schedule", "inhibit",
@@ -74,9 +74,13 @@ class BlockEnded(EventData):
     def event_severity(self) -> Severity:
         return "alarm" if self.reason == "max_hold" else "info"
 
+    def event_audience(self) -> Audience:
+        return "manager" if self.reason == "max_hold" else "record"
+
 
 class Suppressed(EventData):
-    EVENT = EventInfo("lift.suppress", "warning", "暂停阻止", "Blocking paused", units={"minutes": "min"})
+    EVENT = EventInfo("lift.suppress", "warning", "暂停阻止", "Blocking paused", units={"minutes": "min"},
+                      audience="manager")
     by: str = Field(max_length=64)
     origin: Literal["mqtt", "local", "max_hold"]
     until: AwareDatetime

@@ -32,6 +32,15 @@ Sender = Literal["admin", "maintenance", "server"]
 PEOPLE: frozenset[Sender] = frozenset({"admin", "maintenance"})
 SERVER_ONLY: frozenset[Sender] = frozenset({"server"})
 
+#: Who is told about an event, and how:
+#: ``guard`` — a guard alert (security: blacklisted car, tailgating, forced door…), shown on the device's server
+#: page and the lane's local page, acknowledged and cleared by the guard;
+#: ``maintenance`` — a maintenance work order (device faults);
+#: ``manager`` — a manager notice (business: refused charging, a longest-hold release, failed payments…);
+#: ``record`` — nobody is told: the event is kept and shown in the event lists.
+Audience = Literal["guard", "maintenance", "manager", "record"]
+AUDIENCES: tuple[Audience, ...] = ("guard", "maintenance", "manager", "record")
+
 
 @dataclass(frozen=True, slots=True)
 class Label:
@@ -55,10 +64,21 @@ class EventInfo:
     en: str
     #: Unit of each numeric field of the payload that has one (``s``, ``W``, ``fen``…).
     units: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: Who is told (see :data:`Audience`). ``None``: a device fault if the declared severity is ``alarm``, else
+    #: nobody; declare it for every security and business event.
+    audience: Audience | None = None
 
     def __post_init__(self) -> None:
         if not EVENT_TYPE_RE.fullmatch(self.type):
             raise ValueError(f"event type {self.type!r} is not allowed")
+        if self.audience is not None and self.audience not in AUDIENCES:
+            raise ValueError(f"event type {self.type!r}: unknown audience {self.audience!r}")
+
+    @property
+    def default_audience(self) -> Audience:
+        if self.audience is not None:
+            return self.audience
+        return "maintenance" if self.severity == "alarm" else "record"
 
     @property
     def label(self) -> Label:
@@ -74,6 +94,10 @@ class EventData(BaseModel):
     def event_severity(self) -> Severity:
         """The severity of this event: the declared one, unless the type's rule depends on the data."""
         return self.EVENT.severity
+
+    def event_audience(self) -> Audience:
+        """Who is told of this event: the declared audience, unless the type's rule depends on the data."""
+        return self.EVENT.default_audience
 
     def to_data(self) -> dict[str, Any]:
         """``Event.data`` as sent on the wire (every field, ``null`` included: readers see the same keys)."""

@@ -20,6 +20,7 @@ from server.auth import User
 from server.dashboards.fleet import fleet_rows, summary
 from server.dashboards.registry import ChartData, Panel, PanelQuery, Series
 from server.db.models import Device
+from server.web.humanize import humanizer
 from server.web.messages import CATALOG
 from server.workorders.models import WorkOrder, WorkOrderLog
 from server.workorders.service import visible_orders
@@ -72,14 +73,22 @@ class SummaryOut(BaseModel):
     overdue_orders: int
 
 
-def series_labels(data: ChartData, lang: Lang) -> ChartData:
-    """Series named after a device kind or a known word are shown in the user's language."""
+def series_labels(data: ChartData, lang: Lang, panel_id: str = "", title: str = "") -> ChartData:
+    """Series and category labels in the user's language: device kinds and known words from the catalogue, event
+    types, faults and states from the contract's human names (``server.web.humanize``); a panel's single series
+    named after the panel takes the panel's title. Chart legends and CSV exports both use this."""
+    h = humanizer(lang)
+
     def label(name: str) -> str:
+        if panel_id and name == panel_id:
+            return title
         for key in (f"kind_{name}", f"series_{name}"):
             if key in CATALOG.messages:
                 return CATALOG.t(key, lang)
-        return name
-    return ChartData(data.labels, [Series(label(x.name), x.values) for x in data.series], data.unit)
+        return h.any(name)
+
+    labels = [h.any(x) if isinstance(x, str) else x for x in data.labels]
+    return ChartData(labels, [Series(label(x.name), x.values) for x in data.series], data.unit)
 
 
 def today_local() -> date:
@@ -132,7 +141,7 @@ def panel_data(request: Request, user: Reader, panel_id: str,
                      request.headers.get("accept-language"))
     with srv.db.session() as s:
         data = panel.query(PanelQuery(s, user, lo, hi, site, lang))
-    data = series_labels(data, lang)
+    data = series_labels(data, lang, panel.id, panel.label(lang))
     if format == "csv":
         name = f"{panel_id}_{lo.isoformat()}_{hi.isoformat()}.csv"
         return Response("\ufeff" + data.to_csv("date" if panel.ranged else "label"), media_type="text/csv",

@@ -31,7 +31,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SPINE_VERSIONS = MIGRATIONS_DIR / "versions"
 #: Cross-cutting tables (users, work orders) that live outside the device kinds (their own "ops" branch).
 OPS_MODELS = ("server.users.models", "server.workorders.models", "server.updates.models",
-              "server.payments.models")
+              "server.payments.models", "server.alerts.models")
 #: PostgreSQL advisory lock key held while migrating, so that several workers starting at once take turns.
 PG_MIGRATION_LOCK = 0x6C696E6C69  # "linli"
 

@@ -20,6 +20,7 @@ from linli.gate.fees import Tariff, yuan
 from linli.gate.plates import COLOUR_NAMES_ZH, PlateError, display, parse
 from linli.i18n import SHANGHAI, Catalog, Lang, pick_lang
 from server import web
+from server.alerts.service import open_alerts
 from server.api.deps import form_user, get_server, require
 from server.audit import audit
 from server.auth import User, can_see_plates, mask_plate
@@ -149,12 +150,14 @@ def overview(request: Request, user: Reader) -> HTMLResponse:
                                 .order_by(GateSession.entry_at.desc()).limit(50)))
         tariffs = {site: lists.site_settings(lists.get_site(s, site)).tariff for site in sites}
         sessions = [session_view(r, user, tariffs.get(r.site)) for r in inside]
+        gate_ids = list(s.scalars(select(Device.id).where(Device.kind == "gate", Device.site.in_(sites or [""]))))
+        alerts = open_alerts(s, user, device_ids=gate_ids, audiences=("guard",))
     stats = {"inside": sum(o["inside_total"] for o in occ), "temp": sum(o["inside"].get("temporary", 0) for o in occ),
              "free": sum(o["free_temporary"] for o in occ),
              "entries": sum(1 for p in today if p.direction == "entry" and p.opened),
              "fees": sum(p.fee_cents or 0 for p in today if p.direction == "exit" and p.opened)}
     return _render(request, "gate/overview.html", user, {"occ": occ, "syncs": syncs, "recent": recent,
-                                                         "sessions": sessions, "stats": stats})
+                                                         "sessions": sessions, "stats": stats, "alerts": alerts})
 
 
 def _day(value: str | None, end: bool = False) -> datetime | None:

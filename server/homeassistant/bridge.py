@@ -66,12 +66,11 @@ class HomeAssistantBridge:
         self.announce(ctx.ref, t.gauges)
         self._publish(state_topic(ctx.ref), {"state": t.gauges.get("state", "online"), **t.gauges})
 
-    def on_passage(self, ctx: IngestContext, ev: contract.Event) -> None:
-        data = ev.data or {}
-        if data.get("decision") == "open":
+    def on_passage(self, ctx: IngestContext, ev: contract.Event, data: PassageData) -> None:
+        if data.decision == "open":
             self._publish(state_topic(ctx.ref, "barrier"),
-                          {"event_type": "opened", "lane": data.get("lane"), "direction": data.get("direction"),
-                           "category": data.get("category")}, retain=False)
+                          {"event_type": "opened", "lane": data.lane, "direction": data.direction,
+                           "category": data.category}, retain=False)
 
     def register(self, registry: HandlerRegistry) -> None:
         for kind in Kind:

@@ -190,16 +190,22 @@ class Ingest:
     def _done(self, items: list[Parsed], outcomes: list[Outcome]) -> None:
         mono = time.monotonic()
         lags = []
+        stored: dict[str, int] = {}
+        duplicate: dict[str, int] = {}
         for it, out in zip(items, outcomes, strict=True):
             if isinstance(out, Rejected):
                 self._reject(it.msg, _about(out, it))
             elif out == "duplicate":
-                self.stats.on_duplicate(it.channel.value)
+                duplicate[it.channel.value] = duplicate.get(it.channel.value, 0) + 1
             else:
-                self.stats.on_stored(it.channel.value)
+                stored[it.channel.value] = stored.get(it.channel.value, 0) + 1
             if it.msg.arrived_mono:
                 lags.append(mono - it.msg.arrived_mono)
             self._ack(it.msg)
+        for channel, n in stored.items():  # counted once per channel and batch: the metric's labels() is not cheap
+            self.stats.on_stored(channel, n)
+        for channel, n in duplicate.items():
+            self.stats.on_duplicate(channel, n)
         self.stats.on_batch(len(items), lags)
 
     def health(self) -> dict[str, Any]:

@@ -111,6 +111,14 @@ def _workorder_photo(s: Session, value: Any) -> Iterable[str] | None:
     return [site] if site is not None else None
 
 
+def _alert(s: Session, value: Any) -> Iterable[str] | None:
+    from server.alerts.models import Alert
+
+    n = _int(value)
+    site = s.scalar(select(Alert.site).where(Alert.id == n)) if n is not None else None
+    return [site] if site is not None else None
+
+
 def _taxi_order(s: Session, value: Any) -> Iterable[str] | None:
     from server.taxi_kiosk.models import TaxiOrder
 
@@ -172,6 +180,7 @@ RULES: list[Rule] = [
     Rule(("/api/v1/workorders", "/workorders"), "order_id", _workorder),
     Rule(("/api/v1/workorders", "/workorders"), "photo_id", _workorder_photo),
     Rule(("/api/v1/taxi", "/taxi"), "order_id", _taxi_order),
+    Rule(("/alerts",), "alert_id", _alert),
     Rule(("/api/v1/rollouts",), "rollout_id", _rollout),
     Rule(("/api/v1/users", "/admin/users"), "name", _account),
     Rule(("/api/v1/users", "/admin/users"), "sites", _granted),

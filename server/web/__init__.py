@@ -18,11 +18,13 @@ from sqlalchemy import func, select
 
 from linli.contract import KINDS, CommandInfo, Kind, utcnow
 from linli.i18n import SHANGHAI, Lang, fmt_ago, fmt_time, pick_lang
+from server.alerts.service import open_alerts
 from server.api.deps import csrf_token, find_device, get_server, require, visible
 from server.auth import User, can_see_plates, can_see_snapshots, mask_data, mask_plate
 from server.commands import effective_state, get_config
 from server.db.models import Blob, Command, Device, Event, Telemetry
 from server.web import schema_form
+from server.web.humanize import humanizer
 from server.web.messages import CATALOG
 from server.workorders.flow import OPEN_STATES
 from server.workorders.models import WorkOrder
@@ -56,9 +58,12 @@ def _lang(request: Request) -> tuple[Lang, bool]:
 
 
 def _t(lang: Lang) -> Any:
-    """``t(key)``; keys not in the catalogue (a kind's event type, a fault key) are shown as they are."""
+    """``t(key)``; keys not in the catalogue (a kind's event type, a fault key, a state) are looked up in the
+    contract's human names (``server.web.humanize``), never shown as they are."""
+    h = humanizer(lang)
+
     def t(key: str, **kw: object) -> str:
-        return CATALOG.t(key, lang, **kw) if key in CATALOG.messages else key
+        return CATALOG.t(key, lang, **kw) if key in CATALOG.messages else h.any(key)
     return t
 
 
@@ -73,6 +78,7 @@ def render(request: Request, name: str, user: User | None, ctx: dict[str, Any], 
         "html_lang": "zh-Hans" if lang == "zh" else "en",
         "other_lang": "en" if lang == "zh" else "zh",
         "t": _t(lang),
+        "h": humanizer(lang),
         "when": lambda dt: fmt_time(dt),
         "ago": lambda dt: fmt_ago(dt, lang, now),
         "user": user,
@@ -141,6 +147,7 @@ def index(request: Request, user: Reader) -> HTMLResponse:
         alarms = s.execute(alarm_q.order_by(Event.ts.desc(), Event.id.desc()).limit(ATTENTION_ROWS)).all()
         n_alarms = s.scalar(select(func.count()).select_from(alarm_q.subquery())) or 0
         blob_ok = _blob_state(s, [e for e, _ in alarms])
+        alerts = open_alerts(s, user, limit=ATTENTION_ROWS + 1)  # guard alerts and manager notices
         orders = s.execute(visible_orders(select(WorkOrder, Device).join(Device, WorkOrder.device_id == Device.id)
                                           .where(WorkOrder.state.in_(OPEN_STATES)), user)
                            .order_by(WorkOrder.last_seen_at.desc()).limit(500)).all()
@@ -152,6 +159,7 @@ def index(request: Request, user: Reader) -> HTMLResponse:
     stats = srv.stats.snapshot()
     return _render(request, "index.html", user, {
         "devices": devices, "alarms": alarms, "blob_ok": blob_ok, "orders": orders[:ATTENTION_ROWS],
+        "alerts": alerts[:ATTENTION_ROWS], "more_alerts": len(alerts) > ATTENTION_ROWS,
         "late": late, "offline": offline[:ATTENTION_ROWS],
         "more": {"orders": max(0, len(orders) - ATTENTION_ROWS), "offline": max(0, len(offline) - ATTENTION_ROWS),
                  "alarms": max(0, n_alarms - ATTENTION_ROWS)},
@@ -247,6 +255,6 @@ def device_page(request: Request, user: Reader, site: str, kind: str, device: st
         "picker": command_picker(dev.kind, user),
         "dev": dev, "events": events, "telemetry": last, "commands": commands, "config": config,
         "blob_ok": blob_ok, "cmd_state": effective_state, "orders": orders, "overrides": overrides,
-        "cmd_names": cmd_names, "data_view": lambda d: json.dumps(mask_data(d, user), ensure_ascii=False)[:300],
+        "cmd_names": cmd_names, "data_view": lambda d: mask_data(d, user),
         "order_for": {wo.fault: wo.id for wo in orders}, "fault_of": fault_of,
     })

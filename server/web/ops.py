@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 
 def ops_routers() -> list[APIRouter]:
+    from server.alerts import pages as alert_pages
     from server.dashboards import api as dash_api
     from server.dashboards import pages as dash_pages
     from server.updates import api as updates_api
@@ -17,4 +18,5 @@ def ops_routers() -> list[APIRouter]:
     from server.workorders import pages as wo_pages
 
     return [users_api.router, dash_api.router, wo_api.router, users_pages.router, dash_pages.router,
-            wo_pages.router, manage.router, updates_api.router]
+            wo_pages.router, manage.router, updates_api.router,
+            alert_pages.router]

@@ -23,7 +23,7 @@ from server.workorders.service import WorkOrderError, overdue, overdue_clause, v
 router = APIRouter(prefix="/api/v1", tags=["work orders"])
 Reader = Annotated[User, Depends(require("read"))]
 OrderId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-StepName = Literal["dispatch", "handle", "verify", "reject", "close", "cancel", "note"]
+StepName = Literal["dispatch", "handle", "verify", "reject", "close", "cancel", "note", "acknowledge", "clear"]
 
 
 class _In(BaseModel):

@@ -15,6 +15,9 @@ Shanghai grid case flow (受理 → 立案 → 派遣 → 处置 → 督办 → 
                    shown red on every page and pushed as a notification; it stays in the step it is in.
   核查 verified   — a manager checks the fix (or rejects it back to dispatched with a reason).
   结案 closed     — closed by a manager; the device/fault pair can then open a new order.
+
+Like ThingsBoard alarms, an order can also be **acknowledged** (a maintainer or manager takes it: dispatched to
+themselves) and **cleared** (a manager closes it at any open step because the fault is gone).
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ STEPS: dict[str, Step] = {s.name: s for s in (
     Step("close", ("verified",), "closed", MANAGERS),
     Step("cancel", ("received", "dispatched"), "closed", MANAGERS, ("reason",)),
     Step("note", OPEN_STATES, None, frozenset({"admin", "manager", "maintenance"}), ("note",)),
+    # like ThingsBoard alarms: acknowledge = "seen, I take it" (dispatched to oneself); clear = the fault is gone
+    Step("acknowledge", ("received",), "dispatched", frozenset({"admin", "manager", "maintenance"})),
+    Step("clear", OPEN_STATES, "closed", MANAGERS),
 )}
 
 

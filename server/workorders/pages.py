@@ -11,7 +11,8 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import form_user, get_server, require
-from server.auth import User
+from server.auth import User, mask_data
+from server.db.models import Event
 from server.web import render
 from server.workorders.actions import add_photo, create_order, load_order, step_order
 from server.workorders.api import query_orders
@@ -53,7 +54,11 @@ def order_page(request: Request, user: Reader, order_id: int) -> HTMLResponse:
         photos = list(s.scalars(select(WorkOrderPhoto).where(WorkOrderPhoto.order_id == wo.id)
                                 .order_by(WorkOrderPhoto.id)))
         steps = [STEPS[n] for n in allowed_steps(wo.state, user, wo.assignee)]
-        ctx = {"wo": wo, "dev": dev, "logs": logs, "photos": photos, "steps": steps, "late": overdue(wo),
+        trigger_id = wo.last_event_id or wo.first_event_id
+        trigger = s.get(Event, trigger_id) if trigger_id else None
+        ctx = {"wo": wo, "dev": dev, "trigger": trigger,
+               "trigger_data": mask_data(trigger.data, user) if trigger is not None else {},
+               "logs": logs, "photos": photos, "steps": steps, "late": overdue(wo),
                "sla": sla_met(wo), "assignees": srv.auth.assignable(wo.site) if any(
                    st.name == "dispatch" for st in steps) else []}
         return render(request, "ops/workorder.html", user, ctx)

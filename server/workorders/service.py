@@ -139,7 +139,10 @@ def take_step(s: Session, wo: WorkOrder, step_name: str, user: User, *, assignee
     if missing:
         raise WorkOrderError(422, f"{step_name} needs: {', '.join(missing)}")
     now = utcnow()
-    if step_name == "dispatch":
+    if step_name == "acknowledge":
+        wo.assignee = user.name[:64]
+        wo.dispatched_at = wo.dispatched_at or now
+    elif step_name == "dispatch":
         if not _assignee_ok(s, given["assignee"], wo.site):
             raise WorkOrderError(422, f"{given['assignee']} is not an active user who sees site {wo.site}")
         wo.assignee = given["assignee"]
@@ -167,12 +170,16 @@ def take_step(s: Session, wo: WorkOrder, step_name: str, user: User, *, assignee
 
 # ------------------------------------------------------------------------------------------ ingest hook
 def register(registry: HandlerRegistry, cfg: WorkOrderSettings) -> None:
-    """Alarm events of every kind open (or repeat) work orders, inside the ingest transaction (exactly once)."""
+    """Device faults (events whose audience is ``maintenance`` in the contract) of the configured severities open
+    (or repeat) work orders, inside the ingest transaction (exactly once). Security and business events go to
+    guards and managers as alerts (``server.alerts``), never to maintenance."""
+    from server.alerts.service import audience
+
     sla = Sla.of(cfg)
     severities = frozenset(cfg.severities)
 
-    def on_event(ctx: IngestContext, ev: contract.Event, _data: object) -> None:
-        if ev.severity not in severities:
+    def on_event(ctx: IngestContext, ev: contract.Event, data: object) -> None:
+        if ev.severity not in severities or audience(ev, data) != "maintenance":
             return
         open_or_repeat(ctx.session, ctx.device_id, ctx.ref.site, fault_key(ev), ev.severity, sla, ev.ts,
                        event_id=ev.id)

@@ -38,7 +38,8 @@ def test_birth_status_telemetry_and_input_event(agents: AgentFactory, recorder: 
     h = tms[-1].health
     assert h.cpu_pct >= 0 and 0 < h.mem_pct <= 100 and h.rss_mb > 10 and 0 < h.disk_pct <= 100
     assert h.uptime_s > 0 and h.outbox_dropped == 0
-    assert tms[-1].gauges == {"presses": 0, "relay_on": False, "button_active": False}
+    assert tms[-1].gauges == {"presses": 0, "relay_on": False, "button_active": False,
+                              "outbox_lost": 0, "outbox_held": 0}
 
     sim = ProbeSim(a.cfg.hal, a.app.cfg)
     sim.click()

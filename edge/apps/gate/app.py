@@ -4,13 +4,15 @@ parking sessions, the pedestrian door, and the guard's commands. Wiring only; th
 from __future__ import annotations
 
 import threading
+from collections import deque
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from edge.apps.base import App, AppContext, CommandRefused, CommandSpec
 from edge.hal.cardreader import CardReader
 from edge.runtime.preflight import StartupError, file_problem, port_problem
-from linli.contract import Kind, Scalar
+from linli.contract import Event, EventData, Kind, Scalar
 from linli.contract import gate as gc
 from linli.contract.gate import (
     CashArgs,
@@ -56,6 +58,9 @@ class GateApp(App):
         self._thread: threading.Thread | None = None
         self.intake: PushIntake | None = None
         self.card_readers: dict[str, CardReader] = {}
+        #: Recent guard alerts (blacklisted car, tailgating, forced door…: the contract's ``guard`` audience),
+        #: newest first, for the lane's local page; the server keeps them for acknowledging and clearing.
+        self.guard_alerts: deque[dict[str, Any]] = deque(maxlen=20)
 
     @staticmethod
     def _file_settings(cfg: GateConfig) -> GateSettings:
@@ -94,7 +99,7 @@ class GateApp(App):
                               hal.inputs[lc.arm_up] if lc.arm_up else None, self.ctx.clock.monotonic,
                               lambda a, n=name: self._alarm(n, a))
             self.barriers[name] = barrier
-            self.lanes[name] = Lane(name, lc, self.store, barrier, self.ctx.emit, self._now, self._say,
+            self.lanes[name] = Lane(name, lc, self.store, barrier, self._emit, self._now, self._say,
                                     self.cfg.repeat_window_s, self.cfg.exit_without_entry,
                                     reread_window_s=self.cfg.reread_window_s)
         for name, lc in self.cfg.lanes.items():
@@ -109,7 +114,7 @@ class GateApp(App):
                 if lc.source == "camera" and lc.camera:
                     self.ctx.watchdog.watch(f"camera-{name}", max(10.0, self.ctx.watchdog.timeout_s))
                     src = CameraSource(self.lanes[name], hal.cameras[lc.camera], self.recognizer,
-                                       rc.min_confidence, rc.votes, self.ctx.emit, self._now,
+                                       rc.min_confidence, rc.votes, self._emit, self._now,
                                        lambda n=name: self.ctx.watchdog.kick(f"camera-{n}"))
                     self.cameras[name] = src
         d = self.cfg.door
@@ -118,7 +123,7 @@ class GateApp(App):
                              hal.inputs[d.exit_button] if d.exit_button else None,
                              hal.inputs[d.door_contact] if d.door_contact else None,
                              hal.inputs[d.fire_input] if d.fire_input else None,
-                             hal.serial[d.reader] if d.reader else None, self.ctx.emit, self._now,
+                             hal.serial[d.reader] if d.reader else None, self._emit, self._now,
                              self.ctx.clock.monotonic, self._say)
             self.door.start()
         if any(lc.source == "lpr_push" for lc in self.cfg.lanes.values()):
@@ -167,8 +172,16 @@ class GateApp(App):
             except Exception:
                 self.ctx.logger.exception("gate loop failed")
 
+    def _emit(self, data: EventData, blobs: Sequence[bytes] = ()) -> Event:
+        """Emit an event; one whose audience is the guard is also listed on the local page."""
+        ev = self.ctx.emit(data, blobs)
+        if data.event_audience() == "guard":
+            shown = data.model_dump(include={"lane", "door", "plate", "seconds", "reason"}, exclude_none=True)
+            self.guard_alerts.appendleft({"zh": data.EVENT.zh, "en": data.EVENT.en, "at": ev.ts, **shown})
+        return ev
+
     def _alarm(self, lane: str, alarm: Alarm) -> None:
-        self.ctx.emit(gc.LANE_ALARMS[alarm.name](lane=lane, at=self._now(), detail=alarm.detail,
+        self._emit(gc.LANE_ALARMS[alarm.name](lane=lane, at=self._now(), detail=alarm.detail,
                                                  vehicles=alarm.vehicles, authorised=alarm.authorised,
                                                  seconds=alarm.seconds))
 
@@ -287,6 +300,6 @@ class GateApp(App):
         return page.render(lang, lanes=[lane.view() for lane in self.lanes.values()],
                            door=self.door.view() if self.door else None, lists_version=self.store.version,
                            counts=self.store.counts(), inside=self.store.inside(), settings=self.store.settings,
-                           lpr_url=self.lpr.url if self.lpr else None)
+                           lpr_url=self.lpr.url if self.lpr else None, guard_alerts=list(self.guard_alerts))
 
 

@@ -285,7 +285,7 @@ class Lane:
                 self._open()
             obs = Observation("", PlateColour.unknown, "card", now)
             data = self._passage(obs, None, None, v, opened, None, None, note=f"card {masked}")
-            ev = self.emit(data)
+            ev = self.emit(data)  # a refused card is a warning (the model's rule for deny)
             self._record(data, ev.id, ev.blobs)
             self.say(PROMPTS["resident" if opened else "blacklist"][0])
             return Outcome(v, opened, ev.id, passage=data.model_dump(mode="json"))

@@ -196,4 +196,4 @@ def test_dashboard_panels_give_energy_and_revenue_per_day(srv: LiveServer, pile:
     kwh = {s["name"]: s["values"][-1] for s in energy["series"]}
     yuan = {s["name"]: s["values"][-1] for s in revenue["series"]}
     assert kwh["pile-s1"] >= 1.5 and yuan["pile-s1"] >= 4.2, (today, kwh, yuan)
-    assert any(s["name"] == "full" and s["values"][-1] >= 1 for s in reasons["series"])
+    assert any(s["name"] == "已充满" and s["values"][-1] >= 1 for s in reasons["series"])  # the contract's name

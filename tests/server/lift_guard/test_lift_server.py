@@ -15,6 +15,7 @@ from linli import contract
 from linli.contract import lift_guard as lev
 from linli.contract import new_id, utcnow
 from linli.testing import wait_for
+from server.alerts.models import Alert
 from server.db.models import AuditLog, Event
 from server.lift_guard.ingest import shanghai_day
 from server.lift_guard.models import LiftFault, LiftPause
@@ -92,7 +93,10 @@ def test_lift_events_become_blocks_faults_and_pauses_with_daily_figures(
     assert pause.by == "mgr.wang" and pause.ended_why == "command" and pause.released_block == b2
     with srv.server.db.session() as s:  # alarms become work orders, one per lift and fault
         orders = {w.fault: w for w in s.scalars(select(WorkOrder).where(WorkOrder.device_id == r1.device_id))}
-    assert set(orders) == {"max_hold", "black", "covered"} and orders["max_hold"].severity == "alarm"
+    assert set(orders) == {"black", "covered"}  # device faults: maintenance
+    with srv.server.db.session() as s:  # a longest-hold release is a manager notice, not maintenance
+        (notice,) = s.scalars(select(Alert).where(Alert.device_id == r1.device_id, Alert.type == "lift.release"))
+        assert notice.audience == "manager" and notice.severity == "alarm"
 
     with srv.client("admin") as c:
         st = jbody(c.get("/api/v1/lift_guard/stats", params={"days": 1, "site": SITE}))
@@ -118,7 +122,7 @@ def test_lift_events_become_blocks_faults_and_pauses_with_daily_figures(
         outcomes = jbody(c.get("/api/v1/dashboards/panels/lift_guard.outcomes", params={"site": SITE}))
         assert {x["name"]: x["values"][-1] for x in outcomes["series"]}["人工解除（误报）"] >= 1
         faults_panel = jbody(c.get("/api/v1/dashboards/panels/lift_guard.faults", params={"site": SITE}))
-        assert {x["name"] for x in faults_panel["series"]} >= {"black", "covered"}
+        assert {x["name"] for x in faults_panel["series"]} >= {"画面全黑", "摄像头被遮挡"}  # the contract's names
         lat = jbody(c.get("/api/v1/dashboards/panels/lift_guard.latency", params={"site": SITE}))
         assert lat["unit"] == "ms" and lat["series"][0]["values"][-1] == 480
         csv = c.get("/api/v1/dashboards/panels/lift_guard.blocks", params={"site": SITE, "format": "csv"})

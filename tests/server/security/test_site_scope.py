@@ -228,6 +228,7 @@ def _path_value(w: World, path: str, name: str) -> str:
         "order_id": ids["taxi"] if "/taxi" in path else ids["workorder"], "photo_id": ids["photo_id"],
         "command_id": ids["command_id"], "event_id": ids["event_id"], "sha256": ids["sha256"],
         "panel_id": ids["panel_id"], "rollout_id": ids["fk"]["rollouts.id"], "action": "pause",
+        "alert_id": ids["fk"]["alerts.id"],
         "filename": f"linli-{ids['fk']['releases.version']}.tar.gz", "prepay_id": "no-such-prepay",
         "token": "no-such-token", "provider": "sim",
     }

@@ -24,7 +24,7 @@ def test_overview_page_chinese_by_default(live: Live, device: DeviceFactory) -> 
     assert '<html lang="zh-Hans">' in html
     for text in ("小区设备中心", "设备", "今日需关注", "最后通信", "软件版本", "告警", "在线", "调试探针"):
         assert text in html, text
-    assert dev.ref.device in html and "probe.door_held" in html
+    assert dev.ref.device in html and "probe door held" in html  # a type outside the contract: its words
     assert f'href="/api/v1/blobs/{sha}"' in html  # snapshot link
     assert re.search(r"\d+ (秒|分钟)前", html)       # last seen, relative, in Chinese
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", html)  # event time (Asia/Shanghai)
@@ -65,7 +65,7 @@ def test_device_page(live: Live, device: DeviceFactory) -> None:
         r = http.get(f"/devices/{dev.ref.key}")
         assert r.status_code == 200
         assert "设备详情" in r.text or dev.ref.device in r.text
-        assert "最近遥测" in r.text and "probe.input" in r.text and "返回总览" in r.text
+        assert "最近遥测" in r.text and "输入变化" in r.text and "返回总览" in r.text  # the contract's name
         en = http.get(f"/devices/{dev.ref.key}", params={"lang": "en"})
         assert "Latest telemetry" in en.text and "Recent commands" in en.text
         assert http.get("/devices/west/probe/nobody").status_code == 404

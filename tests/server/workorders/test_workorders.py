@@ -69,7 +69,7 @@ def test_full_life_cycle_with_roles_photo_and_audit(live: Live, device: DeviceFa
     url = f"/api/v1/workorders/{wo.id}"
     with live.ls.client("maint") as maint, live.ls.client("manager") as mgr, live.ls.client("admin") as admin:
         order = jbody(maint.get(url))
-        assert order["state"] == "received" and order["steps"] == ["note"]  # maintenance cannot dispatch
+        assert order["state"] == "received" and order["steps"] == ["note", "acknowledge"]  # maintenance cannot dispatch
         assert maint.post(url + "/steps/dispatch", json={"assignee": "maint"}).status_code == 403
         assert mgr.post(url + "/steps/handle", json={"note": "x"}).status_code == 409  # not dispatched yet
         assert mgr.post(url + "/steps/dispatch", json={}).status_code == 422  # assignee needed

@@ -38,6 +38,8 @@ CATALOG = Catalog({
     "cash": ("现金收费放行", "Cash paid: open"),
     "close": ("落闸", "Close"),
     "recent": ("最近通行", "Recent passages"),
+    "guard_alerts": ("保安警报", "Guard alerts"),
+    "guard_alerts_note": ("在服务器的道闸页面确认和清除。", "Acknowledge and clear them on the server's gate page."),
     "time": ("时间", "Time"),
     "plate": ("车牌", "Plate"),
     "decision": ("结果", "Decision"),
