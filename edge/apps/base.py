@@ -25,9 +25,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ValidationInfo
 
 from linli.contract import CommandInfo, DeviceRef, Event, EventData, Kind, Scalar
 from linli.i18n import Lang
@@ -150,6 +150,18 @@ class App(ABC):
 
 
 HalGroup = Literal["relays", "inputs", "cameras", "serial"]
+
+
+def _hal_part(group: HalGroup) -> AfterValidator:
+    return AfterValidator(lambda name, info: check_hal_part(info, group, name))
+
+
+#: Field types for an app config's references to its device's hardware: the name must be a part of that group in
+#: the device's ``hal:`` section (``open_relay: RelayName``; ``coin_input: InputName | None``).
+RelayName = Annotated[str, _hal_part("relays")]
+InputName = Annotated[str, _hal_part("inputs")]
+CameraName = Annotated[str, _hal_part("cameras")]
+SerialName = Annotated[str, _hal_part("serial")]
 
 
 def check_hal_part(info: ValidationInfo, group: HalGroup, name: str) -> str:

@@ -147,6 +147,10 @@ OPS_MESSAGES: dict[str, tuple[str, str]] = {
     "wo_fault": ("故障", "Fault"),
     "wo_state": ("状态", "State"),
     "wo_assignee": ("处理人", "Assignee"),
+    "wo_no_assignees": ("还不能派单：本小区还没有维修人员账号（维修人员要能看到这个小区）。请管理员先添加维修人员。",
+                        "Nobody to dispatch to yet: this site has no maintenance account (one that sees this site). "
+                        "An admin adds maintenance staff first."),
+    "wo_add_assignee": ("添加维修人员", "Add maintenance staff"),
     "wo_occurrences": ("次数", "Count"),
     "wo_created": ("受理时间", "Received"),
     "wo_last_seen": ("最近发生", "Last occurred"),

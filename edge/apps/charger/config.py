@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from edge.apps.base import check_hal_part
+from edge.apps.base import InputName, SerialName
 from edge.hal.cardreader import CardError, CardFormat, normalise_card
 
 from .tariff import Tariff
@@ -17,7 +17,7 @@ class MeterConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     protocol: Literal["dlt645", "modbus"] = Field("dlt645", title="Protocol")
-    serial: str = Field("meter", title="Serial port", description="Name of the port in hal.serial.")
+    serial: SerialName = Field("meter", title="Serial port", description="Name of the port in hal.serial.")
     address: str = Field("000000001234", title="DL/T 645 address", description="12 digits (dlt645 only).")
     map: str = Field("ddsu666", title="Modbus register map",
                      description="A shipped map (ddsu666, dtsu666) or the path of a YAML map (modbus only).")
@@ -46,10 +46,6 @@ class MeterConfig(BaseModel):
                                     description="The meter's energy and the ports' counters are compared over "
                                                 "windows this long.")
 
-    @field_validator("serial")
-    @classmethod
-    def _serial(cls, v: str, info: ValidationInfo) -> str:
-        return check_hal_part(info, "serial", v)
 
 
 class Limits(BaseModel):
@@ -76,16 +72,16 @@ class ChargerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     ports: int = Field(10, ge=1, le=17, title="Ports", description="Outlets on this pile (as the MCU reports).")
-    mcu_serial: str = Field("mcu", title="MCU serial port", description="Name of the MCU's port in hal.serial.")
+    mcu_serial: SerialName = Field("mcu", title="MCU serial port", description="Name of the MCU's port in hal.serial.")
     mcu_timeout_s: float = Field(0.25, gt=0, le=5, title="MCU answer timeout (s)")
     mcu_lost_after_s: float = Field(3.0, gt=0, le=120, title="MCU lost after (s)",
                                     description="No answer for this long: the MCU is lost (ports off).")
     mcu_watchdog_s: int = Field(10, ge=0, le=600, title="MCU watchdog (s)",
                                 description="The MCU drops every relay if the agent is silent this long.")
     meter: MeterConfig | None = Field(default_factory=MeterConfig, title="Meter (null: none)")
-    card_serial: str | None = Field(None, title="Card reader serial port",
+    card_serial: SerialName | None = Field(None, title="Card reader serial port",
                                     description="hal.serial port of an IC card reader sending one card id per line.")
-    coin_input: str | None = Field(None, title="Coin input", description="hal.inputs input pulsed once per coin.")
+    coin_input: InputName | None = Field(None, title="Coin input", description="hal.inputs input pulsed once per coin.")
     coin_window_s: float = Field(3.0, gt=0, le=60, title="Coin window (s)",
                                  description="Coins inserted within this time make one payment.")
     card_prepay_fen: int = Field(500, ge=0, le=100_000, title="Card prepay (fen)",
@@ -105,15 +101,7 @@ class ChargerConfig(BaseModel):
     settle_resend_s: float = Field(30.0, gt=0, le=3600, title="Resend settlement every (s)",
                                    description="Until the server acknowledges it (settle_ack).")
 
-    @field_validator("mcu_serial")
-    @classmethod
-    def _mcu(cls, v: str, info: ValidationInfo) -> str:
-        return check_hal_part(info, "serial", v)
 
-    @field_validator("card_serial")
-    @classmethod
-    def _card(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return v if v is None else check_hal_part(info, "serial", v)
 
     @field_validator("cards_allowed")
     @classmethod
@@ -126,10 +114,6 @@ class ChargerConfig(BaseModel):
         except CardError as exc:
             raise ValueError(f"cards_allowed: {exc}") from None
 
-    @field_validator("coin_input")
-    @classmethod
-    def _coin(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return v if v is None else check_hal_part(info, "inputs", v)
 
     @model_validator(mode="after")
     def _check(self) -> ChargerConfig:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator, model_validator
 
-from edge.apps.base import check_hal_part
+from edge.apps.base import CameraName, InputName, RelayName, SerialName
 from edge.hal.cardreader import CardFormat
 from linli.gate.fees import Tariff
 
@@ -27,16 +27,18 @@ class LaneConfig(_M):
         "lpr_push", title="Plate source",
         description="lpr_push: an LPR camera pushes its reads over HTTP; camera: frames from hal.cameras[camera] "
                     "are read on this device with the ONNX plate models.")
-    camera: str | None = Field(None, title="Camera", description="hal camera name (source: camera).")
+    camera: CameraName | None = Field(None, title="Camera", description="hal camera name (source: camera).")
     lpr_serial: str | None = Field(
         None, title="LPR camera serial",
         description="serialno of the LPR camera that pushes for this lane (may be left out with one push lane).")
-    open_relay: str = Field(title="Open relay", description="hal relay wired to the barrier's 'open' dry contact.")
-    close_relay: str | None = Field(None, title="Close relay",
+    open_relay: RelayName = Field(title="Open relay",
+                                  description="hal relay wired to the barrier's 'open' dry contact.")
+    close_relay: RelayName | None = Field(None, title="Close relay",
                                     description="hal relay wired to 'close' (optional; never energised while the "
                                                 "loop is occupied).")
-    loop: str | None = Field(None, title="Loop input", description="hal input of the vehicle detector (地感).")
-    arm_up: str | None = Field(None, title="Arm-up input", description="hal input of the arm's up limit (optional).")
+    loop: InputName | None = Field(None, title="Loop input", description="hal input of the vehicle detector (地感).")
+    arm_up: InputName | None = Field(None, title="Arm-up input",
+                                     description="hal input of the arm's up limit (optional).")
     open_via: Literal["relay", "camera", "both"] = Field(
         "relay", title="Open via",
         description="relay: pulse open_relay; camera: the LPR camera opens on our 'ok' reply; both.")
@@ -48,7 +50,7 @@ class LaneConfig(_M):
     arm_timeout_s: float = Field(6.0, ge=1, le=60, title="Arm timeout (s)")
     loop_stuck_s: float = Field(300.0, ge=5, le=86400, title="Loop stuck after (s)")
     tailgate_window_s: float = Field(30.0, ge=1, le=600, title="Tailgating window (s)")
-    card_reader: str | None = Field(None, title="Card reader",
+    card_reader: SerialName | None = Field(None, title="Card reader",
                                     description="hal serial port of a card reader at this lane (monthly cards): a "
                                                 "valid card on the synced card list opens like a resident plate.")
     card_format: CardFormat = Field(default_factory=CardFormat, title="Card number format",
@@ -122,13 +124,13 @@ class DoorConfig(_M):
     """A pedestrian door (门禁) on this device."""
 
     name: str = Field("door", pattern=r"^[a-z0-9_-]{1,48}$", title="Door name")
-    lock_relay: str = Field(title="Lock relay", description="hal relay that unlocks the door while energised.")
+    lock_relay: RelayName = Field(title="Lock relay", description="hal relay that unlocks the door while energised.")
     unlock_s: float = Field(6.0, ge=1, le=60, title="Unlock time (s)")
-    exit_button: str | None = Field(None, title="Exit button input")
-    door_contact: str | None = Field(None, title="Door contact input", description="active = door open.")
-    fire_input: str | None = Field(None, title="Fire alarm input",
+    exit_button: InputName | None = Field(None, title="Exit button input")
+    door_contact: InputName | None = Field(None, title="Door contact input", description="active = door open.")
+    fire_input: InputName | None = Field(None, title="Fire alarm input",
                                    description="active = fire alarm: the door unlocks and stays unlocked.")
-    reader: str | None = Field(None, title="Card/QR reader", description="hal serial port of the reader.")
+    reader: SerialName | None = Field(None, title="Card/QR reader", description="hal serial port of the reader.")
     card_format: CardFormat = Field(default_factory=CardFormat, title="Card number format",
                                     description="How the reader writes card numbers (edge/hal/cardreader.py).")
     held_open_s: float = Field(30.0, ge=3, le=3600, title="Held-open alarm after (s)")
@@ -159,34 +161,11 @@ class GateConfig(_M):
 
     @field_validator("lanes")
     @classmethod
-    def _lane_parts(cls, lanes: dict[str, LaneConfig], info: ValidationInfo) -> dict[str, LaneConfig]:
-        for name, lane in lanes.items():
+    def _lane_names(cls, lanes: dict[str, LaneConfig]) -> dict[str, LaneConfig]:
+        for name in lanes:
             if not name.replace("_", "").replace("-", "").isalnum() or not name.isascii() or len(name) > 32:
                 raise ValueError(f"lane name {name!r}: use a-z 0-9 _ -")
-            check_hal_part(info, "relays", lane.open_relay)
-            for inp in (lane.loop, lane.arm_up):
-                if inp:
-                    check_hal_part(info, "inputs", inp)
-            if lane.close_relay:
-                check_hal_part(info, "relays", lane.close_relay)
-            if lane.camera:
-                check_hal_part(info, "cameras", lane.camera)
-            if lane.card_reader:
-                check_hal_part(info, "serial", lane.card_reader)
         return lanes
-
-    @field_validator("door")
-    @classmethod
-    def _door_parts(cls, door: DoorConfig | None, info: ValidationInfo) -> DoorConfig | None:
-        if door is None:
-            return door
-        check_hal_part(info, "relays", door.lock_relay)
-        for inp in (door.exit_button, door.door_contact, door.fire_input):
-            if inp:
-                check_hal_part(info, "inputs", inp)
-        if door.reader:
-            check_hal_part(info, "serial", door.reader)
-        return door
 
     @model_validator(mode="after")
     def _lpr_routing(self) -> Self:

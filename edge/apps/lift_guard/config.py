@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from edge.apps.base import check_hal_part
+from edge.apps.base import CameraName, InputName, RelayName
 from edge.vision import (
     ClassMapConfig,
     ConfirmConfig,
@@ -54,7 +54,7 @@ class InhibitInput(_Section):
     at all (closed, driver error) counts as active too. Never wire an inhibit input into the lift's safety chain:
     it is only read."""
 
-    input: str = Field(title="Input", description="Name of the input in hal.inputs.")
+    input: InputName = Field(title="Input", description="Name of the input in hal.inputs.")
     mode: LiftMode = Field("other", title="Lift mode",
                            description="What the signal means: inspection, fire_recall, emergency_electric, "
                            "earthquake, out_of_service or other (shown on the page and in release notes).")
@@ -148,12 +148,12 @@ class SnapshotConfig(_Section):
 class LiftGuardConfig(_Section):
     """A camera in a lift car that holds the door open while an e-bike or its battery is inside."""
 
-    camera: str = Field("car", title="Camera", description="Name of the car camera in hal.cameras.")
-    door_input: str = Field(
+    camera: CameraName = Field("car", title="Camera", description="Name of the car camera in hal.cameras.")
+    door_input: InputName = Field(
         "door_open", title="Door-open input",
         description="Input (in hal.inputs) from the lift controller that is active while the car stands at a floor "
         "with its door open. The hold relay is energised only while it is active.")
-    hold_relay: str = Field(
+    hold_relay: RelayName = Field(
         "door_hold", title="Hold-door relay",
         description="Relay (in hal.relays) whose normally-open contact holds the door open / inhibits closing "
         "(wired in parallel with the door-open button). Never part of a safety circuit.")
@@ -210,26 +210,12 @@ class LiftGuardConfig(_Section):
     live_every_s: float = Field(1.0, ge=0.2, le=60, title="Live picture every (s)",
                                 description="How often the local page's live picture is refreshed.")
 
-    @field_validator("camera")
-    @classmethod
-    def _camera(cls, v: str, info: ValidationInfo) -> str:
-        return check_hal_part(info, "cameras", v)
 
-    @field_validator("door_input")
-    @classmethod
-    def _door(cls, v: str, info: ValidationInfo) -> str:
-        return check_hal_part(info, "inputs", v)
 
-    @field_validator("hold_relay")
-    @classmethod
-    def _relay(cls, v: str, info: ValidationInfo) -> str:
-        return check_hal_part(info, "relays", v)
 
     @field_validator("inhibit_inputs")
     @classmethod
-    def _inhibits(cls, v: list[InhibitInput], info: ValidationInfo) -> list[InhibitInput]:
-        for x in v:
-            check_hal_part(info, "inputs", x.input)
+    def _inhibits(cls, v: list[InhibitInput]) -> list[InhibitInput]:
         names = [x.input for x in v]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from edge.apps.base import check_hal_part
+from edge.apps.base import InputName, RelayName
 
 
 class ProbeConfig(BaseModel):
@@ -12,9 +12,9 @@ class ProbeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    button: str = Field("button", title="Button input",
+    button: InputName = Field("button", title="Button input",
                         description="Name of the input (in hal.inputs) whose changes are reported.")
-    output: str = Field("output", title="Output relay", description="Name of the relay (in hal.relays) to test.")
+    output: RelayName = Field("output", title="Output relay", description="Name of the relay (in hal.relays) to test.")
     pulse_max_s: float = Field(5.0, ge=0.1, le=5.0, title="Longest pulse (s)",
                                description="A pulse command asking for more is refused.")
     max_on_s: float = Field(60.0, ge=0.5, le=3600, title="Longest hold (s)",
@@ -22,12 +22,4 @@ class ProbeConfig(BaseModel):
     loop_interval_s: float = Field(0.2, ge=0.01, le=5.0, title="Loop interval (s)",
                                    description="How often the probe's loop runs (and kicks the watchdog).")
 
-    @field_validator("button")
-    @classmethod
-    def _button_exists(cls, v: str, info: ValidationInfo) -> str:
-        return check_hal_part(info, "inputs", v)
 
-    @field_validator("output")
-    @classmethod
-    def _output_exists(cls, v: str, info: ValidationInfo) -> str:
-        return check_hal_part(info, "relays", v)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge.apps.base import check_hal_part
+from edge.apps.base import InputName
 from linli.contract.taxi_kiosk import Place
 
 
@@ -113,7 +113,7 @@ class TaxiKioskConfig(_Section):
     """A one-tap taxi screen at a compound entrance."""
 
     place: PlaceConfig = Field(title="Place", description="Where the kiosk and its taxi bay are.")
-    button: str | None = Field("call_button", title="Physical button",
+    button: InputName | None = Field("call_button", title="Physical button",
                                description="Input (in hal.inputs) of the big physical button; it does what the "
                                "screen's main button does. Empty: no physical button.")
     hotline: str = Field("96822", pattern=r"^[0-9][0-9-]{2,15}$", title="Taxi hotline",
@@ -133,7 +133,3 @@ class TaxiKioskConfig(_Section):
     loop_interval_s: float = Field(0.25, ge=0.01, le=5.0, title="Loop interval (s)",
                                    description="How often the kiosk checks its time limits and the network.")
 
-    @field_validator("button")
-    @classmethod
-    def _button_exists(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return None if v is None else check_hal_part(info, "inputs", v)

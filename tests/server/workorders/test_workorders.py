@@ -201,3 +201,24 @@ def test_offline_device_opens_an_order_and_recovers(tmp_path: Path, mqtt_broker:
             assert got["state"] == "received"  # staff still close it (they may want to know why it was off)
         finally:
             back.close()
+
+
+def test_an_empty_assignee_list_explains_itself(tmp_path: Path, mqtt_broker: TestBroker) -> None:
+    """A site with no maintenance account: the dispatch form says why nobody can be picked (and where an admin adds
+    one) instead of an empty list, and its button is off."""
+    from linli.contract import utcnow
+    from server.db.models import Device
+    from server.testing import user_entries
+
+    users = [u for u in user_entries() if u["role"] == "admin" or u.get("sites")]  # nobody who sees sh-nobody
+    settings = make_settings(tmp_path / "srv", f"sqlite:///{tmp_path}/s.db", mqtt_broker, auth={"users": users})
+    with running(create_app(settings)) as ls:
+        with ls.server.db.session() as s:
+            s.add(Device(site="sh-nobody", kind="probe", device="p-1", state="online", first_seen=utcnow()))
+        with ls.client("admin") as admin:
+            r = admin.post("/api/v1/workorders", json={"site": "sh-nobody", "kind": "probe", "device": "p-1",
+                                                       "fault": "camera", "severity": "warning"})
+            assert r.status_code == 201, r.text
+            page = admin.get(f"/workorders/{r.json()['id']}", headers={"accept": "text/html"}).text
+        assert 'id="no-assignees"' in page and "还不能派单" in page and 'href="/admin/users"' in page
+        assert 'data-step="dispatch" disabled' in page
