@@ -38,8 +38,16 @@ class RingLogHandler(logging.Handler):
         with self._ring_lock:
             self._lines.append(line)
 
-    def tail(self, n: int = 200) -> list[LogLine]:
-        """The last ``n`` lines, newest first."""
+    def tail(self, n: int = 200, level: str | None = None) -> list[LogLine]:
+        """The last ``n`` lines, newest first; with ``level`` (``warning``, ``ERROR``, …) only lines at that level
+        or worse. An unknown level name raises ValueError."""
+        floor = 0
+        if level:
+            floor = logging.getLevelNamesMapping().get(level.upper(), -1)
+            if floor < 0:
+                raise ValueError(f"unknown log level {level!r}")
         with self._ring_lock:
             lines = list(self._lines)
+        if floor:
+            lines = [x for x in lines if logging.getLevelNamesMapping().get(x.level, 0) >= floor]
         return lines[::-1][:n]

@@ -36,7 +36,7 @@ def energy_per_day(q: PanelQuery) -> ChartData:
 
 
 def revenue_per_day(q: PanelQuery) -> ChartData:
-    return _settled(q, func.sum(ChargerOrder.amount_fen), Device.device, "元", 0.01)
+    return _settled(q, func.sum(ChargerOrder.amount_fen), Device.device, "元" if q.lang == "zh" else "yuan", 0.01)
 
 
 def reasons_per_day(q: PanelQuery) -> ChartData:

@@ -115,10 +115,11 @@ def list_panels(request: Request, user: Reader, kind: Kind | None = None) -> lis
     return [PanelOut.of(p, lang) for p in panels]
 
 
-@router.get("/dashboards/summary", response_model=SummaryOut, summary="Fleet headline figures (your sites)")
-def get_summary(request: Request, user: Reader) -> SummaryOut:
+@router.get("/dashboards/summary", response_model=SummaryOut,
+            summary="Headline figures (your sites): the fleet, or one kind's devices and work orders")
+def get_summary(request: Request, user: Reader, kind: Kind | None = None) -> SummaryOut:
     with get_server(request).db.session() as s:
-        return SummaryOut(**summary(s, user))
+        return SummaryOut(**summary(s, user, kind.value if kind else None))
 
 
 @router.get("/dashboards/panels/{panel_id}", response_model=PanelDataOut,

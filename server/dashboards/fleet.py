@@ -143,15 +143,20 @@ def fleet_rows(s: Session, user: User, site: str | None = None) -> list[KindSite
             for st, k, n, on, last in s.execute(stmt.order_by(Device.site, Device.kind))]
 
 
-def summary(s: Session, user: User) -> dict[str, Any]:
-    """Headline figures for the cards and the live stream."""
-    rows = fleet_rows(s, user)
+def summary(s: Session, user: User, kind: str | None = None) -> dict[str, Any]:
+    """Headline figures for the cards and the live stream: the whole fleet, or one kind's devices and orders."""
+    rows = [r for r in fleet_rows(s, user) if kind is None or r.kind == kind]
     now = utcnow()
-    open_q = visible_orders(select(func.count()).select_from(WorkOrder).where(WorkOrder.state.in_(OPEN_STATES)),
-                            user)
-    overdue_q = visible_orders(select(func.count()).select_from(WorkOrder).where(overdue_clause(now)), user)
+
+    def orders(stmt: Any) -> int:
+        if kind is not None:
+            stmt = stmt.join(Device, WorkOrder.device_id == Device.id).where(Device.kind == kind)
+        return int(s.scalar(visible_orders(stmt, user)) or 0)
+
+    base = select(func.count()).select_from(WorkOrder)
     devices = sum(r.devices for r in rows)
     online = sum(r.online for r in rows)
     return {"devices": devices, "online": online, "offline": devices - online,
             "online_rate": round(100.0 * online / devices, 1) if devices else 0.0,
-            "open_orders": int(s.scalar(open_q) or 0), "overdue_orders": int(s.scalar(overdue_q) or 0)}
+            "open_orders": orders(base.where(WorkOrder.state.in_(OPEN_STATES))),
+            "overdue_orders": orders(base.where(overdue_clause(now)))}

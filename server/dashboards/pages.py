@@ -27,7 +27,7 @@ def _page(request: Request, user: User, kind: Kind | None, since: date | None, u
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site}")
     with srv.db.session() as s:
         rows = fleet_rows(s, user, site or None)
-        summ = summary(s, user)
+        summ = summary(s, user, kind.value if kind else None)  # a kind's page counts that kind only
     if kind is not None:
         rows = [r for r in rows if r.kind == kind.value]
     kinds_with_panels = [k.value for k in Kind if srv.dashboards.panels(k)]

@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy import func, select
 
-from linli.contract import Kind, utcnow
-from linli.i18n import Lang, fmt_ago, fmt_time, pick_lang
+from linli.contract import KINDS, CommandInfo, Kind, utcnow
+from linli.i18n import SHANGHAI, Lang, fmt_ago, fmt_time, pick_lang
+from server.alerts.service import open_alerts
 from server.api.deps import csrf_token, find_device, get_server, require, visible
 from server.auth import User, can_see_plates, can_see_snapshots, mask_data, mask_plate
 from server.commands import effective_state, get_config
 from server.db.models import Blob, Command, Device, Event, Telemetry
+from server.web import schema_form
 from server.web.humanize import humanizer
 from server.web.messages import CATALOG
 from server.workorders.flow import OPEN_STATES
 from server.workorders.models import WorkOrder
-from server.workorders.service import fault_of, visible_orders
+from server.workorders.service import fault_of, overdue, visible_orders
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -127,28 +130,105 @@ def _blob_state(session: Any, events: list[Event]) -> dict[str, bool]:
     return {sha: purged is None for sha, purged in rows}
 
 
+ATTENTION_ROWS = 15
+
+
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, user: Reader) -> HTMLResponse:
+    """What needs attention today first: open alarms and faults (work orders, overdue ones on top), offline devices
+    and today's alarm events, each a link; then the fleet. The full event history is on /events."""
     srv = get_server(request)
+    now = utcnow()
     with srv.db.session() as s:
         devices = list(s.scalars(visible(select(Device), user).order_by(Device.site, Device.kind, Device.device)
                                  .limit(1000)))
-        events = s.execute(visible(select(Event, Device).join(Device, Event.device_id == Device.id), user)
-                           .order_by(Event.ts.desc(), Event.id.desc()).limit(50)).all()
-        alarms = s.scalar(visible(select(func.count()).select_from(Event).join(Device, Event.device_id == Device.id)
-                                  .where(Event.severity == "alarm", Event.ts >= utcnow() - timedelta(hours=24)),
-                                  user)) or 0
-        blob_ok = _blob_state(s, [e for e, _ in events])
-        open_orders = s.scalar(visible_orders(select(func.count()).select_from(WorkOrder)
-                                              .where(WorkOrder.state.in_(OPEN_STATES)), user)) or 0
-    online = sum(1 for d in devices if d.state == "online")
+        alarm_q = (visible(select(Event, Device).join(Device, Event.device_id == Device.id), user)
+                   .where(Event.severity == "alarm", Event.ts >= now - timedelta(hours=24)))
+        alarms = s.execute(alarm_q.order_by(Event.ts.desc(), Event.id.desc()).limit(ATTENTION_ROWS)).all()
+        n_alarms = s.scalar(select(func.count()).select_from(alarm_q.subquery())) or 0
+        blob_ok = _blob_state(s, [e for e, _ in alarms])
+        alerts = open_alerts(s, user, limit=ATTENTION_ROWS + 1)  # guard alerts and manager notices
+        orders = s.execute(visible_orders(select(WorkOrder, Device).join(Device, WorkOrder.device_id == Device.id)
+                                          .where(WorkOrder.state.in_(OPEN_STATES)), user)
+                           .order_by(WorkOrder.last_seen_at.desc()).limit(500)).all()
+    late = {wo.id: overdue(wo, now) for wo, _ in orders}
+    # overdue first, then alarms before warnings, newest first (the sort is stable)
+    orders.sort(key=lambda r: (not late[r[0].id], r[0].severity != "alarm"))
+    offline = [d for d in devices if d.state != "online"]
+    online = len(devices) - len(offline)
     stats = srv.stats.snapshot()
     return _render(request, "index.html", user, {
-        "devices": devices, "events": events, "blob_ok": blob_ok,
-        "counts": {"devices": len(devices), "online": online, "offline": len(devices) - online, "alarms": alarms,
-                   "open_orders": open_orders},
+        "devices": devices, "alarms": alarms, "blob_ok": blob_ok, "orders": orders[:ATTENTION_ROWS],
+        "alerts": alerts[:ATTENTION_ROWS], "more_alerts": len(alerts) > ATTENTION_ROWS,
+        "late": late, "offline": offline[:ATTENTION_ROWS],
+        "more": {"orders": max(0, len(orders) - ATTENTION_ROWS), "offline": max(0, len(offline) - ATTENTION_ROWS),
+                 "alarms": max(0, n_alarms - ATTENTION_ROWS)},
+        "counts": {"devices": len(devices), "online": online, "offline": len(offline), "alarms": n_alarms,
+                   "open_orders": len(orders), "overdue": sum(1 for v in late.values() if v)},
         "ingest": stats,
     })
+
+
+EVENT_PAGE = 50
+SEVERITIES = ("info", "warning", "alarm")
+
+
+def _local_time(text: str) -> datetime | None:
+    """A ``datetime-local`` field (Asia/Shanghai, as people read times) → UTC; '' → None; ValueError if bad."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI).astimezone(UTC)
+
+
+@router.get("/events", response_class=HTMLResponse)
+def events_page(request: Request, user: Reader) -> HTMLResponse:
+    """Every event the user may see (their sites only), newest first, filtered by site, kind, device, type, severity
+    and time, 50 a page (paged on the server by a cursor, like /api/v1/events, which does the query)."""
+    from server.api.events import list_events
+
+    q = request.query_params
+    f = {k: (q.get(k) or "").strip()[:64] for k in ("site", "kind", "device", "type", "severity", "since", "until",
+                                                    "cursor")}
+    err = ""
+    items: list[Any] = []
+    next_cursor = None
+    try:
+        kind = Kind(f["kind"]) if f["kind"] else None
+        if f["severity"] and f["severity"] not in SEVERITIES:
+            raise ValueError(f["severity"])
+        page = list_events(request, user, site=f["site"] or None, kind=kind, device=f["device"] or None,
+                           type=f["type"] or None, severity=f["severity"] or None,  # type: ignore[arg-type]
+                           since=_local_time(f["since"]), until=_local_time(f["until"]), limit=EVENT_PAGE,
+                           cursor=f["cursor"] or None)
+        items, next_cursor = page.items, page.next_cursor
+    except (ValueError, HTTPException):
+        err = "bad_filter"
+    with get_server(request).db.session() as s:
+        sites = list(s.scalars(visible(select(Device.site).distinct(), user).order_by(Device.site)))
+        shas = sorted({b.sha256 for e in items for b in e.blobs})
+        blob_ok = ({sha: purged is None for sha, purged in
+                    s.execute(select(Blob.sha256, Blob.purged_at).where(Blob.sha256.in_(shas))).all()}
+                   if shas else {})
+    keep = {k: v for k, v in f.items() if v and k != "cursor"}
+    return _render(request, "events.html", user, {
+        "items": items, "f": f, "sites": sites, "severities": SEVERITIES, "blob_ok": blob_ok, "filter_err": err,
+        "older": "/events?" + urlencode({**keep, "cursor": next_cursor}) if next_cursor else None,
+        "newest": "/events?" + urlencode(keep) if f["cursor"] else None,
+    })
+
+
+def command_picker(kind: str, user: User) -> list[tuple[CommandInfo, list[schema_form.FormField]]]:
+    """The kind's commands this user's role may send, each with the typed form of its arguments (from the
+    contract's argument model). A command whose arguments have no simple form is left to the JSON form."""
+    out = []
+    for info in KINDS[Kind(kind)].commands:
+        if not info.may_send(user.role):
+            continue
+        try:
+            out.append((info, schema_form.fields(info.args)))
+        except schema_form.SchemaFormError:
+            continue
+    return out
 
 
 @router.get("/devices/{site}/{kind}/{device}", response_class=HTMLResponse)
@@ -172,6 +252,7 @@ def device_page(request: Request, user: Reader, site: str, kind: str, device: st
     overrides = json.dumps(config.desired_overrides if config and config.desired_overrides else {},
                            ensure_ascii=False, indent=2)
     return _render(request, "device.html", user, {
+        "picker": command_picker(dev.kind, user),
         "dev": dev, "events": events, "telemetry": last, "commands": commands, "config": config,
         "blob_ok": blob_ok, "cmd_state": effective_state, "orders": orders, "overrides": overrides,
         "cmd_names": cmd_names, "data_view": lambda d: mask_data(d, user),

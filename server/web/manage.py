@@ -12,13 +12,13 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from linli.contract import NAME_RE
+from linli.contract import NAME_RE, command_info
 from server.api.deps import find_device, form_user, get_server, require
 from server.audit import audit, visible_audit
 from server.auth import User
 from server.commands import check_sender, send_command, set_desired_config
 from server.db.models import AuditLog
-from server.web import render
+from server.web import render, schema_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,6 +36,12 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"{what}: must be a JSON object {{…}}")
     return value
+
+
+async def _form_fields(request: Request) -> dict[str, str]:
+    """The posted form's text fields (the typed command form's ``arg.<name>`` fields vary by command)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 @router.post("/devices/{site}/{kind}/{device}/config")
@@ -60,6 +66,7 @@ def push_config(request: Request, site: str, kind: str, device: str,
 @router.post("/devices/{site}/{kind}/{device}/command")
 def post_command(request: Request, site: str, kind: str, device: str,
                  user: Annotated[User, Depends(form_user("command"))],
+                 fields: Annotated[dict[str, str], Depends(_form_fields)],
                  name: Annotated[str, Form(max_length=48)], args: Annotated[str, Form(max_length=10_000)] = "{}",
                  reason: Annotated[str, Form(max_length=500)] = "",
                  confirm: Annotated[str, Form(max_length=8)] = "") -> Response:
@@ -73,7 +80,13 @@ def post_command(request: Request, site: str, kind: str, device: str,
     if not reason.strip():
         return _back(site, kind, device, err="reason")
     try:
-        values = _json_object(args, "args")
+        if fields.get("typed") == "1":  # the command picker's typed form (fields from the contract's argument model)
+            info = command_info(dev.kind, name)
+            if info is None:
+                raise ValueError(f"not a command of this kind: {name}")
+            values = schema_form.values(info.args, fields)
+        else:
+            values = _json_object(args, "args")
     except ValueError as exc:
         return _back(site, kind, device, err=str(exc))
     cfg = srv.settings.commands

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from edge.runtime.agent import Agent
 
 HERE = Path(__file__).parent
+#: the levels the logs page filters by ("at least this bad")
+LOG_LEVELS = ("INFO", "WARNING", "ERROR", "CRITICAL")
 log = logging.getLogger(__name__)
 
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
@@ -145,8 +147,11 @@ def create_app(agent: Agent) -> FastAPI:
                     cached=lambda sha: agent.blob(sha) is not None)
 
     @app.get("/logs", response_class=HTMLResponse)
-    def logs_page(request: Request, username: str = Depends(user)) -> HTMLResponse:
-        return page(request, "logs.html", "logs", username, lines=agent.logbuf.tail(200))
+    def logs_page(request: Request, username: str = Depends(user), level: str = "") -> HTMLResponse:
+        """The log tail, newest first; ``?level=warning`` shows warnings and worse only."""
+        level = level.upper() if level.upper() in LOG_LEVELS else ""
+        return page(request, "logs.html", "logs", username, lines=agent.logbuf.tail(200, level or None),
+                    level=level, levels=LOG_LEVELS)
 
     @app.get("/config", response_class=HTMLResponse)
     def config_page(request: Request, username: str = Depends(user)) -> HTMLResponse:
@@ -179,8 +184,10 @@ def create_app(agent: Agent) -> FastAPI:
         return [e.model_dump(mode="json") for e in list(agent.recent_events)[: max(0, min(limit, 500))]]
 
     @app.get("/api/logs")
-    def api_logs(limit: int = 200, username: str = Depends(user)) -> list[dict[str, str]]:
-        return [line.as_dict() for line in agent.logbuf.tail(max(0, min(limit, 1000)))]
+    def api_logs(limit: int = 200, level: str = "", username: str = Depends(user)) -> list[dict[str, str]]:
+        if level and level.upper() not in LOG_LEVELS:
+            raise HTTPException(422, f"level must be one of {', '.join(LOG_LEVELS)}")
+        return [line.as_dict() for line in agent.logbuf.tail(max(0, min(limit, 1000)), level or None)]
 
     @app.get("/api/config")
     def api_config(username: str = Depends(user)) -> dict[str, Any]:

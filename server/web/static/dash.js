@@ -20,6 +20,9 @@
       if (!resp.ok) return;
       data = await resp.json();
     } catch (e) { return; }
+    // the unit (元, kWh, …) beside the title and on the value axis, not only in the tooltips
+    const unit = box.querySelector(".unit");
+    if (unit) unit.textContent = data.unit ? " · " + data.unit : "";
     const canvasBox = box.querySelector(".canvas-box");
     let empty = canvasBox.querySelector(".nodata");
     const hasData = data.series.some(function (s) { return s.values.some(function (v) { return v; }); });
@@ -54,7 +57,8 @@
                      return ctx.dataset.label + ": " + ctx.formattedValue + (data.unit ? " " + data.unit : ""); } } } },
         scales: type === "doughnut" ? {} : {
           x: { stacked: stacked, ticks: { maxRotation: 0, autoSkip: true } },
-          y: { stacked: stacked, beginAtZero: true, ticks: { precision: 0 } },
+          y: { stacked: stacked, beginAtZero: true, ticks: data.unit ? {} : { precision: 0 },
+               title: { display: !!data.unit, text: data.unit || "" } },
         },
       },
     });

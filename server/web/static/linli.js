@@ -57,10 +57,21 @@
     while (box.children.length > 4) box.removeChild(box.firstChild);
     setTimeout(function () { div.remove(); }, 12000);
   }
-  function summary(s) {
+  function cards(s) {
     document.querySelectorAll("[data-key]").forEach(function (el) {
       if (s[el.dataset.key] !== undefined) el.textContent = s[el.dataset.key];
     });
+  }
+  function summary(s) {
+    // a kind's dashboard counts that kind only: its cards take that kind's figures, not the fleet's
+    const own = document.querySelector("#summary[data-kind]");
+    if (own) {
+      fetch("/api/v1/dashboards/summary?kind=" + encodeURIComponent(own.dataset.kind), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; }).then(function (k) { if (k) cards(k); })
+        .catch(function () { /* next update */ });
+    } else {
+      cards(s);
+    }
     const nav = document.getElementById("nav-open-orders");
     if (nav) {
       nav.textContent = s.overdue_orders ? s.open_orders + "!" : s.open_orders;
@@ -78,4 +89,25 @@
   es.onerror = function () {
     document.querySelectorAll(".live-dot").forEach(function (d) { d.classList.remove("on"); });
   };
+})();
+
+// Phones: under ~480 px the stylesheet shows each table row as a card; every cell is labelled with its column's
+// heading (data-label, from the table's <thead>), again whenever the page refreshes part of itself.
+(function () {
+  "use strict";
+  function label(root) {
+    for (const table of root.querySelectorAll("table")) {
+      const heads = Array.from(table.querySelectorAll("thead th")).map(function (th) { return th.textContent.trim(); });
+      if (!heads.length) continue;
+      for (const row of table.querySelectorAll("tbody tr")) {
+        let col = 0;
+        for (const cell of row.children) {
+          if (!cell.hasAttribute("data-label") && heads[col]) cell.setAttribute("data-label", heads[col]);
+          col += Number(cell.getAttribute("colspan") || 1);
+        }
+      }
+    }
+  }
+  label(document);
+  new MutationObserver(function () { label(document); }).observe(document.body, { childList: true, subtree: true });
 })();

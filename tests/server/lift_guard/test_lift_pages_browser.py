@@ -134,8 +134,10 @@ def test_lift_pages_in_chromium(world: dict[str, Any]) -> None:
     with chromium() as ctx:  # maintenance staff: no pictures, but the release form
         page = ctx.new_page()
         _login(page, ls, "maint", f"/lift_guard/{SITE}/{ref.device}")
-        assert page.locator("#lg-gallery img").count() == 0
-        assert "无权查看" in page.locator("#lg-gallery").inner_text()
+        # one notice and the blocks as a list, not a wall of grey "hidden" tiles
+        assert page.locator("#lg-gallery").count() == 0 and page.locator("img").count() == 0
+        assert "不能查看抓拍图片" in page.locator("#lg-no-snaps").inner_text()
+        assert page.locator("#lg-blocks li").count() == 6 and "误报：电动轮椅" in page.inner_text("#lg-blocks")
         assert page.locator("#lg-release-form").count() == 1
         screenshot(page, "lift_guard-server-device-maint")
     with ls.server.db.session() as s:

@@ -145,15 +145,42 @@ def test_manager_day_in_chromium(world: dict[str, Any], tmp_path: Path) -> None:
         # device management (maintenance): a command needs the confirmation box, a reason and the dialog
         mpage.goto(ls.url + f"/devices/{d1.ref.key}")
         assert "抓拍仅限物业经理查看" in mpage.inner_text("main") or "/api/v1/blobs/" not in mpage.content()
-        mpage.fill("#command-form input[name=name]", "pulse")
-        mpage.fill("#command-form textarea[name=args]", '{"seconds": 1}')
-        mpage.fill("#command-form input[name=reason]", "测试道闸")
-        mpage.check("#command-form input[name=confirm]")
+        # the command picker: the kind's commands from the contract, each a typed form of its arguments
+        pick = mpage.locator("#command-picker details[data-command=pulse]")
+        assert "脉冲输出" in pick.locator("summary").inner_text()
+        pick.locator("summary").click()
+        seconds = pick.locator("input[name='arg.seconds']")
+        assert seconds.get_attribute("type") == "number" and seconds.get_attribute("max") == "5.0"
+        assert seconds.input_value() == "0.5"  # the model's default
+        seconds.fill("1")
+        pick.locator("input[name=reason]").fill("测试道闸")
+        pick.locator("input[name=confirm]").check()
         mpage.on("dialog", lambda d: d.accept())
-        mpage.click("#command-form button")
+        pick.locator("button").click()
         mpage.wait_for_selector(".flash.ok")
         got = wait_for(lambda: [c for n, c in d1.commands() if n == "pulse"], what="command at the device")
-        assert got[-1].args == {"seconds": 1} and got[-1].by == "maint"
+        assert got[-1].args == {"seconds": 1.0} and got[-1].by == "maint"
+        # a boolean argument is a checkbox (set: on)
+        pick = mpage.locator("#command-picker details[data-command=set]")
+        pick.locator("summary").click()
+        pick.locator("input[name='arg.on']").check()
+        pick.locator("input[name=reason]").fill("测试输出")
+        pick.locator("input[name=confirm]").check()
+        pick.locator("button").click()
+        mpage.wait_for_selector(".flash.ok")
+        got = wait_for(lambda: [c for n, c in d1.commands() if n == "set"], what="set at the device")
+        assert got[-1].args == {"on": True}
+        # out of range: refused with the reason, nothing sent
+        pick = mpage.locator("#command-picker details[data-command=pulse]")
+        pick.locator("summary").click()
+        pick.locator("input[name='arg.seconds']").evaluate("e => { e.max = ''; e.min = ''; }")
+        pick.locator("input[name='arg.seconds']").fill("9")
+        pick.locator("input[name=reason]").fill("太长")
+        pick.locator("input[name=confirm]").check()
+        pick.locator("button").click()
+        mpage.wait_for_selector(".flash.bad")
+        assert "seconds" in mpage.inner_text(".flash.bad")
+        assert len([c for n, c in d1.commands() if n == "pulse"]) == 1
         mpage.fill("textarea[name=overrides]", '{"app": {"hold_s": 5}}')
         mpage.locator("form[action$='/config'] button").click()
         mpage.wait_for_selector(".flash.ok")

@@ -22,7 +22,7 @@ def test_overview_page_chinese_by_default(live: Live, device: DeviceFactory) -> 
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     html = r.text
     assert '<html lang="zh-Hans">' in html
-    for text in ("小区设备中心", "设备", "最新事件", "最后通信", "软件版本", "告警", "在线", "调试探针"):
+    for text in ("小区设备中心", "设备", "今日需关注", "最后通信", "软件版本", "告警", "在线", "调试探针"):
         assert text in html, text
     assert dev.ref.device in html and "probe door held" in html  # a type outside the contract: its words
     assert f'href="/api/v1/blobs/{sha}"' in html  # snapshot link
@@ -44,14 +44,14 @@ def test_english_with_lang_param_and_cookie(live: Live, device: DeviceFactory) -
     with live.ls.client("admin") as http:
         r = http.get("/", params={"lang": "en"})
         assert r.status_code == 200 and '<html lang="en">' in r.text
-        for text in ("Compound devices", "Recent events", "Last seen", "Software", "online"):
+        for text in ("Compound devices", "Needs attention today", "Last seen", "Software", "online"):
             assert text in r.text, text
-        assert "最新事件" not in r.text
+        assert "今日需关注" not in r.text
         assert r.cookies.get("linli_lang") == "en"
         again = http.get("/")  # the cookie remembers
         assert '<html lang="en">' in again.text
         back = http.get("/", params={"lang": "zh"})
-        assert '<html lang="zh-Hans">' in back.text and "最新事件" in back.text
+        assert '<html lang="zh-Hans">' in back.text and "今日需关注" in back.text
 
 
 def test_device_page(live: Live, device: DeviceFactory) -> None:

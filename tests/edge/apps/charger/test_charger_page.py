@@ -8,6 +8,7 @@ import pytest
 
 from edge.runtime.harness import DEFAULT_PAGE_PASSWORD
 from linli.testing import chromium, screenshot, wait_for
+from tests.edge.runtime.test_localpage_phone import PAGES, check_agent_pages
 
 
 @pytest.mark.browser
@@ -49,5 +50,7 @@ def test_local_page_shows_ports_and_starts_and_stops_a_port(make_bench: Any) -> 
         page.goto(b.agent.page.url + "/?lang=en")
         assert "SMOKE ALARM" in page.content()
         screenshot(page, "charger-local-en")
+    findings = check_agent_pages(b.agent.page.url, PAGES, "agent-charger")  # with the smoke alarm shown
+    assert not findings, "\n".join(findings)
     audit = (b.agent.data_dir / "audit.log").read_text(encoding="utf-8")
     assert "cmd start" in audit and "origin=local" in audit

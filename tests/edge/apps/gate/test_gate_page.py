@@ -13,6 +13,7 @@ from edge.hal.sim import PinBoard
 from edge.runtime.harness import DEFAULT_PAGE_PASSWORD, AgentFactory, Recorder
 from linli.contract.gate import ListEntry
 from linli.testing import chromium, screenshot
+from tests.edge.runtime.test_localpage_phone import PAGES, check_agent_pages
 
 from .conftest import HAL, gate_app
 
@@ -58,6 +59,8 @@ def test_local_page(gate_agents: AgentFactory, gate_recorder: Recorder) -> None:
             page.goto(url + "/?lang=en")
             assert "Lanes" in page.locator("section.gate").inner_text()
             screenshot(page, "gate-local-en")
+        findings = check_agent_pages(url, PAGES, "agent-gate")
+        assert not findings, "\n".join(findings)
         manual = gate_recorder.wait(lambda: [e for e in gate_recorder.events(type="gate.passage")
                                              if e.data["decision"] == "manual"], what="manual passage")[0]
         assert manual.data["by"] == "local:maint" and manual.data["note"] == "送货车，已登记"

@@ -12,6 +12,7 @@ import pytest
 from edge.runtime.harness import DEFAULT_PAGE_PASSWORD
 from linli.testing import CHROMIUM, chromium, screenshot, wait_for
 from tests.edge.apps.lift_guard.conftest import LiftFactory
+from tests.edge.runtime.test_localpage_phone import PAGES, check_agent_pages
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
@@ -52,6 +53,8 @@ def test_local_page_states_and_actions_in_chromium(lifts: LiftFactory, clip_vide
         page.wait_for_selector(".flash.bad")
         assert "car may move" in page.locator(".flash.bad").inner_text() and not lift.sim.relay_on()
         screenshot(page, "lift_guard-local-refused")
+    findings = check_agent_pages(url, PAGES, "agent-lift_guard")
+    assert not findings, "\n".join(findings)
     res = a.runner.saved_result(next(e.data["id"] for e in a.recent_events
                                      if e.type == "cmd.executed" and e.data["name"] == "release"))
     assert res is not None and res.ok and res.result["released_block"]
