@@ -84,6 +84,7 @@ class LprServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "linli-gate"
+            timeout = 15  # a sender that stalls mid-request does not hold a thread for ever
 
             def log_message(self, format: str, *args: Any) -> None:
                 safe = tuple(_TOKEN_RE.sub("token=***", a) if isinstance(a, str) else a for a in args)
@@ -139,9 +140,23 @@ class LprServer:
         want = self.token.encode()
         return any(hmac.compare_digest(g.encode(), want) for g in given if g)
 
+    def _drain(self, h: Any) -> None:
+        """Read (and drop) a refused request's body when it is not too big: closing a connection whose body is still
+        arriving makes the kernel reset it, and the camera then sees no answer at all instead of the refusal."""
+        try:
+            length = int(h.headers.get("Content-Length", ""))
+        except ValueError:
+            return
+        if 0 < length <= self.cfg.max_body_bytes:
+            try:
+                h.rfile.read(length)
+            except OSError:
+                pass
+
     def _post(self, h: Any) -> None:
         if not self._allowed(h.client_address[0]):
             h.close_connection = True
+            self._drain(h)
             self._refuse(h, 403, "forbidden", f"pushes from {h.client_address[0]} are not accepted (lpr.allow_from)")
             return
         if h.path.split("?", 1)[0] != self.cfg.path:
@@ -149,7 +164,8 @@ class LprServer:
                                               f"{self.cfg.path}")
             return
         if not self._authentic(h):
-            h.close_connection = True  # the body is not read
+            h.close_connection = True
+            self._drain(h)
             self._refuse(h, 401, "unauthorized", "the push did not bring the shared secret (lpr.token_file)")
             return
         try:
