@@ -369,7 +369,11 @@ def test_paid_order_whose_dispatch_was_cut_off_is_dispatched_again(srv: LiveServ
     (the pile would ignore a second one with the same order number), the resident is not left paid and waiting."""
     from sqlalchemy import update
 
+    from server.payments.service import OPEN_STATES
+
     ready(srv, pile)
+    with srv.server.db.session() as s:  # earlier tests on this module's server may have left port 3's order open
+        s.execute(update(PayOrder).where(PayOrder.port == 3, PayOrder.state.in_(OPEN_STATES)).values(state="done"))
     prov = sim(srv)
     old = prov.cfg
     prov.cfg = prov.cfg.model_copy(update={"lose_notifications": True})
