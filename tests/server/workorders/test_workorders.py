@@ -211,7 +211,10 @@ def test_an_empty_assignee_list_explains_itself(tmp_path: Path, mqtt_broker: Tes
     from server.testing import user_entries
 
     users = [u for u in user_entries() if u["role"] == "admin" or u.get("sites")]  # nobody who sees sh-nobody
-    settings = make_settings(tmp_path / "srv", f"sqlite:///{tmp_path}/s.db", mqtt_broker, auth={"users": users})
+    # no ingest: this page needs no device traffic, and the shared broker's retained messages of other tests would
+    # only compete for the SQLite write lock
+    settings = make_settings(tmp_path / "srv", f"sqlite:///{tmp_path}/s.db", mqtt_broker, auth={"users": users},
+                             ingest={"enabled": False})
     with running(create_app(settings)) as ls:
         with ls.server.db.session() as s:
             s.add(Device(site="sh-nobody", kind="probe", device="p-1", state="online", first_seen=utcnow()))
