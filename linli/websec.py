@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -80,6 +81,10 @@ def _attrs(cookie: str) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------------------- login guard
+#: The sign-in (address, account) this thread is checking, for the re-check in ``LoginGuard.hashing``.
+_ATTEMPT: ContextVar[tuple[str, str] | None] = ContextVar("linli_login_attempt", default=None)
+
+
 class LoginRefused(Exception):
     """A sign-in that is not even checked: ``reason`` is ``locked`` (too many wrong passwords for the account or
     from the address) or ``busy`` (every hashing slot taken). ``retry_after`` in seconds."""
@@ -169,13 +174,27 @@ class LoginGuard:
                 raise LoginRefused("locked", int(wait) + 1)
 
     @contextmanager
+    def attempt(self, address: str, account: str) -> Iterator[None]:
+        """Marks the sign-in being checked in this thread, so that :meth:`hashing` can look at its lock-out again
+        once it has a slot (a lock-out reached while it waited must stop it too)."""
+        token = _ATTEMPT.set((address, account))
+        try:
+            yield
+        finally:
+            _ATTEMPT.reset(token)
+
+    @contextmanager
     def hashing(self) -> Iterator[None]:
-        """A slot for one password hash; ``LoginRefused('busy')`` when none frees up within ``wait_s``."""
+        """A slot for one password hash; ``LoginRefused('busy')`` when none frees up within ``wait_s``, and
+        ``LoginRefused('locked')`` when the attempt's address or account was locked out while it waited."""
         if not self._slots.acquire(timeout=self.wait_s):
             with self._lock:
                 self.refused["busy"] += 1
             raise LoginRefused("busy", 1)
         try:
+            who = _ATTEMPT.get()
+            if who is not None:
+                self.check(*who)
             yield
         finally:
             self._slots.release()

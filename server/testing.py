@@ -55,7 +55,7 @@ def user_entries() -> tuple[dict[str, Any], ...]:
 def make_settings(data_dir: Path, db_url: str, broker: TestBroker, client_id: str | None = None,
                   **sections: dict[str, Any]) -> Settings:
     doc: dict[str, Any] = {
-        "database": {"url": db_url},
+        "database": {"url": db_url, "sqlite_busy_timeout_ms": 30000},  # a loaded CI machine: wait, do not fail
         "mqtt": {"host": broker.host, "port": broker.server_port,
                  "client_id": client_id or f"t-{uuid.uuid4().hex[:10]}",
                  "username": broker.server.username, "password": broker.server.password,

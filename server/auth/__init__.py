@@ -119,7 +119,8 @@ class Authenticator:
             return hit
         self.guard.check(address, name)
         try:
-            user = self.authenticate(name, password)
+            with self.guard.attempt(address, name):
+                user = self.authenticate(name, password)
         except LoginRefused:
             self.guard.flooded(address)
             raise

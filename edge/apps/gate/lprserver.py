@@ -95,6 +95,8 @@ class LprServer:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
+                if self.close_connection:  # say so, or the camera reuses a connection we are about to close
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -60,7 +60,8 @@ class PasswordCheck:
                 return user_ok
         self.guard.check(address, username)
         try:
-            ok = self._verify(mac, password) and user_ok
+            with self.guard.attempt(address, username):
+                ok = self._verify(mac, password) and user_ok
         except LoginRefused:
             self.guard.flooded(address)
             raise
