@@ -138,16 +138,19 @@ class Model:
                 self.fault_told = True
                 self.opened_at = None
                 alarms.append(Alarm("arm_fault", "did_not_open", seconds=self.arm_timeout_s))
-        if (self.has_close and self.auto_close_s is not None and self.arm_commanded_up and not self.occupied
-                and self.passages < self.openings and now - self.quiet_since >= self.auto_close_s):
+        if self._auto_close_waits() and now - self.quiet_since >= self.auto_close_s:  # type: ignore[operator]
             self.openings = self.passages
             actions += self.close(now)[0]
-        if self._busy_window_over(now):
+        if self._busy_window_over(now) and not self._auto_close_waits():
             self.openings = self.passages = 0
         return actions, alarms
 
+    def _auto_close_waits(self) -> bool:
+        return (self.has_close and self.auto_close_s is not None and self.arm_commanded_up and not self.occupied
+                and self.passages < self.openings)
 
-OPS = ("open", "close", "loop_on", "loop_off", "arm_up", "arm_down", "tick")
+
+OPS = ("open", "close", "loop_on", "loop_off", "arm_up", "arm_down", "tick", "tick", "tick")
 # steps in quarter seconds: sums stay exact, so the boundaries (exactly at a timeout) are hit often
 steps = st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 16).map(lambda q: q / 4)), max_size=50)
 configs = st.fixed_dictionaries({
@@ -445,6 +448,23 @@ def test_pins_close_command_checks_the_loop_pin_itself(hal: Hal) -> None:
     assert not board.output_level(23)
 
 
+def test_pins_close_command_during_a_close_pulse_acts_on_an_arrival_the_callback_lost(hal: Hal) -> None:
+    board = PinBoard()
+    b, clock, _alarms, _loops = _barrier(hal)
+    b.close()
+    assert board.output_level(23)
+    loop = hal.inputs["loop"]
+    callbacks, loop._callbacks = loop._callbacks, []  # the edge is lost (a bounce filter, a busy thread)
+    board.set_input(5, True)
+    loop._callbacks = callbacks
+    assert board.output_level(23) and not b.occupied
+    clock.t += 0.5
+    with pytest.raises(BarrierRefused):
+        b.close()  # the guard presses close again: the pin shows the car, the running close pulse is cut
+    assert not board.output_level(23), "close relay left pulsing on a car the callback missed"
+    assert board.output_level(17) and b.opens == 1 and b.state() == "vehicle"
+
+
 def test_pins_without_close_relay_or_loop(hal: Hal) -> None:
     b, _clock, _alarms, _loops = _barrier(hal, close=False, loop=False)
     b.open()
@@ -514,3 +534,14 @@ def test_real_time_pulses_end_by_themselves(hal: Hal) -> None:
     while board.output_level(17) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not board.output_level(17)
+
+
+@pytest.mark.parametrize("window", [1.0, 30.0, 600.0])
+@pytest.mark.parametrize("auto_close", [3.0, 30.0, 60.0, 600.0])
+def test_auto_close_fires_after_its_time_whatever_the_tailgating_window(auto_close: float, window: float) -> None:
+    # an auto-close longer than the tailgating window used to be lost: the quiet window reset the counts first
+    logic = BarrierLogic(has_close=True, auto_close_s=auto_close, tailgate_window_s=window, close_pulse_s=1.0)
+    logic.open(0)
+    fired = [t for t in range(1, int(auto_close) + 3) if logic.tick(float(t)).actions == ["close_pulse"]]
+    assert fired == [int(auto_close)]
+    assert logic.state(auto_close + 1) == "closed"
