@@ -144,6 +144,7 @@ class Link:
             return
         self._attempts = 0
         self.last_error = None
+        self.outbox.connected()  # QoS 0 rows that raced the last disconnect go again
         self.stats.inc("mqtt_connects")
         client.publish(self.ref.status_topic, self.status("online").encode(), qos=1, retain=True)
         client.subscribe([(t, 1) for t in self.ref.device_subscriptions()])
