@@ -482,7 +482,7 @@ def test_pins_initial_state_read_from_the_inputs() -> None:
         board.set_input(5, True)
         board.set_input(6, True)
         b, _clock, alarms, _loops = _barrier(h, arm=True, has_arm_input=True)
-        assert b.occupied and b.state() == "vehicle" and b.logic.arm_up_input
+        assert b.occupied and b.state() == "vehicle" and b.logic.arm_up_input and b.arm_input is h.inputs["arm"]
         board.set_input(6, False)  # the arm came down on the car
         assert alarms == [Alarm("arm_fault", "came_down_on_vehicle")]
         board.set_input(6, True)
@@ -545,3 +545,35 @@ def test_auto_close_fires_after_its_time_whatever_the_tailgating_window(auto_clo
     fired = [t for t in range(1, int(auto_close) + 3) if logic.tick(float(t)).actions == ["close_pulse"]]
     assert fired == [int(auto_close)]
     assert logic.state(auto_close + 1) == "closed"
+
+
+def test_pins_open_during_a_close_pulse_cuts_the_close_relay(hal: Hal) -> None:
+    board = PinBoard()
+    b, clock, _alarms, _loops = _barrier(hal)
+    assert b.name == "t" and b.arm_input is None and b.close_relay is hal.relays["close"]
+    b.close()
+    assert board.output_level(23)
+    clock.t += 0.5
+    b.open()
+    assert not board.output_level(23) and board.output_level(17) and b.state() == "open"
+
+
+def test_pins_arrival_cuts_a_close_relay_still_energised_after_the_logic_pulse_ended(hal: Hal) -> None:
+    # the relay's own timer may end a moment after the logic's close window: an arrival cuts it regardless
+    board = PinBoard()
+    b, clock, _alarms, _loops = _barrier(hal)
+    b.close()
+    clock.t += LONG + 1
+    assert board.output_level(23) and b.state() == "closed"
+    board.set_input(5, True)
+    assert not board.output_level(23) and b.state() == "vehicle" and b.opens == 0
+    board.set_input(5, False)
+
+
+def test_pins_loop_without_a_close_relay(hal: Hal) -> None:
+    board = PinBoard()
+    b, _clock, _alarms, loops = _barrier(hal, close=False)
+    board.set_input(5, True)
+    assert b.occupied and loops == [True] and b.state() == "vehicle"
+    board.set_input(5, False)
+    assert not b.occupied and loops == [True, False]
