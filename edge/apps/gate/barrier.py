@@ -114,9 +114,10 @@ class BarrierLogic:
             return step
         self.occupied_since = None
         self.passed += 1
-        if self.authorised >= 1 and self.passed > self.authorised:
-            step.alarms.append(Alarm("tailgating", "more_vehicles_than_openings", self.passed, self.authorised))
-            self.authorised = self.passed  # told once: the tailgater does not use up the next opening
+        if self.passed > self.authorised:
+            if self.authorised >= 1:
+                step.alarms.append(Alarm("tailgating", "more_vehicles_than_openings", self.passed, self.authorised))
+            self.authorised = self.passed  # told once: the extra vehicle does not use up the next opening
         if self.passed >= self.authorised:
             self.arm_up = False  # the barrier closes by itself behind the last authorised car
         return step

@@ -110,8 +110,9 @@ class Model:
         self.occupied_at = None
         self.passages += 1
         alarms = []
-        if self.openings > 0 and self.passages > self.openings:
-            alarms.append(Alarm("tailgating", "more_vehicles_than_openings", self.passages, self.openings))
+        if self.passages > self.openings:
+            if self.openings > 0:
+                alarms.append(Alarm("tailgating", "more_vehicles_than_openings", self.passages, self.openings))
             self.openings = self.passages
         if self.passages >= self.openings:
             self.arm_commanded_up = False
@@ -601,3 +602,17 @@ def test_after_a_tailgater_the_next_opening_counts_for_its_own_car() -> None:
     assert logic.loop(False, 7).alarms == [] and logic.state(7) == "closed"
     logic.open(8)
     assert logic.tick(18).actions == ["close_pulse"]
+
+
+def test_a_car_through_without_an_opening_does_not_use_up_the_next_one() -> None:
+    # a car through the lane without an opening (arm raised by hand, a loop triggered by something else) is not
+    # tailgating; the next opening is still its own car's
+    logic = BarrierLogic(has_close=True, auto_close_s=10, tailgate_window_s=30, close_pulse_s=1)
+    logic.loop(True, 0)
+    assert logic.loop(False, 1).alarms == []
+    logic.open(2)
+    logic.loop(True, 3)
+    assert logic.loop(False, 4).alarms == []
+    logic.open(5)
+    assert logic.tick(14.75).actions == []
+    assert logic.tick(15).actions == ["close_pulse"]
