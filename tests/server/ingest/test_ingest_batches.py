@@ -601,3 +601,83 @@ def test_subscriptions() -> None:
     assert subscriptions(False) == contract.server_subscriptions(shared=False)
     assert subscriptions(True) == contract.server_subscriptions(shared=True)
     assert subscriptions(True) != subscriptions(False)
+
+
+class FakeTime:
+    """The service's view of ``time``: a monotonic clock the test moves (sleep stays real)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.sleep = time.sleep
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_stalled_is_waiting_longer_than_stall_s(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.ingest import service
+
+    clock = FakeTime(1000.0)
+    monkeypatch.setattr(service, "time", clock)
+    ing = bench.ingest
+    ing.cfg = IngestSettings(stall_s=5)
+    ing._progress_mono = 1000.0
+    ing._in_hand = 1
+    clock.now = 1005.0
+    assert ing.health() == {"running": False, "waiting": 1, "stalled": False, "since_progress_s": 5.0, "ok": False}
+    clock.now = 1005.04
+    h = ing.health()
+    assert (h["stalled"], h["since_progress_s"]) == (True, 5.0)  # rounded to a tenth
+    clock.now = 1005.16
+    assert ing.health()["since_progress_s"] == 5.2
+    ing._in_hand = 0
+
+
+def test_a_message_in_the_writers_hands_is_waiting(bench: Bench) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+
+    def slow(ctx: IngestContext, ev: contract.Event, data: InputChanged) -> None:
+        if data.input == "slow":
+            entered.set()
+            release.wait(10)
+
+    bench.reg.on_event(Kind.probe, slow, types=InputChanged)
+    bench.ingest.start()
+    try:
+        msg, ev_id = event(bench.ref(), 1, "slow")
+        bench.ingest.submit(msg)
+        assert entered.wait(10)
+        assert bench.ingest.health()["waiting"] == 1
+        release.set()
+        bench.ingest.stop()
+        assert bench.ingest.health()["waiting"] == 0
+        assert bench.events([ev_id]) == 1
+    finally:
+        release.set()
+
+
+def test_a_writer_given_up_on_can_be_started_again(bench: Bench) -> None:
+    _LOCKED["left"] = 10_000
+    stuck, _ = event(bench.ref(), 1, "commit-locked")
+    bench.ingest.start()
+    bench.ingest.submit(stuck)
+    bench.ingest.stop(0.2)
+    _LOCKED["left"] = 0
+    msg, ev_id = event(bench.ref(), 2)
+    bench.ingest.start()
+    bench.ingest.submit(msg)
+    bench.ingest.stop()
+    assert bench.events([ev_id]) == 1 and 2 in bench.acked()
+
+
+def test_a_reject_records_its_size_and_logs_at_most_200_topic_and_300_detail_chars(
+        bench: Bench, caplog: pytest.LogCaptureFixture) -> None:
+    topic = "linli/v1/" + "t" * 400
+    with caplog.at_level(logging.WARNING, "server.ingest.service"):
+        bench.ingest.process([Incoming(topic, b"12345", mid=1)])
+    rec = bench.stats.last_rejects[-1]
+    assert (rec.reason, rec.size, rec.topic) == ("unknown_topic", 5, topic[:300])
+    assert len(rec.detail) > 300
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line == f"ingest rejected unknown_topic (5 bytes) from {topic[:200]}: {rec.detail[:300]}"

@@ -457,3 +457,27 @@ def test_port_state(faults: set[str], has_session: bool, last_reason: str | None
     p = PortView(number=1, plugged=plugged, faults=faults, session=session() if has_session else None,
                  last_reason=last_reason)
     assert p.state == state
+
+
+def test_the_tier_basis_edges() -> None:
+    tariff = Tariff()
+    s = session()
+    s.tier_confirmed, s.tier_power_w = True, 0.0  # a whole window held at 0 W, nothing measured since
+    assert s.tier_basis(tariff) == (0.0, "held")
+    s = session()
+    for t, w in ((0, 900.0), (10, 700.0), (30, 100.0)):
+        s.observe_power(T0 + t, w, 60.0)
+    s.last_tick = T0 + 30  # the measurement at the end has held for no time yet
+    assert s.tier_basis(tariff) == (700.0, "whole_session")
+
+
+def test_bought_time_is_not_limited_by_money() -> None:
+    s = session(prepaid_fen=10, prepaid_s=3600)  # a time purchase that also names what it cost
+    s.charged_s = 120.0  # 20 fen at 10 fen a minute
+    assert s.limit_reason(LIMITS, FLAT) is None
+
+
+def test_a_bill_names_version_1_for_a_tariff_journalled_without_one() -> None:
+    s = session()
+    del s.tariff["version"]
+    assert s.bill(FLAT, "full", T0)["tariff_version"] == 1

@@ -140,3 +140,9 @@ def test_every_half_hour_slot_of_the_day_is_bucketed_by_its_start() -> None:
         price = prices.get((h, m), price)
         for second in (0, 1, 1799):
             assert energy_cost_mfen(BANDS, 1000.0, shanghai(h, m, second)) == pytest.approx(price * 100_000), (h, m)
+
+
+def test_a_price_below_one_fen_an_hour_still_runs_out() -> None:
+    t = Tariff(tiers=[PowerTier(max_w=2500, yuan_per_hour=0.005)])  # half a fen an hour
+    assert seconds_affordable(t, 1, 100.0) == 7200.0
+    assert seconds_covered(t, 1, 100.0) == 179 * 60  # 179 minutes are 1.49 → 1 fen, 180 are 1.5 → 2
