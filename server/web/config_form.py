@@ -284,3 +284,33 @@ def values(schema: Mapping[str, Any], root: ConfigGroup, text: Mapping[str, str]
     if errors:
         raise ConfigFormError(errors)
     return out
+
+
+def outside(root: ConfigGroup, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The part of the overrides in force that no field of the form shows (kept when the form is sent, so that
+    sending the form never drops an override it cannot show)."""
+    fields = {f.path for f in root.fields()}
+    groups = {g.path for g in _all_groups(root)}
+
+    def walk(node: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            p = (*path, k)
+            if p in fields:
+                continue
+            if p in groups and isinstance(v, Mapping):
+                inner = walk(v, p)
+                if inner:
+                    out[k] = inner
+            else:
+                out[k] = v
+        return out
+
+    return walk(overrides or {}, ())
+
+
+def _all_groups(g: ConfigGroup) -> Iterator[ConfigGroup]:
+    yield g
+    for item in g.items:
+        if isinstance(item, ConfigGroup):
+            yield from _all_groups(item)

@@ -31,6 +31,7 @@ from server.taxi_kiosk.provider import NoProvider
 from server.taxi_kiosk.simfleet import SimFleet
 from server.taxi_kiosk.worker import TaxiService
 from server.testing import LiveServer, make_settings, running
+from tests.edge.runtime.test_localpage_phone import PAGES, check_agent_pages
 
 pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
@@ -541,6 +542,20 @@ def test_a_landscape_screen_works_too(stack: Stack) -> None:
     finally:
         ctx.close()
         stack.finish()
+
+
+def test_maintenance_page_fits_a_phone(stack: Stack) -> None:
+    """The kiosk agent's local (maintenance) pages at 390×844, with a call under way (its order and the staff
+    cancel button shown): no sideways scrolling, touch targets of at least 44 px; screenshots in both languages at
+    desk and phone size (artifacts/screenshots/agent-taxi_kiosk-*.png)."""
+    stack.fleet.pause()
+    try:
+        stack.tap("#call")
+        stack.shows("calling")
+        findings = check_agent_pages(stack.agent.page.url, PAGES, "agent-taxi_kiosk")
+    finally:
+        stack.finish()
+    assert not findings, f"{len(findings)} phone-layout problems:\n" + "\n".join(findings[:60])
 
 
 APP_PIN = CONFIG["hal"]["inputs"][APP["button"]]["pin"]

@@ -86,3 +86,14 @@ def test_switch_is_three_way() -> None:
     with pytest.raises(ConfigFormError) as exc:
         values(schema, root, {"cfg.voice.langs": "fr"})
     assert "cfg.voice.langs" in exc.value.errors
+
+
+def test_overrides_the_form_cannot_show_are_kept() -> None:
+    schema = config_schema("probe")
+    assert schema is not None
+    root = form(schema)
+    assert config_form.outside(root, {"pulse_max_s": 2, "old_key": 1}) == {"old_key": 1}
+    charger = config_schema("charger")
+    assert charger is not None
+    assert config_form.outside(form(charger), {"limits": {"port_max_w": 5, "gone": 1}, "ports": 3}) == {
+        "limits": {"gone": 1}}
