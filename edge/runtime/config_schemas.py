@@ -103,7 +103,7 @@ def kind_schema(kind: Kind) -> dict[str, Any]:
 
 
 def render(kind: Kind) -> str:
-    return json.dumps(kind_schema(kind), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    return json.dumps(kind_schema(kind), ensure_ascii=False, indent=1) + "\n"  # the models' field order
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,7 +76,7 @@ class ConfigField:
             return json.dumps(d, ensure_ascii=False)
         if self.input == "select":
             return next((name.zh for v, name in self.options if v == str(d)), str(d))
-        return str(d)
+        return _plain(d)
 
     def default_text(self, lang: str) -> str:
         if self.input == "select":
@@ -172,8 +172,15 @@ def prefill(root: ConfigGroup, overrides: Mapping[str, Any] | None) -> dict[str,
         elif f.input == "json":
             out[f.form_name] = json.dumps(value, ensure_ascii=False, indent=1)
         else:
-            out[f.form_name] = str(value)
+            out[f.form_name] = _plain(value)
     return out
+
+
+def _plain(value: Any) -> str:
+    """A value as people write it: 600.0 → "600" (the form's text of a number)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
 
 
 def _fmt(x: float) -> str:

@@ -39,7 +39,7 @@ def test_charger_form_shapes_and_values() -> None:
     by = {f.form_name: f for f in root.fields()}
     port = by["cfg.limits.port_max_w"]
     assert port.input == "number" and port.maximum == 3500 and port.unit and port.unit.zh == "瓦"
-    assert port.title.zh == "单口功率上限" and port.placeholder == "600.0"
+    assert port.title.zh == "单口功率上限" and port.placeholder == "600"
     assert by["cfg.meter.protocol"].input == "select"
     assert dict(by["cfg.meter.protocol"].options)["modbus"].zh == "Modbus RTU"
     assert by["cfg.cards_allowed"].input == "lines"

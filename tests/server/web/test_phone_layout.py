@@ -45,6 +45,8 @@ NOT_PAGES = {
     "/docs": "Swagger UI (its own vendored layout)",
     "/login": "opened signed out below",
 }
+#: GET pages only a flow reaches (made by the world below): a resident's payment, a kiosk's call
+FLOWS = ("/pay/sim/{prepay_id}", "/r/o/{key}", "/taxi/orders/{order_id}")
 SITE = "west"
 PILE_GAUGES = {"mcu_ok": True, "meter_ok": True, "smoke": False, "tariff_version": 1, "p1_state": "idle",
                "p2_state": "charging", "p2_w": 820.0}
@@ -136,7 +138,7 @@ def _urls(ls: LiveServer, w: dict[str, Any]) -> dict[str, list[str]]:
         "/resident/sheets/charger/{site}/{device}": [f"/resident/sheets/charger/{SITE}/"
                                                      f"{sims[Kind.charger].ref.device}"],
         "/resident/sheets/gate/{site}/{device}": [f"/resident/sheets/gate/{SITE}/{sims[Kind.gate].ref.device}"],
-        **{p: w[p] for p in ("/pay/sim/{prepay_id}", "/r/o/{key}", "/taxi/orders/{order_id}")},
+        **{p: w[p] for p in FLOWS},
     }
     # the residents' pages: links as the QR sheets print them (port 1, exit lane "out")
     key = ls.server.payments.token_key
@@ -162,9 +164,10 @@ def test_every_server_page_fits_a_phone(world: dict[str, Any]) -> None:
         token = base64.b64encode(f"admin:{PASSWORDS['admin']}".encode()).decode()
         desk = ctx.browser.new_context(viewport=DESK, locale="zh-CN",
                                        extra_http_headers={"Authorization": f"Basic {token}"}).new_page()
-        pages = [u for us in urls.values() for u in us] + ["/login"]
-        for url in pages:
-            name = re.sub(r"[^a-z0-9]+", "-", url.lower()).strip("-") or "home"
+        pages = [(p, u) for p, us in urls.items() for u in us] + [("/login", "/login")]
+        for path, url in pages:
+            # a page a flow reached is named by its route (its id is new each run)
+            name = re.sub(r"[^a-z0-9]+", "-", (path if path in FLOWS else url).lower()).strip("-") or "home"
             for lang in ("zh", "en"):
                 full = f"{ls.url}{url}{'&' if '?' in url else '?'}lang={lang}"
                 resp = phone.goto(full)
@@ -199,9 +202,11 @@ def test_config_form_on_a_phone(world: dict[str, Any]) -> None:
         page.on("dialog", lambda d: d.accept())
         page.goto(f"{ls.url}/devices/{pile.ref.key}?lang=zh")
         form = page.locator("#config-form")
+        assert form.locator("details.cfg-section > summary").first.inner_text() == "常规"  # then each section
+        assert form.locator("[data-field]").first.get_attribute("data-field") == "cfg.ports"  # the model's order
+        form.locator("#sec-cfg-limits > summary").click()
         text = form.inner_text()
         assert "单口功率上限" in text and "瓦" in text and "port_max_w" not in text and "limits" not in text
-        form.locator("#sec-cfg-limits > summary").click()
         form.locator("input[name='cfg.limits.port_max_w']").fill("5000")  # above the schema's 3500
         form.locator("input[name='cfg.ports']").fill("4")
         form.locator("#sec-cfg-meter > summary").click()
@@ -230,6 +235,6 @@ def test_config_form_on_a_phone(world: dict[str, Any]) -> None:
         assert desired.overrides == {"ports": 4, "limits": {"port_max_w": 500.0}, "meter": {"protocol": "modbus"}}
         page.goto(f"{ls.url}/devices/{pile.ref.key}?lang=en")  # the overrides in force fill the form again
         form = page.locator("#config-form")
-        assert form.locator("input[name='cfg.limits.port_max_w']").input_value() == "500.0"
+        assert form.locator("input[name='cfg.limits.port_max_w']").input_value() == "500"
         assert "Port limit" in form.inner_text()
         shoot(page, "page-device-config-form-phone-en")
