@@ -552,7 +552,7 @@ def test_maintenance_page_fits_a_phone(stack: Stack) -> None:
     try:
         stack.tap("#call")
         stack.shows("calling")
-        findings = check_agent_pages(stack.agent.page.url, PAGES, "agent-taxi_kiosk")
+        findings = check_agent_pages(stack.agent.page.url, PAGES, "agent-taxi_kiosk", stack.ctx.browser)
     finally:
         stack.finish()
     assert not findings, f"{len(findings)} phone-layout problems:\n" + "\n".join(findings[:60])
