@@ -25,6 +25,10 @@ from linli.contract.config_schemas import SCHEMA_DIR
 UNITS: dict[str, str] = {"s": "秒", "W": "瓦", "°C": "°C", "fen": "分", "%": "%", "px": "像素", "CSS px": "CSS 像素",
                          "bytes": "字节", "days": "天", "min": "分钟", "m": "米", "frames": "帧"}
 _UNIT_RE = re.compile(r"^(?P<title>.*?)\s*\((?P<unit>[^()]+)\)$")
+#: what a person should not read in an English description (a key, a module, code): such a description is for the
+#: YAML's reader only, and the form shows the title, unit and range without it
+_CODE_RE = re.compile(r"`|\b(?:None|True|False)\b|\b[a-z][a-z0-9]*_[a-z0-9_]+\b"
+                      r"|\b[a-z]+\.[a-z_]+\.?[a-z_]*\b(?<!e\.g)")
 
 
 class MissingLabel(LookupError):
@@ -57,6 +61,11 @@ def _annotate(model_name: str, props: dict[str, Any], defs: dict[str, Any], zh: 
         if m and m["unit"] in UNITS:
             prop["title"] = m["title"]
             prop["x-unit-en"], prop["x-unit-zh"] = m["unit"], UNITS[m["unit"]]
+        if "n_of_m" in prop["title"]:
+            prop["title"] = prop["title"].replace("n_of_m", "N of M")
+        desc = str(prop.get("description") or "")
+        if desc and not _CODE_RE.search(desc.replace("e.g.", "")):
+            prop["x-description-en"] = desc
         got = zh.get(key)
         if not got or not title:
             missing.append(key)

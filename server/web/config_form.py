@@ -115,7 +115,7 @@ class ConfigFormError(ValueError):
 
 def _texts(prop: dict[str, Any]) -> tuple[Text, Text, Text | None]:
     title = Text(prop.get("x-title-zh") or prop.get("title", ""), prop.get("title", ""))
-    desc = Text(prop.get("x-description-zh", ""), prop.get("description", ""))
+    desc = Text(prop.get("x-description-zh", ""), prop.get("x-description-en", ""))
     unit = Text(prop["x-unit-zh"], prop["x-unit-en"]) if "x-unit-en" in prop else None
     return title, desc, unit
 
@@ -136,8 +136,8 @@ def _item(path: tuple[str, ...], raw: dict[str, Any], defs: dict[str, Any]) -> C
         return ConfigGroup(path, title, desc, [_item((*path, n), p, defs) for n, p in prop["properties"].items()])
     if "enum" in prop:
         names = prop.get("x-enum-zh", {})
-        return ConfigField(input="select", options=tuple((str(v), Text(names.get(str(v), str(v)), str(v)))
-                                                         for v in prop["enum"]), **common)
+        return ConfigField(input="select", options=tuple(
+            (str(v), Text(names.get(str(v), str(v)), str(v).replace("_", " "))) for v in prop["enum"]), **common)
     if kind == "boolean":
         return ConfigField(input="switch", **common)
     if kind in ("integer", "number"):

@@ -10,6 +10,7 @@ from linli.contract import Kind
 from linli.contract.config_schemas import config_schema
 from server.web import config_form
 from server.web.config_form import ConfigFormError, ConfigGroup, form, prefill, values
+from tests.server.web.test_no_machine_text import machine_text
 
 
 def _groups(g: ConfigGroup) -> list[ConfigGroup]:
@@ -23,13 +24,23 @@ def test_every_field_has_human_names(kind: Kind) -> None:
     root = form(schema)
     fields = list(root.fields())
     assert fields
+    texts: list[tuple[str, str, tuple[str, ...]]] = []
     for f in fields:
         assert f.title.zh and f.title.en, f.path
         assert f.title.zh != f.path[-1] and "_" not in f.title.zh, f.path  # a name, not the key
         for _, name in f.options:
             assert name.zh, (f.path, name)
+        texts += [(t.zh, "zh", f.path) for t in (f.title, f.description, *(n for _, n in f.options))]
+        texts += [(t.en, "en", f.path) for t in (f.title, f.description, *(n for _, n in f.options))]
+        if f.unit:
+            texts += [(f.unit.zh, "zh", f.path), (f.unit.en, "en", f.path)]
     for g in _groups(root)[1:]:
         assert g.title.zh and g.title.en and "_" not in g.title.zh, g.path
+        texts += [(g.title.zh, "zh", g.path), (g.description.zh, "zh", g.path), (g.title.en, "en", g.path),
+                  (g.description.en, "en", g.path)]
+    raw = [(path, text, found) for text, lang, path in texts
+           if (found := [x for x in machine_text(text, lang) if x != "e.g"])]  # "e.g." is English, not code
+    assert not raw, raw[:10]  # no key, module or code in what people read, in either language
 
 
 def test_charger_form_shapes_and_values() -> None:

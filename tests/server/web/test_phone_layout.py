@@ -32,6 +32,7 @@ from server.taxi_kiosk.models import TaxiOrder
 from server.testing import PASSWORDS, DevicePool, DeviceSim, LiveServer, known, make_settings, running, stored
 from server.workorders.models import WorkOrder
 from tests.phone_layout import DESK, PHONE, check_phone, shoot
+from tests.server.web.test_no_machine_text import machine_text, visible_text
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 
@@ -173,6 +174,9 @@ def test_every_server_page_fits_a_phone(world: dict[str, Any]) -> None:
                 resp = phone.goto(full)
                 assert resp is not None and resp.status < 400, f"{url}: HTTP {resp and resp.status}"
                 findings += [str(f) for f in check_phone(phone, url + f" [{lang}]")]
+                if path in FLOWS:  # tests/server/web/test_no_machine_text.py's world has no flows: its rule here
+                    raw = machine_text(visible_text(phone.content()), lang)
+                    findings += [f"{url} [{lang}]: machine text {sorted(set(raw))[:8]}"] if raw else []
                 shoot(phone, f"page-{name}-phone-{lang}")
                 if url == "/dashboards/charger":  # money and energy charts say their unit
                     money = "元" if lang == "zh" else "yuan"
