@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from sqlalchemy import select
 
 from edge.hal.sim import PinBoard
 from edge.runtime.agent import Agent
-from edge.runtime.harness import AgentFactory
+from edge.runtime.harness import DEFAULT_PAGE_PASSWORD, AgentFactory
 from linli.broker import free_port
 from linli.contract.taxi_kiosk import Place
 from linli.testing import CHROMIUM, TestBroker, chromium, screenshot, wait_for
@@ -553,6 +554,8 @@ def test_maintenance_page_fits_a_phone(stack: Stack) -> None:
         stack.tap("#call")
         stack.shows("calling")
         findings = check_agent_pages(stack.agent.page.url, PAGES, "agent-taxi_kiosk", stack.ctx.browser)
+        status = httpx.get(stack.agent.page.url + "/", auth=("maint", DEFAULT_PAGE_PASSWORD), timeout=10).text
+        assert 'data-state="calling">正在叫车<' in status  # the app's state in words (the contract's name)
     finally:
         stack.finish()
     assert not findings, f"{len(findings)} phone-layout problems:\n" + "\n".join(findings[:60])
