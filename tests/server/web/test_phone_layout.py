@@ -242,3 +242,7 @@ def test_config_form_on_a_phone(world: dict[str, Any]) -> None:
         assert form.locator("input[name='cfg.limits.port_max_w']").input_value() == "500"
         assert "Port limit" in form.inner_text()
         shoot(page, "page-device-config-form-phone-en")
+        page.set_viewport_size(DESK)  # the same form at a desk, in both languages
+        shoot(page, "page-device-config-form-desk-en")
+        page.goto(f"{ls.url}/devices/{pile.ref.key}?lang=zh")
+        shoot(page, "page-device-config-form-desk-zh")
