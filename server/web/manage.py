@@ -18,7 +18,7 @@ from linli.merge import deep_merge
 from server.api.deps import find_device, form_user, get_server, require
 from server.audit import audit, visible_audit
 from server.auth import User
-from server.commands import check_sender, get_config, send_command, set_desired_config
+from server.commands import check_sender, send_command, set_desired_config
 from server.db.models import AuditLog
 from server.web import config_form, render, schema_form
 
@@ -68,14 +68,13 @@ def push_config(request: Request, site: str, kind: str, device: str,
     except config_form.ConfigFormError as exc:
         return device_view(request, user, site, kind, device, cfg_text=text, cfg_errors=exc.errors,
                            cfg_reason=reason, status_code=422)
+    # what the form cannot show (a key it has no field for) stays, read under the row's lock with the rest
+    row, published = set_desired_config(srv.db, srv.link, dev,
+                                        lambda cur: deep_merge(config_form.outside(form, cur), values), user.name,
+                                        srv.settings.commands.publish_wait_s)
     with srv.db.session() as s:
-        current = get_config(s, dev)
-        kept = config_form.outside(form, current.desired_overrides if current else None)
-    values = deep_merge(kept, values)
-    row, published = set_desired_config(srv.db, srv.link, dev, values, user.name, srv.settings.commands.publish_wait_s)
-    with srv.db.session() as s:
-        audit(s, user.name, "config.set", dev.key, "ok", version=row.desired_version, overrides=values,
-              published=published, reason=reason or None, via="page")
+        audit(s, user.name, "config.set", dev.key, "ok", version=row.desired_version,
+              overrides=row.desired_overrides or {}, published=published, reason=reason or None, via="page")
     return _back(site, kind, device, msg="done_ok")
 
 

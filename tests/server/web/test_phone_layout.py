@@ -242,6 +242,17 @@ def test_config_form_on_a_phone(world: dict[str, Any]) -> None:
         assert form.locator("input[name='cfg.limits.port_max_w']").input_value() == "500"
         assert "Port limit" in form.inner_text()
         shoot(page, "page-device-config-form-phone-en")
+        # a tariff pushed to the site later replaces the tariff only: the maintainer's overrides stay
+        with httpx.Client(base_url=ls.url, auth=("admin", PASSWORDS["admin"]), timeout=20) as c:
+            r = c.post(f"/api/v1/charger/tariffs/{SITE}", json={"mode": "energy_tou", "tou": [
+                {"start": "08:00", "end": "22:00", "yuan_per_kwh": 1.2},
+                {"start": "22:00", "end": "08:00", "yuan_per_kwh": 0.6}]})
+            assert r.status_code == 201, r.text
+        got = wait_for(lambda: [m for m in pile.messages(pile.ref.config_desired_topic)[1:]],
+                       what="the tariff at the pile")
+        merged = decode(Channel.config_desired, got[-1][1])
+        assert isinstance(merged, ConfigDesired) and merged.overrides["limits"] == {"port_max_w": 500.0}
+        assert merged.overrides["ports"] == 4 and merged.overrides["tariff"]["mode"] == "energy_tou"
         page.set_viewport_size(DESK)  # the same form at a desk, in both languages
         shoot(page, "page-device-config-form-desk-en")
         page.goto(f"{ls.url}/devices/{pile.ref.key}?lang=zh")
