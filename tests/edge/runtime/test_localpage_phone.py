@@ -1,6 +1,6 @@
 """The agent's local pages in real Chromium at phone size (390×844): no sideways scrolling, touch targets of at
 least 44 px (rules in tests/phone_layout.py). Screenshots at desk and phone size in zh and en:
-artifacts/screenshots/agent-<page>-<desk|phone>-<lang>.png."""
+artifacts/screenshots/agent-<kind>-<page>-<desk|phone>-<lang>.png."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_every_local_page_fits_a_phone(agents: AgentFactory) -> None:
     assert agent.link.wait_connected(10)
     for i in range(3):
         agent.emit(InputChanged(input="button", active=bool(i % 2), count=i))
-    findings = check_agent_pages(agent.page.url, PAGES, "agent")
+    findings = check_agent_pages(agent.page.url, PAGES, "agent-probe")
     assert not findings, f"{len(findings)} phone-layout problems:\n" + "\n".join(findings[:60])
 
 
