@@ -39,7 +39,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from edge.runtime.config import LocalPageConfig
 from edge.runtime.metrics import render
 from edge.runtime.webserver import ThreadedServer
-from linli.contract import SHA256_RE
+from linli.contract import SHA256_RE, label
 from linli.i18n import Lang, fmt_ago, fmt_time, pick_lang
 from linli.websec import LoginRefused, SecurityHeaders
 
@@ -55,6 +55,15 @@ log = logging.getLogger(__name__)
 
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
+
+
+def _state_text(kind: Any, state: str, lang: Lang) -> str:
+    """The app's state in words, from the kind's state names in the contract (the key itself when it has none)."""
+    try:
+        lab = label(kind, "states", state)
+    except (KeyError, ValueError):
+        lab = None
+    return lab.text(lang) if lab is not None else state
 
 
 def _json(value: Any) -> str:
@@ -130,8 +139,9 @@ def create_app(agent: Agent) -> FastAPI:
                 t = CATALOG.bind(lang)
                 flash = (res.ok, t("cmd_ok", name=res.name) if res.ok else
                          t("cmd_fail", name=res.name, error=res.error or ""))
-        return page(request, "status.html", "status", username, s=agent.status_view(), fragment=fragment,
-                    flash=flash, boot=agent.boot_time)
+        view = agent.status_view()
+        return page(request, "status.html", "status", username, s=view, fragment=fragment,
+                    flash=flash, boot=agent.boot_time, state_text=_state_text(agent.ref.kind, view["state"], lang))
 
     @app.get("/io", response_class=HTMLResponse)
     def io_page(request: Request, username: str = Depends(user)) -> HTMLResponse:

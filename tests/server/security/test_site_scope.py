@@ -257,7 +257,7 @@ def _bodies(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
         ("POST", "/api/v1/devices/{site}/{kind}/{device}/commands"): ("json", {"name": "ping"}),
         ("PUT", "/api/v1/devices/{site}/{kind}/{device}/config"): ("json", {"overrides": {"x": 1}}),
         ("POST", "/devices/{site}/{kind}/{device}/command"): ("form", {"name": "ping", "args": "{}"}),
-        ("POST", "/devices/{site}/{kind}/{device}/config"): ("form", {"overrides": '{"x": 1}'}),
+        ("POST", "/devices/{site}/{kind}/{device}/config"): ("form", {"cfg.pulse_max_s": "1"}),
         ("POST", "/workorders/{order_id}/step"): ("form", {"step": "note", "note": "x"}),
         ("POST", "/api/v1/workorders/{order_id}/steps/{step}"): ("json", {"note": "x"}),
         ("PATCH", "/api/v1/users/{name}"): ("json", {"active": False}),
