@@ -1,6 +1,6 @@
-"""A FastAPI app served by uvicorn in a daemon thread of the agent: the maintenance page and any page an app
-serves to residents (the taxi kiosk's touch screen). Binding happens in :meth:`start`, so 'address in use' is an
-OSError there and not a silent dead thread; ``port: 0`` takes a free port (see :attr:`port`)."""
+"""An ASGI app (Starlette, FastAPI) served by uvicorn in a daemon thread of the agent: the maintenance page and any
+page an app serves to residents (the taxi kiosk's touch screen). Binding happens in :meth:`start`, so 'address in
+use' is an OSError there and not a silent dead thread; ``port: 0`` takes a free port (see :attr:`port`)."""
 
 from __future__ import annotations
 
