@@ -151,6 +151,14 @@ def drop_before(conn: Connection, table: str, cutoff: datetime) -> list[str]:
     return dropped
 
 
+def purge_default(conn: Connection, table: str, cutoff: datetime) -> int:
+    """Delete the rows of the default partition older than ``cutoff`` (a device clock that ran behind): the
+    retention applies to them too."""
+    key, kind = TABLES[table]
+    bound = ulid_floor(cutoff) if kind == "ulid" else cutoff.isoformat()
+    return int(conn.execute(text(f"DELETE FROM {table}_default WHERE {key} < :b"), {"b": bound}).rowcount or 0)
+
+
 # ------------------------------------------------------------------------------------------------ conversion
 @dataclass(frozen=True)
 class TableShape:
@@ -173,7 +181,7 @@ def convert_table(conn: Connection, shape: TableShape, ahead: int = 3) -> int:
     # the months the rows need: from the oldest to the newest row (ids: their ULID time), within sane limits
     lo, hi = conn.execute(text(f"SELECT min({key}), max({key}) FROM {table}")).one()
     now = utcnow()
-    first = last = month_of(now)
+    first, last = add_months(month_of(now), -1), month_of(now)  # last month too: devices replay their backlog
     if lo is not None:
         lo_t, hi_t = (ulid_time(lo), ulid_time(hi)) if TABLES[table][1] == "ulid" else (lo, hi)
         first = max(min(month_of(lo_t), first), month_of(now - timedelta(days=3650)))
@@ -230,6 +238,7 @@ class Upkeep:
 
     created: list[str]
     dropped: list[str]
+    purged: int                        # rows older than the retention deleted from the default partitions
     ahead_days: dict[str, float]       # how far the newest partition reaches past now
     oldest_days: dict[str, float]      # age of the start of the oldest partition
     default_rows: dict[str, int]       # rows in the default partition (device clocks far off)
@@ -240,13 +249,15 @@ def upkeep(engine: Engine, retention_days: dict[str, int], ahead_months: int, no
     """Create partitions up to ``ahead_months`` past this month, drop those older than each table's retention.
     None on a database without partitioned tables (SQLite)."""
     now = now or utcnow()
-    out = Upkeep([], [], {}, {}, {})
+    out = Upkeep([], [], 0, {}, {}, {})
     with engine.begin() as conn:
         if not all(is_partitioned(conn, t) for t in TABLES):
             return None
         for table in TABLES:
             out.created += ensure_months(conn, table, month_of(now), add_months(month_of(now), ahead_months))
-            out.dropped += drop_before(conn, table, now - timedelta(days=retention_days[table]))
+            cutoff = now - timedelta(days=retention_days[table])
+            out.dropped += drop_before(conn, table, cutoff)
+            out.purged += purge_default(conn, table, cutoff)
     for name in out.created:
         log.info("partition %s created", name)
     for name in out.dropped:
