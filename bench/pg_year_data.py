@@ -8,7 +8,8 @@ Devices send telemetry every 30 s; the fleet's reporting-rate panel asks "did th
 index probes, so its cost does not grow with the telemetry rate (see ``server/dashboards/fleet.py``).
 ``quick``: 10 compounds (200 devices), 75 days (three calendar months), telemetry every 30 minutes.
 
-The database is migrated first (``server.db.migrate.upgrade``), so the data lands in the monthly partitions the
+Loading takes a superuser (the foreign-key triggers are off while it runs, as in ``pg_restore``). The database
+is migrated first (``server.db.migrate.upgrade``), so the data lands in the monthly partitions the
 server creates; the past months' partitions are made with ``server.db.partitions.ensure_months``.
 """
 
@@ -90,6 +91,9 @@ def generate(url: str, quick: bool = False, now: datetime | None = None) -> dict
     try:
         upgrade(db.engine)
         with db.engine.begin() as conn:
+            # bulk load: foreign-key triggers off for this transaction (superuser; every row names a device made
+            # here), as pg_restore does
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
             for table in TABLES:
                 ensure_months(conn, table, month_of(start), add_months(month_of(now), 1))
             made["devices"] = _devices(conn, sites, start)
