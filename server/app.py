@@ -75,8 +75,9 @@ class _DeviceCollector(Collector):
 
 
 class _ScaleCollector(Collector):
-    """PostgreSQL at scale, at scrape time: how far the monthly partitions reach ahead (``linli_db_partition_ahead_
-    days``; below a month the upkeep job is not running), the age of the oldest partition (retention working),
+    """PostgreSQL at scale, at scrape time: how far the monthly partitions reach ahead
+    (``linli_db_partition_ahead_seconds``; under a month: the upkeep job is not running), the age of the oldest
+    partition (retention working),
     rows in the default partition (device clocks far off), and each background job's lease: held by this process,
     and seconds since any process last ran it."""
 
@@ -86,9 +87,9 @@ class _ScaleCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from server.db.partitions import coverage
 
-        ahead = GaugeMetricFamily("linli_db_partition_ahead_days", "days the monthly partitions reach past now",
-                                  labels=["table"])
-        oldest = GaugeMetricFamily("linli_db_partition_oldest_days", "age of the oldest monthly partition (days)",
+        ahead = GaugeMetricFamily("linli_db_partition_ahead_seconds", "how far the monthly partitions reach past "
+                                  "now", labels=["table"])
+        oldest = GaugeMetricFamily("linli_db_partition_oldest_age_seconds", "age of the oldest monthly partition",
                                    labels=["table"])
         default = GaugeMetricFamily("linli_db_partition_default_rows",
                                     "rows in the default partition (timestamps outside every month)", labels=["table"])
@@ -100,8 +101,8 @@ class _ScaleCollector(Collector):
             cov = coverage(self.srv.db.engine)
             if cov is not None:
                 for table in cov[0]:
-                    ahead.add_metric([table], cov[0][table])
-                    oldest.add_metric([table], cov[1][table])
+                    ahead.add_metric([table], cov[0][table] * 86400)
+                    oldest.add_metric([table], cov[1][table] * 86400)
                     default.add_metric([table], cov[2][table])
             for loop in self.srv.loops():
                 if loop.lease is not None:

@@ -14,7 +14,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from linli.testing import PostgresCluster, TestBroker, wait_for
@@ -24,6 +26,7 @@ from server.leases import JobLease
 from server.settings import DatabaseSettings
 from server.testing import make_settings, running
 from server.worker import LoopWorker
+from tests.edge.runtime.test_metrics_names import lint_metrics
 
 pytestmark = pytest.mark.postgres
 REPO = Path(__file__).resolve().parents[2]
@@ -99,6 +102,7 @@ CHILD = textwrap.dedent("""
     from server.leases import JobLease
     from server.settings import DatabaseSettings
     from server.worker import LoopWorker
+from tests.edge.runtime.test_metrics_names import lint_metrics
 
     db = Database(DatabaseSettings(url={url!r}))
     def step():
@@ -166,6 +170,18 @@ def test_two_servers_share_their_background_jobs(pg_url: str, mqtt_broker: TestB
         assert 5 <= ran <= (time.monotonic() - t0) / 0.3 + 2  # once per 0.3 s tick, not twice
         holder, other = (la, lb) if sa.checker.loop.lease.held else (lb, la)  # type: ignore[union-attr]
         assert other.server.checker.runs == 0
+        # what an operator sees: partitions a few months ahead, who holds which job, how long since it ran
+        texts = [httpx.get(lv.url + "/metrics").text for lv in (holder, other)]
+        families = [fam for t in texts for fam in text_string_to_metric_families(t)]
+        metrics = {s.name + str(sorted(s.labels.items())): s.value for fam in families for s in fam.samples
+                   if s.labels.get("job") == "linli-workorders" or fam.name.startswith("linli_db_partition")}
+        assert lint_metrics(texts[0]) == []
+        assert metrics["linli_db_partition_ahead_seconds[('table', 'events')]"] > 60 * 86400
+        assert metrics["linli_db_partition_default_rows[('table', 'telemetry')]"] == 0
+        assert metrics["linli_job_last_run_age_seconds[('job', 'linli-workorders')]"] < 5
+        held = [s.value for fam in families for s in fam.samples
+                if s.name == "linli_job_lease_held" and s.labels["job"] == "rollouts"]
+        assert sorted(held) == [0.0, 1.0]
         holder.stop()  # a clean stop gives the leases up: the other server takes the jobs at its next check
         wait_for(lambda: other.server.checker.runs > 0, 10, what="the checker taken over")
         assert _lease_row(sa.db, "linli-workorders")[0] == other.server.holder  # type: ignore[index]
