@@ -28,7 +28,6 @@ from server.testing import make_settings, running
 from server.worker import LoopWorker
 from tests.edge.runtime.test_metrics_names import lint_metrics
 
-pytestmark = pytest.mark.postgres
 REPO = Path(__file__).resolve().parents[2]
 _n = 0
 
@@ -54,6 +53,7 @@ def _lease_row(db: Database, job: str) -> tuple[str, int] | None:
     return (row[0], int(row[1])) if row else None
 
 
+@pytest.mark.postgres
 def test_two_processes_one_job_runs_once_per_interval_never_side_by_side(pg: Database) -> None:
     runs: list[tuple[str, float, float]] = []
     busy = threading.Lock()
@@ -102,7 +102,6 @@ CHILD = textwrap.dedent("""
     from server.leases import JobLease
     from server.settings import DatabaseSettings
     from server.worker import LoopWorker
-from tests.edge.runtime.test_metrics_names import lint_metrics
 
     db = Database(DatabaseSettings(url={url!r}))
     def step():
@@ -115,6 +114,7 @@ from tests.edge.runtime.test_metrics_names import lint_metrics
 """)
 
 
+@pytest.mark.postgres
 def test_the_lease_moves_to_another_process_when_its_holder_dies(pg: Database, pg_url: str) -> None:
     with pg.engine.begin() as conn:
         conn.execute(text("CREATE TABLE t_runs (holder text, at timestamptz DEFAULT clock_timestamp())"))
@@ -143,6 +143,7 @@ def test_the_lease_moves_to_another_process_when_its_holder_dies(pg: Database, p
             child.wait(10)
 
 
+@pytest.mark.postgres
 def test_two_servers_share_their_background_jobs(pg_url: str, mqtt_broker: TestBroker, tmp_path: Path) -> None:
     """Two server apps on one PostgreSQL: every leased job has one holder; the work-order checker runs once per
     interval between them; when its holder stops, the other server takes it over."""
@@ -185,3 +186,15 @@ def test_two_servers_share_their_background_jobs(pg_url: str, mqtt_broker: TestB
         holder.stop()  # a clean stop gives the leases up: the other server takes the jobs at its next check
         wait_for(lambda: other.server.checker.runs > 0, 10, what="the checker taken over")
         assert _lease_row(sa.db, "linli-workorders")[0] == other.server.holder  # type: ignore[index]
+
+
+def test_on_sqlite_nothing_is_leased(mqtt_broker: TestBroker, tmp_path: Path) -> None:
+    """One process on SQLite: the jobs run as before, without leases."""
+    app = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'linli.db'}", mqtt_broker,
+                                   workorders={"check_interval_s": 0.1}, ingest={"enabled": False}))
+    with running(app) as live:
+        srv = live.server
+        assert all(lp.lease is None for lp in srv.loops())
+        wait_for(lambda: srv.checker.runs >= 2, 10, what="the checker running")
+        with srv.db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM job_leases")).scalar() == 0
