@@ -4,6 +4,7 @@
     python bench/pg_year.py --quick                 # a private PostgreSQL, a month-spanning smaller set, < 60 s
     python bench/pg_year.py                         # 12 months for 2,000 devices (builds in minutes)
     python bench/pg_year.py --url postgresql+psycopg://…/linli --no-generate   # an existing database
+    python bench/pg_year.py --sites 100 --days 45   # every device, fewer months (a 14-day window holds the same rows)
 
 The data comes from ``bench/pg_year_data.py`` (COPY-free bulk ``INSERT … SELECT generate_series``). Every query is
 run through the server's own code: each dashboard panel's ``query`` (``server.dashboards`` and every kind's
@@ -12,8 +13,9 @@ filters people use (none, a site, a device, a kind, alarms only, a type prefix, 
 The user is an administrator (every site: the widest, slowest case) and the date range the dashboards' default
 (14 Shanghai days up to the newest data).
 
-``measure_dashboard_queries(db_url, quick)`` is importable (``bench/scale.py`` calls it); it returns
-``{"queries": {name: {"p50_ms", "p95_ms", "n"}}, "p95_max_ms", "slowest", "rows": {...}}``.
+``measure_dashboard_queries(db_url, quick)`` is importable (``bench/scale.py`` calls it) and measures a database
+already filled; it returns ``{"queries": {name: {"p50_ms", "p95_ms", "n"}}, "p95_max_ms", "slowest", "rows"}``.
+``run(quick)`` builds the data in a private PostgreSQL first and returns the same plus ``generated``.
 Last line: ``RESULT p95_max_ms=… slowest=… events=… telemetry=… devices=…``. Target: every p95 < 300 ms.
 """
 
@@ -162,21 +164,34 @@ def report(res: dict[str, Any]) -> None:
     print(f"rows: {json.dumps(res['rows'])}; range {res['range'][0]} … {res['range'][1]}")
 
 
+def run(quick: bool = False, url: str | None = None, generate_data: bool = True, sites: int | None = None,
+        days: int | None = None, repeat: int | None = None) -> dict[str, Any]:
+    """Build the data (in a private throw-away cluster unless ``url`` is given) and measure it: the result of
+    :func:`measure_dashboard_queries` plus ``generated`` (what was built) and ``generate_s``."""
+    from bench.pg_year_data import generate, private_cluster
+
+    with private_cluster(url, Path(tempfile.mkdtemp(prefix="linli-pgyear-"))) as db_url:
+        built: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        if generate_data:
+            built = generate(db_url, quick=quick, sites=sites, days=days)
+        generate_s = round(time.perf_counter() - t0, 1)
+        res = measure_dashboard_queries(db_url, quick=quick, repeat=repeat)
+    return {**res, "generated": built, "generate_s": generate_s}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smaller data set (still spanning months), fewer repeats")
     p.add_argument("--url", help="an existing PostgreSQL database (default: a private throw-away cluster)")
     p.add_argument("--no-generate", action="store_true", help="measure the data already in --url")
     p.add_argument("--repeat", type=int, default=None)
+    p.add_argument("--sites", type=int, default=None, help="compounds of 20 devices (default 100; --quick 10)")
+    p.add_argument("--days", type=int, default=None, help="days of data (default 365; --quick 75)")
     args = p.parse_args(argv)
-    from bench.pg_year_data import generate, private_cluster
-
-    with private_cluster(args.url, Path(tempfile.mkdtemp(prefix="linli-pgyear-"))) as url:
-        if not args.no_generate:
-            t0 = time.perf_counter()
-            built = generate(url, quick=args.quick)
-            print(f"generated in {time.perf_counter() - t0:.1f} s: {json.dumps(built)}")
-        res = measure_dashboard_queries(url, quick=args.quick, repeat=args.repeat)
+    res = run(args.quick, args.url, not args.no_generate, args.sites, args.days, args.repeat)
+    if res["generated"]:
+        print(f"generated in {res['generate_s']} s: {json.dumps(res['generated'])}")
     report(res)
     print(f"RESULT p95_max_ms={res['p95_max_ms']} slowest={res['slowest']} events={res['rows']['events']} "
           f"telemetry={res['rows']['telemetry']} devices={res['rows']['devices']} "

@@ -78,12 +78,14 @@ def _insert(conn: Any, table: str, given: dict[str, str], tail: str) -> int:
     return int(conn.execute(text(f"INSERT INTO {table} ({cols}) SELECT {exprs} {tail}")).rowcount or 0)
 
 
-def generate(url: str, quick: bool = False, now: datetime | None = None) -> dict[str, Any]:
-    """Fill the (empty) PostgreSQL database at ``url``; returns what was made."""
+def generate(url: str, quick: bool = False, now: datetime | None = None, sites: int | None = None,
+             days: int | None = None) -> dict[str, Any]:
+    """Fill the (empty) PostgreSQL database at ``url``; returns what was made. ``sites`` (20 devices each) and
+    ``days`` override the full or quick size."""
     load_all_models()
-    sites = 10 if quick else 100
-    days = 75 if quick else 365
-    tele_days, tele_step_min = (75, 30) if quick else (90, 30)
+    sites = sites or (10 if quick else 100)
+    days = days or (75 if quick else 365)
+    tele_days, tele_step_min = min(days, 90), 30
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     start = now - timedelta(days=days)
     db = Database(DatabaseSettings(url=url, pool_size=2))
