@@ -6,6 +6,7 @@ tables the dashboards read (gate passages, lift blocks and faults, charger order
 telemetry for the last 90 days (the default ``retention.telemetry_days``) at one row per device per 30 minutes.
 Devices send telemetry every 30 s; the fleet's reporting-rate panel asks "did this device report that day" by
 index probes, so its cost does not grow with the telemetry rate (see ``server/dashboards/fleet.py``).
+Run alone it times the build: ``python bench/pg_year_data.py [--quick]`` (last line ``RESULT generate_s=…``).
 ``quick``: 10 compounds (200 devices), 75 days (three calendar months), telemetry every 30 minutes.
 
 Loading takes a superuser (the foreign-key triggers are off while it runs, as in ``pg_restore``). The database
@@ -15,7 +16,11 @@ server creates; the past months' partitions are made with ``server.db.partitions
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,15 +28,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, Numeric, String, Text, text
-from sqlalchemy.types import JSON
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
-from linli.testing import PostgresCluster
-from server.db.engine import Database
-from server.db.migrate import load_all_models, upgrade
-from server.db.models import Base
-from server.db.partitions import TABLES, add_months, ensure_months, month_of
-from server.settings import DatabaseSettings
+from sqlalchemy import Boolean, DateTime, Integer, Numeric, String, Text, text  # noqa: E402
+from sqlalchemy.types import JSON  # noqa: E402
+
+from linli.testing import PostgresCluster  # noqa: E402
+from server.db.engine import Database  # noqa: E402
+from server.db.migrate import load_all_models, upgrade  # noqa: E402
+from server.db.models import Base  # noqa: E402
+from server.db.partitions import TABLES, add_months, ensure_months, month_of  # noqa: E402
+from server.settings import DatabaseSettings  # noqa: E402
 
 #: devices of each kind on one compound
 PER_SITE = {"lift_guard": 10, "gate": 3, "charger": 5, "taxi_kiosk": 2}
@@ -215,3 +224,22 @@ def private_cluster(url: str | None, root: Path) -> Iterator[str]:
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="10 compounds, 75 days")
+    p.add_argument("--url", help="an empty PostgreSQL database (default: a private throw-away cluster)")
+    args = p.parse_args(argv)
+    with private_cluster(args.url, Path(tempfile.mkdtemp(prefix="linli-pgyear-"))) as url:
+        t0 = time.perf_counter()
+        made = generate(url, quick=args.quick)
+        took = time.perf_counter() - t0
+    print(json.dumps(made))
+    print(f"RESULT generate_s={took:.1f} devices={made['devices']} events={made['events']} "
+          f"telemetry={made['telemetry']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
