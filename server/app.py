@@ -30,6 +30,7 @@ from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import Device
 from server.homeassistant.bridge import HomeAssistantBridge
+from server.ingest.jetstream import JetStreamLink
 from server.ingest.link import MqttLink
 from server.ingest.registry import HandlerRegistry
 from server.ingest.service import Ingest
@@ -138,6 +139,7 @@ class Server:
         self.checker = Checker(self.db, settings.workorders, extra=[self.sessions.purge])
         self.link: MqttLink | None = None
         self.ingest: Ingest | None = None
+        self.stream: JetStreamLink | None = None  # ingest from NATS JetStream (settings.nats)
         self.maintenance = Maintenance(self.db, self.snapshots, settings.retention.snapshot_days,
                                        settings.retention.interval_s)
         self.payments = Payments(self, resident_purposes())
@@ -148,12 +150,20 @@ class Server:
         if s.database.migrate_on_start:
             upgrade(self.db.engine)
         self.snapshots.root.mkdir(parents=True, exist_ok=True)
-        subs = contract.server_subscriptions(shared=s.mqtt.shared_subscription) if s.ingest.enabled else []
+        # On NATS, ingest reads JetStream (a consumer shared by every worker) and MQTT only publishes.
+        mqtt_ingest = s.ingest.enabled and not s.nats.enabled
+        subs = contract.server_subscriptions(shared=s.mqtt.shared_subscription) if mqtt_ingest else []
         self.link = MqttLink(s.mqtt, subs, receive_maximum=s.ingest.receive_maximum,
-                             on_state=self.stats.set_connected)
+                             on_state=self.stats.set_connected if mqtt_ingest else None)
         if s.ingest.enabled:
             self.ingest = Ingest(s.ingest, self.db, self.snapshots, self.stats, self.handlers)
-            self.ingest.attach(self.link)
+            if s.nats.enabled:
+                self.stream = JetStreamLink(s.nats, s.mqtt.credentials(), self.stats,
+                                            on_state=self.stats.set_connected)
+                self.ingest.attach(self.stream)
+                self.stream.start()
+            else:
+                self.ingest.attach(self.link)
             self.ingest.start()
         self.link.start()
         if not self.link.wait_ready(s.mqtt.startup_wait_s):
@@ -180,6 +190,8 @@ class Server:
         self.maintenance.stop()
         if self.ingest is not None:  # drain first, so its acks go out before the DISCONNECT
             self.ingest.stop(self.settings.ingest.stop_timeout_s)
+        if self.stream is not None:
+            self.stream.stop()
         if self.link is not None:
             self.link.stop()
             if forget_session:
