@@ -26,6 +26,7 @@ from linli import contract
 from linli.broker import free_port
 from linli.contract import DeviceRef, Kind
 from linli.contract.probe import InputChanged
+from linli.nats_cluster import NatsCluster
 from linli.provision import Credentials
 from linli.testing import TestBroker, wait_for
 from server.app import Server
@@ -60,6 +61,27 @@ def make_settings(data_dir: Path, db_url: str, broker: TestBroker, client_id: st
                  "client_id": client_id or f"t-{uuid.uuid4().hex[:10]}",
                  "username": broker.server.username, "password": broker.server.password,
                  "shared_subscription": False, "credentials_file": None},
+        "ingest": {"batch_interval_ms": 20, "retry_initial_s": 0.05, "retry_max_s": 0.3, "stop_timeout_s": 2},
+        "storage": {"data_dir": str(data_dir)},
+        "commands": {"publish_wait_s": 2},
+        "auth": {"users": list(user_entries())},
+    }
+    for name, values in sections.items():
+        doc[name] = {**doc.get(name, {}), **values}
+    return Settings.model_validate(doc)
+
+
+def make_nats_settings(data_dir: Path, db_url: str, cluster: NatsCluster, client_id: str | None = None,
+                       **sections: dict[str, Any]) -> Settings:
+    """Settings of a server worker on a NATS cluster: ingest from the shared JetStream consumer, MQTT 3.1.1 to
+    every node (for commands and config) with failover."""
+    server = cluster.secrets.server_credentials()
+    doc: dict[str, Any] = {
+        "database": {"url": db_url, "sqlite_busy_timeout_ms": 30000},
+        "mqtt": {"hosts": cluster.mqtt_hosts, "protocol": "3.1.1",
+                 "client_id": client_id or f"t-{uuid.uuid4().hex[:10]}", "username": server.username,
+                 "password": server.password, "credentials_file": None},
+        "nats": {"urls": cluster.urls, "ack_wait_s": 3, "lag_interval_s": 0.5},
         "ingest": {"batch_interval_ms": 20, "retry_initial_s": 0.05, "retry_max_s": 0.3, "stop_timeout_s": 2},
         "storage": {"data_dir": str(data_dir)},
         "commands": {"publish_wait_s": 2},
@@ -115,21 +137,29 @@ def running(app: FastAPI, forget: bool = True) -> Iterator[LiveServer]:
 class DeviceSim:
     """A device on the broker with its own account: publishes like an agent, records what it receives."""
 
-    def __init__(self, host: str, port: int, ref: DeviceRef, creds: Credentials, birth: bool = True) -> None:
+    def __init__(self, host: str, port: int, ref: DeviceRef, creds: Credentials, birth: bool = True,
+                 protocol: str = "5") -> None:
+        """``protocol``: "5", or "3.1.1" for brokers that speak only that (NATS)."""
         self.ref = ref
         self.received: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         cid = f"dev-{ref.site}-{ref.device}-{uuid.uuid4().hex[:6]}"
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+        if protocol == "5":
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+        else:
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv311, clean_session=True)
         c.username_pw_set(creds.username, creds.password)
         c.will_set(ref.status_topic, contract.offline_status(ref.kind).encode(), qos=1, retain=True)
         c.on_message = self._on_message
         c.max_inflight_messages_set(1000)
         self.client = c
         self._subscribed = threading.Event()
+        up = threading.Event()
         c.on_subscribe = lambda *_a: self._subscribed.set()
+        c.on_connect = lambda *_a: up.set()
         c.connect(host, port, keepalive=30)
         c.loop_start()
+        assert up.wait(15), f"no CONNACK from {host}:{port}"
         c.subscribe([(t, 1) for t in ref.device_subscriptions()])
         assert self._subscribed.wait(5), "device subscription not acknowledged"
         if birth:  # as an agent does: retained "online" right after connecting
