@@ -5,6 +5,9 @@ own broker account. Real services, nothing mocked."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,13 +20,14 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 import uvicorn
+import yaml
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from linli import contract
-from linli.broker import free_port
+from linli.broker import die_with_parent, free_port
 from linli.contract import DeviceRef, Kind
 from linli.contract.probe import InputChanged
 from linli.nats_cluster import NatsCluster
@@ -90,6 +94,84 @@ def make_nats_settings(data_dir: Path, db_url: str, cluster: NatsCluster, client
     for name, values in sections.items():
         doc[name] = {**doc.get(name, {}), **values}
     return Settings.model_validate(doc)
+
+
+class WorkerProcess:
+    """One ``linli server`` process (an ingest worker with its HTTP port) on a NATS cluster, for scale tests and
+    ``bench/scale.py``. Abrupt ``kill`` (SIGKILL) as in a crash; ``start`` again makes a new process."""
+
+    def __init__(self, root: Path, name: str, db_url: str, cluster: NatsCluster, **sections: dict[str, Any]) -> None:
+        self.name = name
+        self.root = root / name
+        self.port = free_port()
+        server = cluster.secrets.server_credentials()
+        self.password = server.password
+        doc: dict[str, Any] = {
+            "log_level": "WARNING",
+            "database": {"url": db_url, "migrate_on_start": False},
+            "http": {"host": "127.0.0.1", "port": self.port},
+            "mqtt": {"hosts": cluster.mqtt_hosts, "protocol": "3.1.1", "client_id": f"linli-{name}",
+                     "username": server.username, "credentials_file": None},
+            "nats": {"urls": cluster.urls},
+            "storage": {"data_dir": str(self.root / "data")},
+        }
+        for key, values in sections.items():
+            doc[key] = {**doc.get(key, {}), **values}
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config = self.root / "server.yaml"
+        self.config.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, "LINLI_MQTT_PASSWORD": self.password}
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen([sys.executable, "-m", "linli.cli", "server", "-c", str(self.config)], env=env,
+                                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=die_with_parent)
+        log.close()
+        return self
+
+    def ready(self) -> bool:
+        """Serving, with its JetStream consumer bound."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"worker {self.name} exited; see {self.root / 'server.log'}")
+        try:
+            return bool(httpx.get(f"{self.url}/healthz", timeout=2).json().get("nats"))
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    def wait_ready(self, timeout: float = 60.0) -> WorkerProcess:
+        wait_for(self.ready, timeout, what=f"worker {self.name} ready")
+        return self
+
+    def metrics(self) -> dict[str, float]:
+        """Its /metrics as {series: value} (labels kept in the name)."""
+        out: dict[str, float] = {}
+        for line in httpx.get(f"{self.url}/metrics", timeout=5).text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
 
 
 class LiveServer:
