@@ -61,6 +61,13 @@ def subject_topic(subject: str) -> str:
     return subject.removeprefix(MQTT_PREFIX).replace(".", "/")
 
 
+def consumer_config(cfg: NatsSettings) -> ConsumerConfig:
+    """The shared durable consumer every worker binds (made by the first one; the same settings are idempotent)."""
+    return ConsumerConfig(durable_name=cfg.durable, filter_subject=f"{MQTT_PREFIX}{ROOT_SUBJECT}.>",
+                          ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=cfg.ack_wait_s,
+                          max_ack_pending=cfg.max_ack_pending, max_waiting=512)
+
+
 def is_server_message(subject: str) -> bool:
     return subject.endswith(SERVER_CHANNELS[1]) or SERVER_CHANNELS[0] in subject
 
@@ -189,19 +196,28 @@ class JetStreamLink:
             tasks.append(asyncio.create_task(self._watch_lag(js)))
             self._ready.set()
             log.info("JetStream ingest: consumer %s on %s shared by the workers", self.cfg.durable, MQTT_STREAM)
+            idle = False
             while not self._stop.is_set():
                 room = self.cfg.inflight_max - self.held
                 if room <= 0 or self.sink is None:
                     await asyncio.sleep(0.01)
                     continue
+                # nats-py's fetch(n) takes what is there at once, but when nothing is there it waits until n
+                # messages have come or the pull expires. So: busy, a batch with a short expiry (bounds the wait
+                # added to a message's latency); idle, a long pull for one message (returns as it comes).
                 try:
-                    msgs = await psub.fetch(min(self.cfg.fetch_max, room), timeout=1)
+                    if idle:
+                        msgs = await psub.fetch(1, timeout=1)
+                    else:
+                        msgs = await psub.fetch(min(self.cfg.fetch_max, room), timeout=0.05)
                 except (TimeoutError, NatsTimeout):
+                    idle = True
                     continue
                 except Exception as exc:  # a node went away mid-request: fetch again
                     self.last_error = f"JetStream fetch: {exc}"
                     await asyncio.sleep(0.2)
                     continue
+                idle = False
                 self._hand_on(msgs)
         finally:
             for t in tasks:
@@ -216,10 +232,7 @@ class JetStreamLink:
     async def _ensure_consumer(self, js: Any) -> None:
         """Create the shared durable consumer (idempotent), once the MQTT stream exists (nats-server makes it when
         the account's first MQTT client connects)."""
-        config = ConsumerConfig(durable_name=self.cfg.durable, filter_subject=f"{MQTT_PREFIX}{ROOT_SUBJECT}.>",
-                                ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
-                                ack_wait=self.cfg.ack_wait_s, max_ack_pending=self.cfg.max_ack_pending,
-                                max_waiting=512)
+        config = consumer_config(self.cfg)
         assert self._stop is not None
         while not self._stop.is_set():
             try:
