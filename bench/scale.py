@@ -17,8 +17,8 @@ How each figure is measured:
 * **Latency**: 2 workers running, the devices publish at a steady ``--latency-rate``; each event's time from the
   device's publish to its row being visible in PostgreSQL (polled every 20 ms, so figures are ±20 ms).
 * **Dashboards**: ``measure_dashboard_queries`` of ``bench/pg_year.py`` on a database filled by
-  ``bench/pg_year_data.py`` (its quick set with ``--quick``) in the same PostgreSQL; skipped with a note where that
-  module is not in the tree.
+  ``bench/pg_year_data.py`` in the same PostgreSQL (off with ``--quick`` unless ``--dashboards``: generating the
+  year takes minutes); ``na`` with a note where that module is not in the tree.
 
 Last line: ``RESULT bare_msgs_per_s=… w1_msgs_per_s=… w2_msgs_per_s=… w4_msgs_per_s=… w2_over_w1=… w1_over_bare=…
 w2_over_bare=… p99_ms=… p50_ms=… lost=… dup=… dash_p95_ms=… cores=…``.
@@ -91,17 +91,24 @@ class Bench:
 
     # ------------------------------------------------------------------------------------------ set-up
     def start(self) -> None:
-        self.url = self.pg.start()
-        db = Database(DatabaseSettings(url=self.url))
-        upgrade(db.engine)
-        db.dispose()
-        self.engine = create_engine(self.url)
+        def database() -> None:
+            self.url = self.pg.start()
+            db = Database(DatabaseSettings(url=self.url))
+            upgrade(db.engine)
+            db.dispose()
+
+        pg = threading.Thread(target=database)  # PostgreSQL starts while the broker and the devices do
+        pg.start()
         self.cluster.start()
         self.nats_cfg = NatsSettings(urls=self.cluster.urls)
         hosts = [(h, int(p)) for h, p in (a.split(":") for a in self.cluster.mqtt_hosts)]
         self.fleet = Fleet(self.store.devices(), hosts)
         self.fleet.start(60)
         asyncio.run(self._make_consumer())
+        pg.join()
+        if not self.url:
+            raise RuntimeError("PostgreSQL did not start")
+        self.engine = create_engine(self.url)
         self.workers = [WorkerProcess(self.root, f"w{i}", self.url, self.cluster).start() for i in range(1, 5)]
         for w in self.workers:
             w.wait_ready(90)
@@ -141,7 +148,7 @@ class Bench:
         for w in ws:
             assert w.proc is not None
             w.proc.send_signal(signal.SIGSTOP)
-        time.sleep(1.5)  # their outstanding pull requests (1 s) expire: nothing is delivered to a frozen worker
+        time.sleep(1.2)  # their outstanding pull requests (1 s) expire: nothing is delivered to a frozen worker
 
     @staticmethod
     def thaw(ws: list[WorkerProcess]) -> None:
@@ -271,12 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="< 60 s: smaller backlogs and fleet")
     p.add_argument("--devices", type=int, default=None, help="simulated devices (default 60, 200 without --quick)")
-    p.add_argument("--events", type=int, default=None, help="backlog per phase (default 2500, 10000)")
+    p.add_argument("--events", type=int, default=None, help="backlog per phase (default 2000, 10000)")
     p.add_argument("--latency-rate", type=float, default=200.0, help="events/s in the latency phase")
-    p.add_argument("--no-dashboards", action="store_true", help="skip the dashboard queries")
+    p.add_argument("--dashboards", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure the dashboard queries on a generated year (default: on, off with --quick: "
+                        "generating the data alone takes minutes)")
     args = p.parse_args(argv)
     devices = args.devices or (60 if args.quick else 200)
-    n = args.events or (2500 if args.quick else 10_000)
+    n = args.events or (2000 if args.quick else 10_000)
     t_start = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="linli-scale-"))
     root.chmod(0o755)  # the postgres user must reach its data folder
@@ -293,14 +302,14 @@ def main(argv: list[str] | None = None) -> int:
             rates[k], missing = b.workers_rate(k, n)
             lost += missing
             print(f"{k} worker(s) → PostgreSQL:            {rates[k]:8.0f} msg/s  ({rates[k] / bare:.2f} of bare)")
-        lat = b.latency(int(args.latency_rate * (3 if args.quick else 10)), args.latency_rate)
+        lat = b.latency(int(args.latency_rate * (2 if args.quick else 10)), args.latency_rate)
         p50, p99 = statistics.median(lat), lat[min(len(lat) - 1, int(0.99 * len(lat)))]
         print(f"device → database at {args.latency_rate:.0f} msg/s, 2 workers: p50 {p50:.0f} ms, p99 {p99:.0f} ms "
               f"({len(lat)} events)")
         dup = b.duplicates()
         b.stop()  # the broker and workers; PostgreSQL stays for the dashboards
-        dash_p95, dash_note = ("na", "skipped (--no-dashboards)")
-        if not args.no_dashboards:
+        dash_p95, dash_note = ("na", "not measured (--quick or --no-dashboards; run with --dashboards)")
+        if args.dashboards or (args.dashboards is None and not args.quick):
             dash_p95, dash_note = dashboards(b.pg, args.quick)
     finally:
         b.stop()

@@ -24,6 +24,7 @@ from linli import contract
 from linli.websec import LoginGuard
 from server.alerts.service import register as register_alerts
 from server.api import api_router
+from server.commands import register_config_resend
 from server.dashboards import DashboardRegistry
 from server.dashboards.fleet import register as register_fleet_panels
 from server.db.engine import Database
@@ -129,6 +130,7 @@ class Server:
         register_workorders(self.handlers, settings.workorders)  # device faults of every kind → work orders
         register_alerts(self.handlers)  # security and business events → guard alerts and manager notices
         register_updates(self.handlers)  # devices' update reports → roll-out progress
+        register_config_resend(self.handlers, lambda: self.link)  # desired config again when a device comes back
         if settings.homeassistant.enabled:  # read-only MQTT discovery for a compound's Home Assistant
             HomeAssistantBridge(lambda: self.link).register(self.handlers)
         self.rollouts = RolloutWorker(self.db, lambda: self.link, update_config(settings),
