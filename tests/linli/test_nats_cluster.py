@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +21,10 @@ from edge.apps.probe.sim import ProbeSim
 from edge.runtime.agent import Agent
 from edge.runtime.config import load_config
 from edge.runtime.harness import agent_config, write_config
+from linli.cli import main as cli_main
 from linli.contract import DeviceRef, Kind
 from linli.failover import parse_hosts
-from linli.nats_cluster import NatsCluster, find_nats_server, nats_conf, subject
+from linli.nats_cluster import NatsCluster, device_permissions, find_nats_server, subject
 from linli.provision import Credentials, SecretStore
 from linli.testing import wait_for
 
@@ -97,13 +99,23 @@ def test_topics_map_to_subjects() -> None:
         parse_hosts(["host:notaport"], 1883)
 
 
-def test_operator_config_is_one_file_per_node(cluster: NatsCluster) -> None:
-    text = nats_conf("n9", "10.0.0.9", cluster.nodes[0].ports, ["nats-route://10.0.0.1:6222"], Path("/var/lib/x"),
-                     {"LINLI": {"jetstream": "enabled", "users": []}})
-    doc = json.loads(text.split("\n", 1)[1])
-    assert doc["server_name"] == "n9" and doc["mqtt"]["stream_replicas"] == 3
-    assert doc["cluster"]["routes"] == ["nats-route://10.0.0.1:6222"]
-    assert oct(cluster.nodes[0].conf_path.stat().st_mode & 0o777) == "0o600"  # it holds the passwords
+def test_operator_configs_one_per_node_that_nats_server_accepts(cluster: NatsCluster, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    rc = cli_main(["nats-config", "--secrets", str(cluster.secrets.root), "--node", "n1=10.0.0.1",
+                   "--node", "n2=10.0.0.2", "--node", "n3=10.0.0.3", "--out", str(out),
+                   "--store-dir", str(tmp_path / "js")])
+    assert rc == 0
+    for name in ("n1", "n2", "n3"):
+        path = out / f"{name}.conf"
+        assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds the accounts' passwords
+        doc = json.loads(path.read_text(encoding="utf-8").split("\n", 1)[1])
+        assert doc["server_name"] == name and doc["mqtt"]["port"] == 1883 and doc["mqtt"]["stream_replicas"] == 3
+        assert doc["cluster"]["routes"] == [f"nats-route://10.0.0.{i}:6222" for i in (1, 2, 3)]
+        users = {u["user"]: u for u in doc["accounts"]["LINLI"]["users"]}
+        assert users[A.mqtt_username]["permissions"] == device_permissions(A)
+        res = subprocess.run([cluster.exe, "-t", "-c", str(path)], capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0, res.stderr
+    assert cli_main(["nats-config", "--secrets", str(tmp_path / "none"), "--node", "n1=h"]) == 2
 
 
 def test_device_permissions_equal_the_mosquitto_acl(cluster: NatsCluster) -> None:
