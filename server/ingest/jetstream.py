@@ -54,6 +54,8 @@ ROOT_SUBJECT = contract.TOPIC_ROOT.replace("/", ".")
 SERVER_CHANNELS = (f".{contract.Channel.cmd.value}.", f".{contract.Channel.config_desired.value.replace('/', '.')}")
 
 MessageSink = Callable[[Incoming], None]
+#: How long a batch pull may wait for more messages once the backlog has run out (added latency, at most).
+BUSY_PULL_S = 0.25
 
 
 def subject_topic(subject: str) -> str:
@@ -204,12 +206,11 @@ class JetStreamLink:
                     continue
                 # nats-py's fetch(n) takes what is there at once, but when nothing is there it waits until n
                 # messages have come or the pull expires. So: busy, a batch with a short expiry (bounds the wait
-                # added to a message's latency); idle, a long pull for one message (returns as it comes).
+                # added to a message's latency when the backlog runs out); idle (the last batch was not full), a
+                # long pull for one message, which returns as soon as it comes.
+                want = 1 if idle else min(self.cfg.fetch_max, room)
                 try:
-                    if idle:
-                        msgs = await psub.fetch(1, timeout=1)
-                    else:
-                        msgs = await psub.fetch(min(self.cfg.fetch_max, room), timeout=0.05)
+                    msgs = await psub.fetch(want, timeout=1 if idle else BUSY_PULL_S)
                 except (TimeoutError, NatsTimeout):
                     idle = True
                     continue
@@ -217,7 +218,7 @@ class JetStreamLink:
                     self.last_error = f"JetStream fetch: {exc}"
                     await asyncio.sleep(0.2)
                     continue
-                idle = False
+                idle = len(msgs) < want
                 self._hand_on(msgs)
         finally:
             for t in tasks:

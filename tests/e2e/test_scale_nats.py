@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.skipif(find_nats_server() is None, reason="nats-server
               pytest.mark.postgres]
 
 DEVICES = 200
-EVENTS = 3000
+EVENTS = 2000
 
 
 @pytest.fixture
