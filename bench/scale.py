@@ -13,7 +13,8 @@ How each figure is measured:
   broker holds them in its replicated MQTT stream for the shared durable consumer. Then either the *bare* consumer
   (nats-py in this process: pull + ack, no parsing, no database) or *k* worker processes (started once at the
   beginning, frozen with SIGSTOP and thawed with SIGCONT, so startup is not in the figure) drain it. Rate = events
-  between 10 % and 90 % stored (acknowledged, for the bare consumer) / the time between those two points.
+  / the time from letting the consumers go to the last one stored (acknowledged, for the bare consumer), sampled
+  every 20 ms.
 * **Latency**: 2 workers running, the devices publish at a steady ``--latency-rate``; each event's time from the
   device's publish to its row being visible in PostgreSQL (polled every 20 ms, so figures are ±20 ms).
 * **Dashboards**: ``measure_dashboard_queries`` of ``bench/pg_year.py`` on a database filled by
@@ -64,14 +65,12 @@ TARGET_W2_OVER_W1 = 1.6
 TARGET_OVER_BARE = 0.5
 
 
-def rate_10_90(points: list[tuple[float, int]], total: int) -> float:
-    """msg/s between 10 % and 90 % of ``total`` done, from (time, done) samples."""
-    lo, hi = 0.1 * total, 0.9 * total
-    t_lo = next(t for t, n in points if n >= lo)
-    first_hi = next(((t, n) for t, n in points if n >= hi), points[-1])
-    n_lo = next(n for t, n in points if n >= lo)
-    dt = first_hi[0] - t_lo
-    return (first_hi[1] - n_lo) / dt if dt > 0 else float("nan")
+def drain_rate(t0: float, points: list[tuple[float, int]], total: int) -> float:
+    """msg/s: ``total`` over the time from ``t0`` (the consumers were let go) to the first sample with all done."""
+    t_done = next((t for t, n in points if n >= total), None)
+    if t_done is None:
+        raise RuntimeError(f"only {points[-1][1]} of {total} done")
+    return total / (t_done - t0)
 
 
 class Bench:
@@ -97,19 +96,20 @@ class Bench:
             upgrade(db.engine)
             db.dispose()
 
-        pg = threading.Thread(target=database)  # PostgreSQL starts while the broker and the devices do
+        pg = threading.Thread(target=database)  # PostgreSQL starts while the broker does
         pg.start()
         self.cluster.start()
         self.nats_cfg = NatsSettings(urls=self.cluster.urls)
-        hosts = [(h, int(p)) for h, p in (a.split(":") for a in self.cluster.mqtt_hosts)]
-        self.fleet = Fleet(self.store.devices(), hosts)
-        self.fleet.start(60)
-        asyncio.run(self._make_consumer())
         pg.join()
         if not self.url:
             raise RuntimeError("PostgreSQL did not start")
         self.engine = create_engine(self.url)
+        # the workers boot while the devices connect
         self.workers = [WorkerProcess(self.root, f"w{i}", self.url, self.cluster).start() for i in range(1, 5)]
+        hosts = [(h, int(p)) for h, p in (a.split(":") for a in self.cluster.mqtt_hosts)]
+        self.fleet = Fleet(self.store.devices(), hosts)
+        self.fleet.start(60)
+        asyncio.run(self._make_consumer())
         for w in self.workers:
             w.wait_ready(90)
         self.freeze(self.workers)
@@ -130,9 +130,11 @@ class Bench:
 
     def stop(self) -> None:
         """Stop the workers, the devices and the broker (idempotent); PostgreSQL is stopped by the caller."""
-        for w in self.workers:
+        for w in self.workers:  # all at once: each drains its queue before it exits
             if w.proc is not None and w.proc.poll() is None:
                 w.proc.send_signal(signal.SIGCONT)
+                w.proc.terminate()
+        for w in self.workers:
             w.stop()
         if self.fleet is not None:
             self.fleet.close()
@@ -168,7 +170,8 @@ class Bench:
             raise RuntimeError(f"{left} events not acknowledged by the broker")
         return ids
 
-    def sample(self, done: Callable[[], int], total: int, timeout: float) -> list[tuple[float, int]]:
+    @staticmethod
+    def sample(done: Callable[[], int], total: int, timeout: float) -> list[tuple[float, int]]:
         points = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -176,7 +179,7 @@ class Bench:
             points.append((time.monotonic(), n))
             if n >= total:
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         return points
 
     # ------------------------------------------------------------------------------------------ phases
@@ -205,22 +208,24 @@ class Bench:
         t = threading.Thread(target=lambda: asyncio.run(drain()), daemon=True)
         t.start()
         ready.wait(30)
+        t0 = time.monotonic()
         points = self.sample(lambda: acked[0], n, 120)
         t.join(30)
-        return rate_10_90(points, n)
+        return drain_rate(t0, points, n)
 
     def workers_rate(self, k: int, n: int) -> tuple[float, int]:
         ids = self.backlog(n)
         base = self.count()
         ws = self.workers[:k]
         self.thaw(ws)
+        t0 = time.monotonic()
         points = self.sample(lambda: self.count() - base, n, 180)
         wait_for(lambda: self.count() - base >= n, 60, what=f"{n} events stored by {k} worker(s)")
         self.freeze(ws)
         with self.engine.connect() as conn:
             stored = int(conn.execute(text("SELECT count(*) FROM events WHERE id = ANY(:ids)"),
                                       {"ids": ids}).scalar_one())
-        return rate_10_90(points, n), n - stored
+        return drain_rate(t0, points, n), n - stored
 
     def latency(self, n: int, rate: float) -> list[float]:
         assert self.fleet is not None
@@ -277,15 +282,15 @@ def dashboards(pg: PostgresCluster, quick: bool) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="< 60 s: smaller backlogs and fleet")
-    p.add_argument("--devices", type=int, default=None, help="simulated devices (default 60, 200 without --quick)")
-    p.add_argument("--events", type=int, default=None, help="backlog per phase (default 2000, 10000)")
+    p.add_argument("--devices", type=int, default=None, help="simulated devices (default 40, 200 without --quick)")
+    p.add_argument("--events", type=int, default=None, help="backlog per phase (default 3000, 10000)")
     p.add_argument("--latency-rate", type=float, default=200.0, help="events/s in the latency phase")
     p.add_argument("--dashboards", action=argparse.BooleanOptionalAction, default=None,
                    help="measure the dashboard queries on a generated year (default: on, off with --quick: "
                         "generating the data alone takes minutes)")
     args = p.parse_args(argv)
-    devices = args.devices or (60 if args.quick else 200)
-    n = args.events or (2000 if args.quick else 10_000)
+    devices = args.devices or (40 if args.quick else 200)
+    n = args.events or (3000 if args.quick else 10_000)
     t_start = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="linli-scale-"))
     root.chmod(0o755)  # the postgres user must reach its data folder
