@@ -15,7 +15,7 @@ from linli.nats_cluster import NatsCluster, find_nats_server
 from linli.provision import SecretStore
 from linli.testing import wait_for
 from server.app import create_app
-from server.db.models import Event
+from server.db.models import Event, Telemetry
 from server.ingest.jetstream import is_server_message, subject_topic
 from server.testing import DeviceSim, make_nats_settings, running, stored
 
@@ -67,6 +67,12 @@ def test_two_workers_share_the_consumer_and_store_each_event_once(cluster: NatsC
             assert got1 > 0 and got2 > 0, f"one worker did all the work ({got1}, {got2})"
             with ls1.server.db.session() as s:
                 assert s.scalar(select(func.count()).select_from(Event)) == len(ids)  # once each
+
+            def telemetry() -> int:  # QoS 0: not in the stream; through the workers' queue group, once each
+                with ls1.server.db.session() as s:
+                    return int(s.scalar(select(func.count()).select_from(Telemetry)) or 0)
+
+            wait_for(lambda: telemetry() == len(devs), 10, what="telemetry of every device")
             # the backlog is in /metrics (the consumer has nothing left once all is stored)
             wait_for(lambda: "linli_ingest_backlog 0.0" in ls1.client().get("/metrics").text, 10, what="backlog")
             assert "linli_ingest_unacknowledged" in ls2.client().get("/metrics").text
