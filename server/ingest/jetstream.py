@@ -15,6 +15,9 @@ QoS 0 messages (telemetry) are not stored by NATS: the workers take them from a 
 one worker; at most once, as with MQTT QoS 0). Commands and desired config the server publishes itself (through its
 MQTT link) are in the same stream; the consumer acknowledges them without ingesting them.
 
+A message's ``received_at`` is when the broker stored it (the stream's timestamp), so that every worker orders a
+device's messages alike (a late offline will does not override what the device said on a later connection).
+
 ``/metrics`` gets the consumer's backlog (``linli_ingest_backlog``: stored, not yet delivered to any worker),
 messages delivered and not yet acknowledged, and redeliveries, read every ``nats.lag_interval_s``.
 """
@@ -264,8 +267,12 @@ class JetStreamLink:
             mid = next(self._ids)
             with self._held_lock:
                 self._held[mid] = m
+            try:  # when the broker stored it: one order for every worker, and the same after a redelivery
+                stored_at = m.metadata.timestamp
+            except Exception:  # not a JetStream message (cannot happen on a bound pull subscription)
+                stored_at = arrived
             sink(Incoming(topic=subject_topic(m.subject), payload=m.data, qos=1, retain=False, mid=mid,
-                          arrived=arrived, arrived_mono=mono))
+                          arrived=stored_at, arrived_mono=mono))
         if self._ack_wake is not None:
             self._ack_wake.set()
 
