@@ -69,7 +69,7 @@ def test_kill_a_node_and_a_worker_mid_run_every_event_stored_once(
         moved = [d for d in fleet.devices if d.connects > 1]
         assert moved, "no device had to fail over"
 
-        engine = create_engine(url.replace("postgresql+psycopg", "postgresql+psycopg"))
+        engine = create_engine(url)
 
         def stored() -> int:
             with engine.connect() as conn:
@@ -80,9 +80,15 @@ def test_kill_a_node_and_a_worker_mid_run_every_event_stored_once(
             ids = {r[0] for r in conn.execute(text("SELECT id FROM events"))}
             assert conn.execute(text("SELECT count(DISTINCT id) FROM events")).scalar_one() == len(ids)
             devices = conn.execute(text("SELECT count(*) FROM devices")).scalar_one()
-        engine.dispose()
         assert ids == set(sent), f"missing {len(set(sent) - ids)}, unexpected {len(ids - set(sent))}"
         assert devices == DEVICES
+
+        def online() -> int:  # the devices that moved announced themselves again on their new node
+            with engine.connect() as conn:
+                return int(conn.execute(text("SELECT count(*) FROM devices WHERE state = 'online'")).scalar_one())
+
+        wait_for(lambda: online() == DEVICES, 30, what="every device online")
+        engine.dispose()
         workers[1].wait_ready(60)
         totals = [w.metrics() for w in workers]
         stored_by = [m.get('linli_ingest_stored_total{channel="event"}', 0.0) for m in totals]
