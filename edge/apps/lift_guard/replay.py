@@ -247,9 +247,10 @@ class _ScheduledCamera:
 # ------------------------------------------------------------------------------------------ the run
 def replay(clip: Path, cfg: LiftGuardConfig, doors: list[Interval] | None = None, *, fast: bool = True,
            fps: float = 5.0, video_out: Path | None = None, on_line: Callable[[Line], None] | None = None,
-           detect_lines: bool = True, detector: Any = None) -> ReplayResult:
+           detect_lines: bool = True, detector: Any = None, second: Any = None) -> ReplayResult:
     """Replay ``clip`` through the real camera, pipeline and guard; ``cfg`` is the lift's ``app:`` section (its
-    wiring names are replaced by the replay's own mock pins). ``detector`` reuses a loaded model."""
+    wiring names are replaced by the replay's own mock pins). ``detector`` reuses a loaded model; ``second`` a
+    loaded second stage (else ``cfg.classifier`` with a local ``path`` is loaded, and a bad file is an error)."""
     from edge.vision import load_detector
 
     if not clip.is_file():
@@ -268,6 +269,10 @@ def replay(clip: Path, cfg: LiftGuardConfig, doors: list[Interval] | None = None
     result = ReplayResult(clip=str(clip))
     clock = ClipClock(datetime.now(UTC))
     det = detector if detector is not None else load_detector(cfg.detector)
+    if second is None and cfg.classifier is not None:
+        from .classifier import load_second_stage
+
+        second = load_second_stage(cfg.classifier, cfg.second_stage, frozenset(cfg.classes.acting))
     writer: cv2.VideoWriter | None = None
     logger = logging.getLogger("linli.replay")
     with tempfile.TemporaryDirectory(prefix="linli-replay-") as tmp, Hal(hal_cfg) as hal:
@@ -277,7 +282,8 @@ def replay(clip: Path, cfg: LiftGuardConfig, doors: list[Interval] | None = None
         guard = Guard(cfg, hal.relays["door_hold"], hal.inputs["door_open"], {}, Prompter(cfg.voice, hal.speaker),
                       sink, EvidenceStore(Path(tmp) / "snapshots", 1), clock, logger, det.version)
         hal.inputs["door_open"].on_change(guard.door_changed)
-        pipeline = LiftPipeline(cfg, det)
+        guard.classifier = second.version if second is not None else None
+        pipeline = LiftPipeline(cfg, det, second)
         state: dict[str, Any] = {"door": False, "relay": False, "relay_since": 0.0, "spoken": 0, "suspect": set()}
 
         def note(what: str, text: str) -> None:
