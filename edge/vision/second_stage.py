@@ -109,7 +109,7 @@ class SecondStage:
         was_acting, now_acting = detector_cls in self.acting, v in self.acting
         if was_acting and not now_acting:
             acting_mass = sum(m for k, m in t.votes.items() if k in self.acting) / t.crops
-            return v if acting_mass < 1 - self.cfg.min_prob + 1e-9 else detector_cls
+            return v if acting_mass < 1 - self.cfg.min_prob - 1e-9 else detector_cls
         if not was_acting and now_acting:
             return v
         return detector_cls if was_acting else v
