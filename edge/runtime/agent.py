@@ -114,7 +114,8 @@ class Agent:
 
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(cfg.outbox_path, cfg.outbox.max_messages, cfg.outbox.replay_rate_per_s,
-                             cfg.outbox.max_inflight, memory_max=cfg.outbox.memory_max)
+                             cfg.outbox.max_inflight, memory_max=cfg.outbox.memory_max,
+                             ack_timeout_s=cfg.outbox.ack_timeout_s)
         self.outbox.on_storage_report(self._on_storage_report)
         self.hal: Hal | None = None
         self.runner: CommandRunner | None = None

@@ -93,6 +93,9 @@ class OutboxConfig(_Section):
                                      "outage does not flood the link.")
     max_inflight: int = Field(20, ge=1, le=1000, title="In-flight window",
                               description="Messages sent and not yet acknowledged (PUBACK) at any time.")
+    ack_timeout_s: float = Field(30.0, ge=1, le=3600, title="Acknowledgement timeout (s)",
+                                 description="A message still unacknowledged this long on a live connection is sent "
+                                 "again (the server keeps one copy), so a lost acknowledgement never stalls the queue.")
     memory_max: int = Field(1000, ge=1, le=1_000_000, title="Memory queue (messages)",
                             description="When the disk is full or failing, up to this many messages wait in memory "
                             "until it takes writes again; more are counted as lost and reported.")

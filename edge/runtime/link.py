@@ -144,6 +144,7 @@ class Link:
             return
         self._attempts = 0
         self.last_error = None
+        self.outbox.connected()  # QoS 0 rows that raced the last disconnect go again
         self.stats.inc("mqtt_connects")
         client.publish(self.ref.status_topic, self.status("online").encode(), qos=1, retain=True)
         client.subscribe([(t, 1) for t in self.ref.device_subscriptions()])
@@ -232,9 +233,14 @@ class Link:
         settle = self._connected_at + SETTLE_S - time.monotonic()
         if settle > 0:
             return settle
+        expired = self.outbox.expire_inflight(self.outbox.ack_timeout_s, self._connected_at)
+        if expired:
+            self.stats.inc("publish_retransmits", n=expired)
+            self.log.warning("%d message(s) unacknowledged for %.0f s on a live connection; sending them again",
+                             expired, self.outbox.ack_timeout_s)
         window = self.outbox.max_inflight - self.outbox.inflight()
         if window <= 0:
-            return 0.5
+            return min(0.5, self.outbox.ack_timeout_s)
         tokens = self.outbox.bucket.available()
         if tokens <= 0:
             return max(0.005, self.outbox.bucket.wait_time())
