@@ -244,4 +244,6 @@ class LiftGuardApp(App):
                            live_at=loop.live_at if loop else None, recent=self.evidence.recent(6),
                            model=self.detector.version if self.detector else None, model_error=self.model_error,
                            fps=loop.fps if loop else 0.0, detect_ms=loop.detect_ms_p50() if loop else None,
-                           suspect=list(loop.last.health.suspect) if loop and loop.last else [])
+                           suspect=list(loop.last.health.suspect) if loop and loop.last else [],
+                           classifier={"state": self.classifier.state, "version": self.classifier.version,
+                                       "reason": self.classifier.reason})
