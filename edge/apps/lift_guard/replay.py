@@ -409,6 +409,19 @@ def main(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"linli replay: {exc}")
         return 2
+    if getattr(args, "classifier", None):
+        from linli.liftcls import ClassifierError, parse_file, sha256_of
+
+        from .config import ClassifierConfig
+
+        try:
+            data = Path(args.classifier).read_bytes()
+            f = parse_file(data, None, None)
+        except (OSError, ClassifierError) as exc:
+            print(f"linli replay: --classifier: {exc}")
+            return 2
+        cfg = cfg.model_copy(update={"classifier": ClassifierConfig(version=f.version, sha256=sha256_of(data),
+                                                                     path=Path(args.classifier))})
     fps = args.fps
     if fps is None and cfg_path is not None:
         doc = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}

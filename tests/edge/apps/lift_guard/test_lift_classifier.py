@@ -135,3 +135,28 @@ def test_with_the_classifier_the_bicycle_gets_in_and_the_ebike_is_still_blocked(
     with pytest.raises(ClassifierError, match="hashes to"):
         load_second_stage(ClassifierConfig(version="t-lift-v1", sha256="1" * 64, path=path), cfg.second_stage, ACTING,
                           extractor)
+
+
+def test_linli_replay_runs_a_site_classifier_file_on_a_clip(clip_video: Callable[..., Path], tmp_path: Path,
+                                                            model_file: tuple[Path, str],
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    import yaml
+
+    from edge.apps.lift_guard.replay import main
+    from edge.apps.lift_guard.replay_args import add_arguments
+
+    cfg = tmp_path / "lift.yaml"
+    cfg.write_text(yaml.safe_dump({"region": {"floor": [list(p) for p in FLOOR]}}))
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    clip = str(clip_video("bicycle_then_ebike_short"))
+    assert main(p.parse_args([clip, "-c", str(cfg), "--fast", "--fps", "10", "--quiet", "--classifier",
+                              str(model_file[0])])) == 0
+    out = capsys.readouterr().out
+    assert "VERDICT blocks=1 " in out
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert main(p.parse_args([clip, "--classifier", str(bad)])) == 2
+    assert "--classifier: not a linli-lift-classifier/1 file" in capsys.readouterr().out
