@@ -99,14 +99,21 @@ def main() -> int:
         print(f"   {name:<16} {b} → {a}")
     items = QUICK_HELDOUT if args.quick else heldout_set((1, 2))
     res = {}
+    verdicts: list[str | None] = []
     for label, sec in (("before", None), ("after", second)):
         out = evaluate(items, cfg, "evidence", det, second=sec)
+        if sec is not None:
+            verdicts = [v for o in out if o.expect == "block" for v in o.verdicts]
         ebike = [o for o in out if o.expect == "block"]
         res[label] = (sum(o.passed for o in out), len(out), sum(o.blocks > 0 for o in ebike),
                       sum(o.passed for o in ebike), len(ebike))
     print("3. held-out clips (never tuned on): pass, e-bike entries blocked at all / within 1 s")
     for label, (p, n, anyb, ok, ne) in res.items():
         print(f"   {label:<7} pass {p}/{n}   e-bike blocked {anyb}/{ne}, within 1 s {ok}/{ne}")
+    from collections import Counter
+
+    print(f"   the classifier's verdict when a held-out e-bike was blocked: "
+          f"{dict(Counter(v or 'none yet' for v in verdicts))}")
     b, a = res["before"], res["after"]
     print(f"RESULT cls_macro_recall={macro:.2f} bicycle_blocks_before={tune['bicycle_in_out'][0]} "
           f"bicycle_blocks_after={tune['bicycle_in_out'][1]} ebike_blocks_after={tune['bike_in_out'][1]} "

@@ -376,6 +376,7 @@ class Outcome:
     blocks: int
     latency_from_cross_s: float | None = None
     max_evidence: float = 0.0
+    verdicts: list[str | None] = field(default_factory=list)  # the second stage's verdict at each block
 
 
 def rule_config(base: LiftGuardConfig, clip: HeldOutClip, rule: Literal["evidence", "n_of_m"]) -> LiftGuardConfig:
@@ -437,6 +438,7 @@ def evaluate(items: Iterable[tuple[str, int]], base: LiftGuardConfig, rule: Lite
             cfg = rule_config(base, clip, rule)
             res = replay(path, cfg, None, fast=True, fps=FPS, detector=detector, detect_lines=False, second=second)
             o = judge(clip, res, cfg)
+            o.verdicts = [b.get("verdict") for b in res.blocks]
             out.append(o)
             if progress is not None:
                 progress(o)

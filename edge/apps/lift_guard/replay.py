@@ -187,9 +187,10 @@ class _Sink:
         with self.lock:
             if type == ev.BLOCK:
                 self.result.blocks.append({**{k: d[k] for k in ("cls", "label", "score", "latency_ms", "seen_ms",
-                                                              "track_s")}, "t": t})
+                                                              "track_s", "verdict")}, "t": t})
                 text = (f"BLOCK {d['cls']} ({d['label']}) score {d['score']:.2f}, relay "
-                        f"{'on' if d['relay'] else 'NOT on'} {d['latency_ms']:.0f} ms after it stood on the floor")
+                        f"{'on' if d['relay'] else 'NOT on'} {d['latency_ms']:.0f} ms after it stood on the floor"
+                        + (f", classifier: {d['verdict'] or 'no verdict yet'}" if d.get("classifier") else ""))
             elif type == ev.RELEASE:
                 self.result.releases.append({"reason": d["reason"], "hold_s": d["hold_s"], "t": t})
                 text = f"release: {d['reason']} after {d['hold_s']:.1f} s" + (f" ({d['note']})" if d.get("note")
