@@ -210,16 +210,12 @@ class Server:
         if s.database.migrate_on_start:
             upgrade(self.db.engine)
         self.snapshots.root.mkdir(parents=True, exist_ok=True)
-<<<<<<< HEAD
         if self.db.dialect == "postgresql":  # several server processes may share it: one runs each job at a time
             for loop in self.loops():
                 loop.lease = JobLease(self.db, loop.name, self.holder, s.database.lease_s)
-        subs = contract.server_subscriptions(shared=s.mqtt.shared_subscription) if s.ingest.enabled else []
-=======
         # On NATS, ingest reads JetStream (a consumer shared by every worker) and MQTT only publishes.
         mqtt_ingest = s.ingest.enabled and not s.nats.enabled
         subs = contract.server_subscriptions(shared=s.mqtt.shared_subscription) if mqtt_ingest else []
->>>>>>> h/natsq
         self.link = MqttLink(s.mqtt, subs, receive_maximum=s.ingest.receive_maximum,
                              on_state=self.stats.set_connected if mqtt_ingest else None)
         if s.ingest.enabled:
