@@ -93,10 +93,13 @@ def get_config(session: Session, dev: Device) -> DeviceConfig | None:
     return session.get(DeviceConfig, dev.id)
 
 
-def set_desired_config(db: Database, link: MqttLink | None, dev: Device, overrides: dict[str, Any], by: str,
+def set_desired_config(db: Database, link: MqttLink | None, dev: Device,
+                       overrides: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]], by: str,
                        publish_wait_s: float) -> tuple[DeviceConfig, bool]:
     """New desired version (one above both the last desired and the last reported one), stored, then published
-    retained so the device gets it whenever it connects."""
+    retained so the device gets it whenever it connects. ``overrides`` replaces the ones in force, or is a function
+    making the new ones from those in force (called under the row's lock, so a change made meanwhile — a tariff
+    pushed to the site while a person fills the form — is not lost)."""
     ref = device_ref(dev)
     with db.session() as s:
         row = s.execute(select(DeviceConfig).where(DeviceConfig.device_id == dev.id).with_for_update()
@@ -105,6 +108,8 @@ def set_desired_config(db: Database, link: MqttLink | None, dev: Device, overrid
             row = DeviceConfig(device_id=dev.id, desired_version=0)
             s.add(row)
         version = max(row.desired_version or 0, row.reported_version or 0) + 1
+        if callable(overrides):
+            overrides = overrides(dict(row.desired_overrides or {}))
         desired = contract.ConfigDesired(version=version, overrides=json_safe(overrides), by=by)
         row.desired_version = version
         row.desired_overrides = desired.overrides

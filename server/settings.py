@@ -44,6 +44,10 @@ class DatabaseSettings(_Section):
                                         description="SQLite: how long a writer waits for a lock before failing")
     pool_size: int = Field(default=5, ge=1, le=100, description="connection pool size (PostgreSQL)")
     migrate_on_start: bool = Field(default=True, description="apply Alembic migrations when the server starts")
+    lease_s: float = Field(default=30.0, ge=1, le=3600,
+                           description="PostgreSQL with several server processes: a background job's lease lasts "
+                                       "this long unless renewed; when its process dies another takes the job over "
+                                       "after at most this long")
 
 
 class MqttSettings(_Section):
@@ -184,6 +188,16 @@ class RetentionSettings(_Section):
     snapshot_days: int = Field(default=30, ge=1, le=3650,
                                description="snapshots are purged this many days after arrival")
     interval_s: float = Field(default=3600.0, ge=0.05, description="how often the purge (and command expiry) runs")
+    events_days: int = Field(default=400, ge=31, le=36_500,
+                             description="PostgreSQL: events are kept this long; a month's partition is dropped "
+                                         "once the whole month is older (SQLite keeps every event)")
+    telemetry_days: int = Field(default=90, ge=31, le=36_500,
+                                description="PostgreSQL: telemetry is kept this long, dropped a month at a time")
+    partitions_ahead_months: int = Field(default=3, ge=1, le=24,
+                                         description="PostgreSQL: monthly partitions are created this many months "
+                                                     "ahead of today")
+    partitions_interval_s: float = Field(default=3600.0, ge=0.05, le=86_400,
+                                         description="how often partitions are created and old ones dropped")
 
 
 class CommandSettings(_Section):

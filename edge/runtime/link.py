@@ -61,6 +61,7 @@ class Link:
         self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
         self._connected = threading.Event()
         self._connected_at = 0.0
+        self._sub_mid: int | None = None
         self._attempts = 0
         self.last_error: str | None = None
         self.connected_since: float | None = None
@@ -82,6 +83,7 @@ class Link:
         c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
+        c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
         self.client = c
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
@@ -160,12 +162,23 @@ class Link:
         self.last_error = None
         self.outbox.connected()  # QoS 0 rows that raced the last disconnect go again
         self.stats.inc("mqtt_connects")
+        # Subscribe before saying "online": the broker handles one client's packets in order, so whoever sees the
+        # status can already reach the device (a command sent on "online" is not lost to a clean session). The link
+        # counts as connected once the subscription is acknowledged.
+        _rc, self._sub_mid = client.subscribe([(t, 1) for t in self.ref.device_subscriptions()])
         client.publish(self.ref.status_topic, self.status("online").encode(), qos=1, retain=True)
-        client.subscribe([(t, 1) for t in self.ref.device_subscriptions()])
+        self.log.info("MQTT connected to %s", self.brokers)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: list[ReasonCode],
+                      properties: Properties | None) -> None:
+        if mid != self._sub_mid:
+            return
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            self.log.error("broker refused a device subscription (%s): commands may not arrive", ", ".join(refused))
         self._connected_at = time.monotonic()
         self.connected_since = time.time()
         self._connected.set()
-        self.log.info("MQTT connected to %s", self.brokers)
         self._wake.set()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:

@@ -142,7 +142,7 @@ def test_auth_required(live: Live) -> None:
 @pytest.mark.browser
 def test_api_docs_work_offline_and_authorize_with_basic(live: Live) -> None:
     """Swagger UI comes from the server itself (Chromium here reaches nothing else) and knows HTTP Basic."""
-    from linli.testing import chromium
+    from linli.testing import chromium, screenshot
 
     with live.ls.client(None) as http:
         html = http.get("/docs").text
@@ -157,6 +157,9 @@ def test_api_docs_work_offline_and_authorize_with_basic(live: Live) -> None:
         page.goto(f"{live.ls.url}/docs")
         page.locator(".opblock").first.wait_for(timeout=20_000)
         assert page.locator("button.authorize").count() == 1
+        screenshot(page, "page-docs-desk")  # Swagger UI speaks English only (its own vendored layout)
+        page.set_viewport_size({"width": 390, "height": 844})
+        screenshot(page, "page-docs-phone")
 
 
 def test_roles(live: Live, device: DeviceFactory) -> None:
