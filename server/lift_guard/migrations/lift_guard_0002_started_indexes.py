@@ -1,7 +1,7 @@
 """lift_guard: indexes on lift_blocks.started_at and lift_faults.started_at (the dashboards over every lift)
 
-Revision ID: lift_guard_0003
-Revises: lift_guard_0002
+Revision ID: lift_guard_0002
+Revises: lift_guard_0001
 Create Date: 2026-12-05 12:00:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "lift_guard_0003"
-down_revision: str | None = "lift_guard_0002"
+revision: str = "lift_guard_0002"
+down_revision: str | None = "lift_guard_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
