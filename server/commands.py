@@ -20,6 +20,7 @@ from server.db.engine import Database
 from server.db.models import Command, Device, DeviceConfig
 from server.db.types import json_safe
 from server.ingest.link import MqttLink
+from server.ingest.registry import HandlerRegistry, IngestContext
 
 OPEN_STATES = ("pending", "sent")
 
@@ -117,3 +118,26 @@ def set_desired_config(db: Database, link: MqttLink | None, dev: Device,
     published = link is not None and link.publish(ref.config_desired_topic, desired.encode(), qos=1, retain=True,
                                                   wait_s=publish_wait_s)
     return row, published
+
+
+def register_config_resend(handlers: HandlerRegistry, link: Callable[[], MqttLink | None]) -> None:
+    """When a device says it is online and has not yet reported the desired config version, publish that version
+    again (retained). The device gets it on connect from the broker's retained copy anyway — unless the broker keeps
+    retained messages per node (RabbitMQ) and the device came back on another node: then this copy is what reaches
+    it. Nothing in the contract depends on retained messages being shared between broker nodes."""
+
+    def on_status(ctx: IngestContext, st: contract.Status) -> None:
+        if st.state != "online":
+            return
+        row = ctx.session.get(DeviceConfig, ctx.device_id)
+        if row is None or not row.desired_version or (row.reported_version or 0) >= row.desired_version:
+            return
+        lk = link()
+        if lk is None:
+            return
+        desired = contract.ConfigDesired(version=row.desired_version, overrides=row.desired_overrides or {},
+                                         by=row.desired_by or "server", ts=row.desired_at or utcnow())
+        lk.publish(ctx.ref.config_desired_topic, desired.encode(), qos=1, retain=True)
+
+    for kind in Kind:
+        handlers.on_status(kind, on_status)

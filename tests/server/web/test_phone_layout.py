@@ -22,11 +22,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from linli.contract import Channel, ConfigDesired, DeviceRef, Kind, decode, new_id
+from linli.contract import Channel, ConfigDesired, DeviceRef, Kind, decode, new_id, utcnow
 from linli.contract.taxi_kiosk import EVENT_ORDER_REQUESTED
 from linli.testing import CHROMIUM, TestBroker, chromium, wait_for
 from server.app import create_app
 from server.db.models import Device
+from server.lift_guard.models import LiftClassifier
 from server.payments import tokens
 from server.taxi_kiosk.models import TaxiOrder
 from server.testing import PASSWORDS, DevicePool, DeviceSim, LiveServer, known, make_settings, running, stored
@@ -42,6 +43,7 @@ NOT_PAGES = {
     "/metrics": "Prometheus text",
     "/healthz": "a health probe (JSON)",
     "/releases/{filename}": "an update file for agents",
+    "/classifiers/{filename}": "a lift classifier file for agents (JSON)",
     "/r/o/{key}/live.json": "the order page's live data (JSON)",
     "/docs": "Swagger UI (its own vendored layout)",
     "/login": "opened signed out below",
@@ -82,6 +84,20 @@ def world(tmp_path_factory: pytest.TempPathFactory, mqtt_broker: TestBroker, dev
         sims[Kind.charger].telemetry(gauges=PILE_GAUGES)
         probe = sims[Kind.probe]
         ids = [probe.event("probe.input").id for _ in range(3)]
+        # a lift block with its crop (the gallery's label buttons) and a trained classifier (the figures table)
+        lift = sims[Kind.lift_guard]
+        jpeg = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
+        snap, cut = lift.blob(jpeg), lift.blob(jpeg + b"\0")
+        ids.append(lift.event("lift.block", severity="warning", blobs=[snap, cut], data={
+            "block_id": new_id(), "cls": "ebike", "label": "bicycle", "score": 0.9, "scores": [0.9], "track_s": 1.0,
+            "latency_ms": 400.0, "seen_ms": 500.0, "objects": [], "model": "ssd", "relay": True, "crop": True}).id)
+        with ls.server.db.session() as s:
+            s.add(LiftClassifier(site=SITE, version=f"{SITE}-v1", state="ready", created_at=utcnow(),
+                                 created_by="manager", sha256="a" * 64, size=10, metrics={
+                                     "classes": ["ebike", "bicycle", "other"], "crops": 24, "seconds": 2.5,
+                                     "trained_on": {"ebike": 6, "bicycle": 6, "other": 6},
+                                     "heldout": [{"cls": c, "support": 2, "precision": 1.0, "recall": 0.5}
+                                                 for c in ("ebike", "bicycle", "other")]}))
         ids.append(probe.event("probe.fault", severity="alarm", data={"fault": "smoke"}).id)
         wait_for(lambda: stored(ls.server, *ids) == len(ids), what="the events")
 
@@ -136,6 +152,7 @@ def _urls(ls: LiveServer, w: dict[str, Any]) -> dict[str, list[str]]:
         "/devices/{site}/{kind}/{device}": [f"/devices/{s.ref.key}" for s in sims.values()],
         "/lift_guard/{site}/{device}": [f"/lift_guard/{SITE}/{sims[Kind.lift_guard].ref.device}"],
         "/charger/{site}/{device}": [f"/charger/{SITE}/{sims[Kind.charger].ref.device}"],
+        "/lift_classifier/{site}": [f"/lift_classifier/{SITE}"],
         "/resident/sheets/charger/{site}/{device}": [f"/resident/sheets/charger/{SITE}/"
                                                      f"{sims[Kind.charger].ref.device}"],
         "/resident/sheets/gate/{site}/{device}": [f"/resident/sheets/gate/{SITE}/{sims[Kind.gate].ref.device}"],
@@ -153,6 +170,7 @@ def _urls(ls: LiveServer, w: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.timeout(300)  # every page, two languages, two viewports: ~2 min on a loaded 2-core machine
 def test_every_server_page_fits_a_phone(world: dict[str, Any]) -> None:
     ls: LiveServer = world["ls"]
     urls = _urls(ls, world)
