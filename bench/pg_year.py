@@ -140,8 +140,9 @@ def _estimate(s: Any, table: str, model: Any) -> int:
     """Row count: exact on SQLite, the planner's estimate on PostgreSQL (counting a year of rows takes seconds)."""
     if s.get_bind().dialect.name == "postgresql":
         n = s.scalar(text("SELECT coalesce((SELECT sum(c.reltuples) FROM pg_inherits i JOIN pg_class c "
-                          "ON c.oid = i.inhrelid WHERE i.inhparent = CAST(:t AS regclass)), "
-                          "(SELECT reltuples FROM pg_class WHERE relname = :t))::bigint"), {"t": table})
+                          "ON c.oid = i.inhrelid WHERE i.inhparent = CAST(CAST(:parent AS text) AS regclass)), "
+                          "(SELECT reltuples FROM pg_class WHERE relname = CAST(:plain AS text)))::bigint"),
+                     {"parent": table, "plain": table})
         return max(int(n or 0), 0)
     return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
