@@ -65,10 +65,13 @@ def events_per_day(q: PanelQuery, kind: Kind | None = None, types: str | Iterabl
                    where: Iterable[Any] = ()) -> ChartData:
     """Events per Shanghai day in the range, one series per ``split`` value (or a single ``series_name``)."""
     day = local_day(q, Event.ts)
-    key: Any = {"kind": Device.kind, "type": Event.type, "device": Device.device, "site": Device.site,
-                "severity": Event.severity}.get(split or "", literal_column(f"'{series_name}'"))
+    keys: dict[str, Any] = {"kind": Device.kind, "type": Event.type, "device": Device.device, "site": Device.site,
+                            "severity": Event.severity}
+    key: Any = keys.get(split or "", literal_column(f"'{series_name}'"))
+    # a constant series name is not grouped by (PostgreSQL refuses a constant in GROUP BY)
     stmt = (select(day, key, func.count()).select_from(Event).join(Device, Event.device_id == Device.id)
-            .where(Event.ts >= q.start, Event.ts < q.end, *where).group_by(day, key))
+            .where(Event.ts >= q.start, Event.ts < q.end, *where)
+            .group_by(day, *([key] if (split or "") in keys else [])))
     if kind is not None:
         stmt = stmt.where(Device.kind == Kind(kind).value)
     if severity is not None:
