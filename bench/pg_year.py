@@ -25,7 +25,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -171,7 +170,7 @@ def run(quick: bool = False, url: str | None = None, generate_data: bool = True,
     :func:`measure_dashboard_queries` plus ``generated`` (what was built) and ``generate_s``."""
     from bench.pg_year_data import generate, private_cluster
 
-    with private_cluster(url, Path(tempfile.mkdtemp(prefix="linli-pgyear-"))) as db_url:
+    with private_cluster(url) as db_url:
         built: dict[str, Any] = {}
         t0 = time.perf_counter()
         if generate_data:

@@ -212,11 +212,12 @@ def _kind_tables(conn: Any) -> dict[str, int]:
 
 
 @contextmanager
-def private_cluster(url: str | None, root: Path) -> Iterator[str]:
-    """``url`` as it is, or a throw-away PostgreSQL cluster under ``root`` (removed afterwards)."""
+def private_cluster(url: str | None) -> Iterator[str]:
+    """``url`` as it is, or a throw-away PostgreSQL cluster in a temporary folder (removed afterwards)."""
     if url:
         yield url
         return
+    root = Path(tempfile.mkdtemp(prefix="linli-pgyear-"))
     root.chmod(0o755)
     cluster = PostgresCluster(root / "cluster")
     try:
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="10 compounds, 75 days")
     p.add_argument("--url", help="an empty PostgreSQL database (default: a private throw-away cluster)")
     args = p.parse_args(argv)
-    with private_cluster(args.url, Path(tempfile.mkdtemp(prefix="linli-pgyear-"))) as url:
+    with private_cluster(args.url) as url:
         t0 = time.perf_counter()
         made = generate(url, quick=args.quick)
         took = time.perf_counter() - t0
