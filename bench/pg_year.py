@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", help="an existing PostgreSQL database (default: a private throw-away cluster)")
     p.add_argument("--no-generate", action="store_true", help="measure the data already in --url")
     p.add_argument("--repeat", type=int, default=None)
-    p.add_argument("--sites", type=int, default=None, help="compounds of 20 devices (default 100; --quick 10)")
-    p.add_argument("--days", type=int, default=None, help="days of data (default 365; --quick 75)")
+    p.add_argument("--sites", type=int, default=None, help="compounds of 20 devices (default 100; --quick 5)")
+    p.add_argument("--days", type=int, default=None, help="days of data (default 365; --quick 62)")
     args = p.parse_args(argv)
     res = run(args.quick, args.url, not args.no_generate, args.sites, args.days, args.repeat)
     if res["generated"]:
