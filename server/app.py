@@ -24,12 +24,14 @@ from linli import contract
 from linli.websec import LoginGuard
 from server.alerts.service import register as register_alerts
 from server.api import api_router
+from server.commands import register_config_resend
 from server.dashboards import DashboardRegistry
 from server.dashboards.fleet import register as register_fleet_panels
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import Device
 from server.homeassistant.bridge import HomeAssistantBridge
+from server.ingest.jetstream import JetStreamLink
 from server.ingest.link import MqttLink
 from server.ingest.registry import HandlerRegistry
 from server.ingest.service import Ingest
@@ -174,6 +176,7 @@ class Server:
         register_workorders(self.handlers, settings.workorders)  # device faults of every kind → work orders
         register_alerts(self.handlers)  # security and business events → guard alerts and manager notices
         register_updates(self.handlers)  # devices' update reports → roll-out progress
+        register_config_resend(self.handlers, lambda: self.link)  # desired config again when a device comes back
         if settings.homeassistant.enabled:  # read-only MQTT discovery for a compound's Home Assistant
             HomeAssistantBridge(lambda: self.link).register(self.handlers)
         self.rollouts = RolloutWorker(self.db, lambda: self.link, update_config(settings),
@@ -184,6 +187,7 @@ class Server:
         self.checker = Checker(self.db, settings.workorders, extra=[self.sessions.purge])
         self.link: MqttLink | None = None
         self.ingest: Ingest | None = None
+        self.stream: JetStreamLink | None = None  # ingest from NATS JetStream (settings.nats)
         self.maintenance = Maintenance(self.db, self.snapshots, settings.retention.snapshot_days,
                                        settings.retention.interval_s)
         self.payments = Payments(self, resident_purposes())
@@ -209,12 +213,20 @@ class Server:
         if self.db.dialect == "postgresql":  # several server processes may share it: one runs each job at a time
             for loop in self.loops():
                 loop.lease = JobLease(self.db, loop.name, self.holder, s.database.lease_s)
-        subs = contract.server_subscriptions(shared=s.mqtt.shared_subscription) if s.ingest.enabled else []
+        # On NATS, ingest reads JetStream (a consumer shared by every worker) and MQTT only publishes.
+        mqtt_ingest = s.ingest.enabled and not s.nats.enabled
+        subs = contract.server_subscriptions(shared=s.mqtt.shared_subscription) if mqtt_ingest else []
         self.link = MqttLink(s.mqtt, subs, receive_maximum=s.ingest.receive_maximum,
-                             on_state=self.stats.set_connected)
+                             on_state=self.stats.set_connected if mqtt_ingest else None)
         if s.ingest.enabled:
             self.ingest = Ingest(s.ingest, self.db, self.snapshots, self.stats, self.handlers)
-            self.ingest.attach(self.link)
+            if s.nats.enabled:
+                self.stream = JetStreamLink(s.nats, s.mqtt.credentials(), self.stats,
+                                            on_state=self.stats.set_connected)
+                self.ingest.attach(self.stream)
+                self.stream.start()
+            else:
+                self.ingest.attach(self.link)
             self.ingest.start()
         self.link.start()
         if not self.link.wait_ready(s.mqtt.startup_wait_s):
@@ -243,6 +255,8 @@ class Server:
         self.partitions.stop()
         if self.ingest is not None:  # drain first, so its acks go out before the DISCONNECT
             self.ingest.stop(self.settings.ingest.stop_timeout_s)
+        if self.stream is not None:
+            self.stream.stop()
         if self.link is not None:
             self.link.stop()
             if forget_session:

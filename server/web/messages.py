@@ -219,7 +219,21 @@ OPS_MESSAGES: dict[str, tuple[str, str]] = {
     "notify_new": ("新工单", "New work order"),
     # device management
     "manage": ("设备管理", "Device management"),
-    "config_overrides": ("配置覆盖（JSON）", "Config overrides (JSON)"),
+    "config_form_help": ("只填写要修改的项：留空的项保持设备自己的设置（灰字是默认值）。",
+                         "Fill in only what should change: an empty field keeps the device's own setting (the grey "
+                         "text is the default)."),
+    "cfg_general": ("常规", "General"),
+    "cfg_keep": ("不修改", "Keep"),
+    "cfg_on": ("开", "On"),
+    "cfg_off": ("关", "Off"),
+    "cfg_default": ("默认", "default"),
+    "cfg_lines": ("每行一项", "one per line"),
+    "cfg_json": ("整项以 JSON 填写", "the whole value as JSON"),
+    "cfg_rows": ("填写了任何一项，就以这些项替换设备的整个列表；清空一项即删除它；最后的空白项用来添加。",
+                 "Once any item is filled in, these items replace the device's whole list; clear an item to remove "
+                 "it; the last, empty one adds one."),
+    "cfg_bad_n": ("有 {n} 项需要修改，其余填写内容已保留。", "{n} fields need a change; everything typed is kept."),
+    "cfg_no_schema": ("此类设备没有可远程修改的配置。", "This kind of device has no remote config."),
     "config_push": ("下发配置", "Push config"),
     "config_state": ("设备回报", "Device report"),
     "config_ok": ("已应用", "applied"),

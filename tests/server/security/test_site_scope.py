@@ -228,7 +228,8 @@ def _path_value(w: World, path: str, name: str) -> str:
         "order_id": ids["taxi"] if "/taxi" in path else ids["workorder"], "photo_id": ids["photo_id"],
         "command_id": ids["command_id"], "event_id": ids["event_id"], "sha256": ids["sha256"],
         "panel_id": ids["panel_id"], "rollout_id": ids["fk"]["rollouts.id"], "action": "pause",
-        "alert_id": ids["fk"]["alerts.id"],
+        "alert_id": ids["fk"]["alerts.id"], "block_id": ids["fk"]["lift_blocks.block_id"],
+        "model_id": ids["fk"]["lift_classifiers.id"],
         "filename": f"linli-{ids['fk']['releases.version']}.tar.gz", "prepay_id": "no-such-prepay",
         "token": "no-such-token", "provider": "sim",
     }
@@ -254,10 +255,13 @@ def _bodies(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
         ("POST", "/api/v1/gate/sites/{site}/cards"): ("json", {"card": "12345"}),
         ("PUT", "/api/v1/gate/sites/{site}/settings"): ("json", {"tariff": tariff, "capacity_temporary": 3}),
         ("POST", "/api/v1/gate/sites/{site}/qr"): ("json", {"door": "*"}),
+        ("PUT", "/api/v1/lift_guard/devices/{site}/{device}/blocks/{block_id}/label"): ("json", {"label": "bicycle"}),
+        ("POST", "/lift_guard/{site}/{device}/label"): ("form", {"block_id": w.ids["fk"]["lift_blocks.block_id"],
+                                                                 "label": "bicycle"}),
         ("POST", "/api/v1/devices/{site}/{kind}/{device}/commands"): ("json", {"name": "ping"}),
         ("PUT", "/api/v1/devices/{site}/{kind}/{device}/config"): ("json", {"overrides": {"x": 1}}),
         ("POST", "/devices/{site}/{kind}/{device}/command"): ("form", {"name": "ping", "args": "{}"}),
-        ("POST", "/devices/{site}/{kind}/{device}/config"): ("form", {"overrides": '{"x": 1}'}),
+        ("POST", "/devices/{site}/{kind}/{device}/config"): ("form", {"cfg.pulse_max_s": "1"}),
         ("POST", "/workorders/{order_id}/step"): ("form", {"step": "note", "note": "x"}),
         ("POST", "/api/v1/workorders/{order_id}/steps/{step}"): ("json", {"note": "x"}),
         ("PATCH", "/api/v1/users/{name}"): ("json", {"active": False}),
@@ -276,12 +280,13 @@ def _bodies(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
 
 
 def _digest(w: World) -> str:
-    """Everything stored except the audit log and sessions (refusals are audited; that is not a change)."""
+    """Everything stored except the audit log and sessions (refusals are audited; that is not a change) and the
+    background jobs' leases (renewed on every tick on PostgreSQL, whatever the request)."""
     srv = w.live.server
     h = hashlib.sha256()
     with srv.db.session() as s:
         for table in Base.metadata.sorted_tables:
-            if table.name in ("audit_log", "web_sessions"):
+            if table.name in ("audit_log", "web_sessions", "job_leases"):
                 continue
             rows = s.execute(select(table)).all()
             h.update(table.name.encode())
