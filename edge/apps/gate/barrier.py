@@ -214,6 +214,14 @@ class Barrier:
         with self._lock:
             self._run(self.logic.open(self.mono()))
 
+    def opened_by_camera(self) -> None:
+        """The camera opens the arm with its own output (``open_via: camera``): count the opening, and still stop a
+        close pulse of ours that is running (the arm must not be driven down while it is being lifted)."""
+        with self._lock:
+            step = self.logic.open(self.mono())
+            step.actions = [a for a in step.actions if a != "open_pulse"]
+            self._run(step)
+
     def close(self) -> None:
         with self._lock:
             if self._occupied_now():  # an arrival the callback did not deliver: act on it (cut a close pulse)

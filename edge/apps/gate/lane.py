@@ -250,7 +250,7 @@ class Lane:
         if self.cfg.open_via in ("relay", "both"):
             self.barrier.open()
         else:
-            self.barrier.logic.open(self.barrier.mono())  # the camera pulses its own IO on our "ok"
+            self.barrier.opened_by_camera()  # the camera pulses its own IO on our "ok"
 
     def _prompt(self, v: Verdict) -> None:
         if v.decision == "pay":

@@ -616,3 +616,15 @@ def test_a_car_through_without_an_opening_does_not_use_up_the_next_one() -> None
     logic.open(5)
     assert logic.tick(14.75).actions == []
     assert logic.tick(15).actions == ["close_pulse"]
+
+
+def test_pins_a_camera_opening_during_a_close_pulse_cuts_the_close_relay_and_pulses_nothing(hal: Hal) -> None:
+    # open_via: camera — the camera lifts the arm with its own output; our close pulse must still stop at once
+    board = PinBoard()
+    b, clock, _alarms, _loops = _barrier(hal)
+    b.close()
+    assert board.output_level(23)
+    clock.t += 0.5
+    b.opened_by_camera()
+    assert not board.output_level(23) and not board.output_level(17) and b.opens == 0
+    assert b.state() == "open" and b.logic.authorised == 1
