@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench mutate clean schemas
 
 setup:
 	@scripts/setup.sh
@@ -25,5 +25,14 @@ lint: setup
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
 
+## Mutation testing of the safety and money code (mutmut; score per module to artifacts/mutation.txt).
+## One module: make mutate MODULE=edge/apps/gate/decision.py
+mutate: setup
+	@$(PY) scripts/mutate.py $(if $(MODULE),--module $(MODULE))
+
+## Each kind's config schema into the contract (linli/contract/config_schemas/), after a change of a config model.
+schemas: setup
+	@$(PY) -m edge.runtime.config_schemas
+
 clean:
-	rm -rf var artifacts .pytest_cache
+	rm -rf var artifacts .pytest_cache mutants

@@ -64,3 +64,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
     _db_counter += 1
     return cluster.create_database(f"t{_db_counter}")
+
+
+#: Fixtures that start or reach a service (broker, PostgreSQL): a mutation run must not need any.
+SERVICE_FIXTURES = frozenset({"mqtt_broker", "pg_cluster"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under mutmut (``make mutate``; mutmut sets MUTANT_UNDER_TEST) only the fast unit tests run: tests that use
+    the broker or PostgreSQL, or drive Chromium, are deselected, so that a mutation run needs no service and
+    finishes in minutes."""
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        return
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        slow = (SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("postgres")
+                or item.get_closest_marker("browser"))
+        (dropped if slow else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -257,10 +257,7 @@ class Outbox:
             self._bump("over_capacity", over)
             self._db.execute("COMMIT")
         except BaseException:
-            try:
-                self._db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
+            self._rollback()
             raise
         self._count += sum(1 for x in out if x is not None) - (dropped - out.count(None))
         return out
@@ -316,10 +313,7 @@ class Outbox:
             self._bump("lost", report.lost)
             self._db.execute("COMMIT")
         except sqlite3.Error:
-            try:
-                self._db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+            self._rollback()
         self._failing = None
         self._spell_lost = 0
         log.warning("outbox %s: writing again; %d messages kept in memory were written, %d lost",
@@ -475,18 +469,44 @@ class Outbox:
             return n
 
     def rejected(self, mid: int) -> int:
-        """The broker refused the message for good (a PUBACK failure reason): delete it and count it."""
+        """The broker refused the message for good (a PUBACK failure reason): delete it and count it.
+
+        The row goes even when the count cannot be written (disk full): a refused message is never sent again,
+        and a failed count leaves no transaction open (the outbox keeps accepting)."""
         with self._lock:
             if self._closed or mid not in self._by_mid:
                 return 0
-            self._db.execute("BEGIN IMMEDIATE")
-            self._bump("rejected", 1)
-            self._db.execute("COMMIT")
-        return self.acked([mid])
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._bump("rejected", 1)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            except sqlite3.Error as exc:
+                log.error("outbox %s: could not count a refused message: %s", self.path, exc)
+            return self.acked([mid])
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
 
     def connection_lost(self) -> None:
         """QoS 0 messages not yet written are lost with the connection: take them again later.
         QoS 1 messages stay in flight: paho re-sends them itself (same mid) after reconnecting."""
+        self._release_qos0()
+
+    def connected(self) -> None:
+        """A new connection is up. A QoS 0 row still in flight was handed to the old one (its publish raced the
+        disconnect, so :meth:`connection_lost` came before :meth:`mark_sent`): paho drops unwritten QoS 0 packets
+        when it reconnects and never acknowledges them, so the row is released to be sent again — else it would
+        stay in flight, and in :meth:`depth`, until the agent restarts."""
+        self._release_qos0()
+
+    def _release_qos0(self) -> None:
         with self._lock:
             for row, (mid, qos, _sent) in list(self._inflight.items()):
                 if qos == 0:
