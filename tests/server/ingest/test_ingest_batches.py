@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import shutil
 import threading
 import time
@@ -444,7 +445,9 @@ def test_a_database_that_stays_away_leaves_the_batch_unacknowledged_on_abort(ben
     done = threading.Event()
     t = threading.Thread(target=lambda: (bench.ingest.process([msg]), done.set()))
     t.start()
-    time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while bench.stats.db_retries < 2 and time.monotonic() < deadline:  # retrying, and retrying again
+        time.sleep(0.01)
     assert bench.acked() == [] and not done.is_set()
     bench.ingest._abort.set()
     t.join(5)
@@ -479,7 +482,21 @@ def test_the_writer_stores_what_is_submitted_and_drains_the_queue_on_stop(bench:
     assert bench.stats.queue_depth == 0
 
 
-def test_a_writer_that_fails_goes_on(bench: Bench, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_writer_that_fails_goes_on(bench: Bench, caplog: pytest.LogCaptureFixture,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.ingest import service
+
+    slept: list[float] = []
+
+    class Clock(FakeTime):
+        def monotonic(self) -> float:
+            return time.monotonic()
+
+        def sleep(self, s: float) -> None:
+            slept.append(s)
+            time.sleep(s)
+
+    monkeypatch.setattr(service, "time", Clock(0.0))
     ref = bench.ref()
     bench.link.fail_next = 1
     with caplog.at_level(logging.WARNING, "server.ingest.service"):
@@ -492,6 +509,7 @@ def test_a_writer_that_fails_goes_on(bench: Bench, caplog: pytest.LogCaptureFixt
         bench.ingest.submit(msg)
         bench.ingest.stop()
     assert [r.getMessage() for r in caplog.records] == ["ingest writer: unexpected error; continuing"]
+    assert slept == [0.1]  # a short pause after an unexpected error, then on
     assert bench.events([ev_id]) == 1 and 2 in bench.acked()
     assert bench.ingest._in_hand == 0
 
@@ -671,10 +689,12 @@ class FakeTime:
 
     def __init__(self, now: float) -> None:
         self.now = now
-        self.sleep = time.sleep
 
     def monotonic(self) -> float:
         return self.now
+
+    def sleep(self, s: float) -> None:
+        time.sleep(s)
 
 
 def test_stalled_is_waiting_longer_than_stall_s(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -744,3 +764,31 @@ def test_a_reject_records_its_size_and_logs_at_most_200_topic_and_300_detail_cha
     assert len(rec.detail) > 300
     [line] = [r.getMessage() for r in caplog.records]
     assert line == f"ingest rejected unknown_topic (5 bytes) from {topic[:200]}: {rec.detail[:300]}"
+
+
+class RecordingQueue(queue.Queue[Incoming]):
+    """The writer's queue, noting how it was asked: (blocking, timeout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[bool, float | None]] = []
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Incoming:
+        self.asked.append((block, timeout))
+        return super().get(block, timeout)
+
+
+def test_the_writer_waits_a_tenth_for_work_and_then_the_batch_interval_for_more(
+        bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.ingest import service
+
+    monkeypatch.setattr(service, "time", FakeTime(50.0))  # no time passes while the batch fills
+    q = RecordingQueue()
+    bench.ingest._q = q
+    bench.ingest.cfg = IngestSettings(batch_max=3, batch_interval_ms=500)
+    ref = bench.ref()
+    assert bench.ingest._next_batch() == []
+    for i in range(3):
+        bench.ingest.submit(event(ref, i)[0])
+    assert [m.mid for m in bench.ingest._next_batch()] == [0, 1, 2]
+    assert q.asked == [(True, 0.1), (True, 0.1), (True, 0.5), (True, 0.5)]
