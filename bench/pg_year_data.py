@@ -7,7 +7,7 @@ telemetry for the last 90 days (the default ``retention.telemetry_days``) at one
 Devices send telemetry every 30 s; the fleet's reporting-rate panel asks "did this device report that day" by
 index probes, so its cost does not grow with the telemetry rate (see ``server/dashboards/fleet.py``).
 Run alone it times the build: ``python bench/pg_year_data.py [--quick]`` (last line ``RESULT generate_s=…``).
-``quick``: 10 compounds (200 devices), 75 days (three calendar months), telemetry every 30 minutes.
+``quick``: 5 compounds (100 devices), 62 days (three calendar months), telemetry every 30 minutes.
 
 Loading takes a superuser (the foreign-key triggers are off while it runs, as in ``pg_restore``). The database
 is migrated first (``server.db.migrate.upgrade``), so the data lands in the monthly partitions the
@@ -35,6 +35,7 @@ if str(REPO) not in sys.path:
 from sqlalchemy import Boolean, DateTime, Integer, Numeric, String, Text, text  # noqa: E402
 from sqlalchemy.types import JSON  # noqa: E402
 
+from linli.contract import charger, gate, lift_guard, taxi_kiosk  # noqa: E402
 from linli.testing import PostgresCluster  # noqa: E402
 from server.db.engine import Database  # noqa: E402
 from server.db.migrate import load_all_models, upgrade  # noqa: E402
@@ -45,17 +46,17 @@ from server.settings import DatabaseSettings  # noqa: E402
 #: devices of each kind on one compound
 PER_SITE = {"lift_guard": 10, "gate": 3, "charger": 5, "taxi_kiosk": 2}
 #: (kind, event type, severity, events per device per day)
-RATES: tuple[tuple[str, str, str, float], ...] = (
-    ("gate", "gate.passage", "info", 110.0), ("gate", "door.access", "info", 10.0),
-    ("gate", "gate.tailgating", "warning", 0.3), ("gate", "door.held_open", "alarm", 0.1),
-    ("gate", "gate.arm_fault", "alarm", 0.02),
-    ("lift_guard", "lift.block", "warning", 4.0), ("lift_guard", "lift.release", "info", 4.0),
-    ("lift_guard", "lift.fault", "alarm", 0.02), ("lift_guard", "lift.fault_cleared", "info", 0.02),
-    ("charger", "charger.session_started", "info", 5.0), ("charger", "charger.settlement", "info", 5.0),
-    ("charger", "charger.refused", "warning", 0.5), ("charger", "charger.fault", "alarm", 0.03),
-    ("taxi_kiosk", "taxi.order_requested", "info", 6.0), ("taxi_kiosk", "taxi.order_sync", "info", 6.0),
-    ("taxi_kiosk", "taxi.order_cancel", "info", 1.0), ("taxi_kiosk", "taxi.order_phone", "info", 1.0),
-)
+RATES: tuple[tuple[str, str, str, float], ...] = tuple(
+    (kind, m.EVENT.type, m.EVENT.severity, per_day) for kind, m, per_day in (
+    ("gate", gate.PassageData, 110.0), ("gate", gate.DoorAccess, 10.0),
+    ("gate", gate.Tailgating, 0.3), ("gate", gate.DoorHeldOpen, 0.1), ("gate", gate.ArmFault, 0.02),
+    ("lift_guard", lift_guard.BlockStarted, 4.0), ("lift_guard", lift_guard.BlockEnded, 4.0),
+    ("lift_guard", lift_guard.Fault, 0.02), ("lift_guard", lift_guard.FaultCleared, 0.02),
+    ("charger", charger.SessionStarted, 5.0), ("charger", charger.Settlement, 5.0),
+    ("charger", charger.Refused, 0.5), ("charger", charger.Fault, 0.03),
+    ("taxi_kiosk", taxi_kiosk.OrderRequested, 6.0), ("taxi_kiosk", taxi_kiosk.OrderSync, 6.0),
+    ("taxi_kiosk", taxi_kiosk.OrderCancel, 1.0), ("taxi_kiosk", taxi_kiosk.OrderPhone, 1.0),
+))
 _B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -92,8 +93,8 @@ def generate(url: str, quick: bool = False, now: datetime | None = None, sites: 
     """Fill the (empty) PostgreSQL database at ``url``; returns what was made. ``sites`` (20 devices each) and
     ``days`` override the full or quick size."""
     load_all_models()
-    sites = sites or (10 if quick else 100)
-    days = days or (75 if quick else 365)
+    sites = sites or (5 if quick else 100)
+    days = days or (62 if quick else 365)
     tele_days, tele_step_min = min(days, 90), 30
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     start = now - timedelta(days=days)
@@ -159,10 +160,10 @@ def _events(conn: Any, start: datetime, now: datetime) -> int:
 
 
 def _data_sql(etype: str) -> str:
-    if etype == "gate.passage":
+    if etype == gate.PassageData.EVENT.type:
         return ("jsonb_build_object('lane', 'in', 'plate', '沪A' || lpad((x.n % 99999)::text, 5, '0'), "
                 "'decision', 'open')")
-    if etype == "charger.settlement":
+    if etype == charger.Settlement.EVENT.type:
         return "jsonb_build_object('port', 1 + x.n % 10, 'energy_wh', 500 + x.n % 1500, 'amount_fen', 100 + x.n % 400)"
     return "'{}'::jsonb"
 
@@ -212,11 +213,12 @@ def _kind_tables(conn: Any) -> dict[str, int]:
 
 
 @contextmanager
-def private_cluster(url: str | None, root: Path) -> Iterator[str]:
-    """``url`` as it is, or a throw-away PostgreSQL cluster under ``root`` (removed afterwards)."""
+def private_cluster(url: str | None) -> Iterator[str]:
+    """``url`` as it is, or a throw-away PostgreSQL cluster in a temporary folder (removed afterwards)."""
     if url:
         yield url
         return
+    root = Path(tempfile.mkdtemp(prefix="linli-pgyear-"))
     root.chmod(0o755)
     cluster = PostgresCluster(root / "cluster")
     try:
@@ -228,10 +230,10 @@ def private_cluster(url: str | None, root: Path) -> Iterator[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="10 compounds, 75 days")
+    p.add_argument("--quick", action="store_true", help="5 compounds, 62 days")
     p.add_argument("--url", help="an empty PostgreSQL database (default: a private throw-away cluster)")
     args = p.parse_args(argv)
-    with private_cluster(args.url, Path(tempfile.mkdtemp(prefix="linli-pgyear-"))) as url:
+    with private_cluster(args.url) as url:
         t0 = time.perf_counter()
         made = generate(url, quick=args.quick)
         took = time.perf_counter() - t0
