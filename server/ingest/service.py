@@ -47,6 +47,10 @@ def is_transient(exc: BaseException) -> bool:
 
 
 class Ingest:
+    #: After ``stop``'s timeout the writer is told to give up; this long more is waited for it to do so (a handler
+    #: that never returns keeps it, a daemon thread, from ever finishing).
+    abort_grace_s = 5.0
+
     def __init__(self, cfg: IngestSettings, db: Database, snapshots: SnapshotStore, stats: IngestStats,
                  registry: HandlerRegistry) -> None:
         self.cfg = cfg
@@ -85,7 +89,7 @@ class Ingest:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 self._abort.set()
-                self._thread.join(5)
+                self._thread.join(self.abort_grace_s)
             self._thread = None
 
     @property

@@ -177,10 +177,10 @@ class Session:
         return max(0.0, left)
 
     def bill(self, tariff: Tariff, stop_reason: str, ended_at: float) -> dict[str, Any]:
-        amount = self.cost_fen(tariff)
-        if self.prepaid_fen and self.mode != "coin_time":
-            amount = min(amount, self.prepaid_fen)
-        refund = max(0, self.prepaid_fen - amount) if self.mode not in ("coin_time",) else 0
+        amount = self.cost_fen(tariff)  # coin_time: the coins, spent as inserted (so nothing is refunded)
+        if self.prepaid_fen:
+            amount = min(amount, self.prepaid_fen)  # never more than was paid
+        refund = max(0, self.prepaid_fen - amount)
         tiered = self.mode == "time_tiers"
         tier_w, tier_basis = self.tier_basis(tariff)
         tier = tariff.tier_for(tier_w).max_w if tiered else None

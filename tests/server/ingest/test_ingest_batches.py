@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import shutil
 import threading
 import time
@@ -191,11 +192,11 @@ def test_an_event_id_is_stored_once_within_a_batch_and_across_batches(bench: Ben
     other, other_id = event(ref, 3)
     bench.ingest.process([first, again, other])
     assert (bench.stats.stored, bench.stats.duplicate) == (2, 1)
-    bench.ingest.process([event(ref, 4, ev_id=ev_id)[0]])  # redelivered later
-    assert (bench.stats.stored, bench.stats.duplicate) == (2, 2)
+    bench.ingest.process([event(ref, 4, ev_id=ev_id)[0], event(ref, 5, ev_id=other_id)[0]])  # redelivered later
+    assert (bench.stats.stored, bench.stats.duplicate) == (2, 3)
     assert bench.events([ev_id, other_id]) == 2
-    assert bench.acked() == [1, 2, 3, 4]
-    assert bench.stats.m_duplicate.labels("event")._value.get() == 2
+    assert bench.acked() == [1, 2, 3, 4, 5]
+    assert bench.stats.m_duplicate.labels("event")._value.get() == 3
     assert bench.stats.m_stored.labels("event")._value.get() == 2
 
 
@@ -205,13 +206,18 @@ def test_counted_by_channel(bench: Bench) -> None:
     tele = [Incoming(ref.telemetry_topic, contract.Telemetry(ts=ts + timedelta(seconds=i), health=HEALTH).encode(),
                      qos=0, mid=0) for i in range(3)]
     status = Incoming(ref.status_topic, contract.Status(state="online", kind=Kind.probe).encode(), mid=7)
-    bench.ingest.process([*tele, status, event(ref, 8)[0], tele[0]])
+    jpeg = b"\xff\xd8 a snapshot"
+    sha = hashlib.sha256(jpeg).hexdigest()
+    blob = Incoming(ref.blob_topic(sha), jpeg, mid=9)
+    bench.ingest.process([*tele, status, event(ref, 8)[0], tele[0], blob])
     assert bench.stats.m_stored.labels("telemetry")._value.get() == 3
     assert bench.stats.m_stored.labels("status")._value.get() == 1
     assert bench.stats.m_stored.labels("event")._value.get() == 1
+    assert bench.stats.m_stored.labels("blob")._value.get() == 1
     assert bench.stats.m_duplicate.labels("telemetry")._value.get() == 1
-    assert (bench.stats.stored, bench.stats.duplicate, bench.stats.batch_last) == (5, 1, 6)
-    assert bench.link.acks == [(0, 0, 0)] * 3 + [(7, 1, 0), (8, 1, 0), (0, 0, 0)]
+    assert (bench.stats.stored, bench.stats.duplicate, bench.stats.batch_last) == (6, 1, 7)
+    assert bench.link.acks == [(0, 0, 0)] * 3 + [(7, 1, 0), (8, 1, 0), (0, 0, 0), (9, 1, 0)]
+    assert bench.ingest.env.snapshots.path(sha).read_bytes() == jpeg
     with bench.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Telemetry)) == 3
 
@@ -369,7 +375,13 @@ def test_a_commit_that_fails_stores_the_messages_one_by_one(bench: Bench, caplog
     assert bench.acked() == [1, 2, 3]
     assert (bench.stats.stored, bench.stats.batches) == (2, 2)  # a and b, each in a transaction of its own
     lines = [r.getMessage() for r in caplog.records]
-    assert lines[1] == "ingest: batch of 3 failed (RuntimeError: the database refused the commit); storing one by one"
+    assert lines == [
+        "ingest: batch of 3 failed (RuntimeError: the database refused the commit); storing it again, one savepoint "
+        "per message",
+        "ingest: batch of 3 failed (RuntimeError: the database refused the commit); storing one by one",
+        f"ingest rejected store_error ({len(bad.payload)} bytes) from {ref.event_topic}: RuntimeError: the database "
+        "refused the commit",
+    ]
 
 
 def test_a_lone_message_whose_commit_fails_is_rejected(bench: Bench) -> None:
@@ -433,7 +445,9 @@ def test_a_database_that_stays_away_leaves_the_batch_unacknowledged_on_abort(ben
     done = threading.Event()
     t = threading.Thread(target=lambda: (bench.ingest.process([msg]), done.set()))
     t.start()
-    time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while bench.stats.db_retries < 2 and time.monotonic() < deadline:  # retrying, and retrying again
+        time.sleep(0.01)
     assert bench.acked() == [] and not done.is_set()
     bench.ingest._abort.set()
     t.join(5)
@@ -468,17 +482,34 @@ def test_the_writer_stores_what_is_submitted_and_drains_the_queue_on_stop(bench:
     assert bench.stats.queue_depth == 0
 
 
-def test_a_writer_that_fails_goes_on(bench: Bench) -> None:
+def test_a_writer_that_fails_goes_on(bench: Bench, caplog: pytest.LogCaptureFixture,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.ingest import service
+
+    slept: list[float] = []
+
+    class Clock(FakeTime):
+        def monotonic(self) -> float:
+            return time.monotonic()
+
+        def sleep(self, s: float) -> None:
+            slept.append(s)
+            time.sleep(s)
+
+    monkeypatch.setattr(service, "time", Clock(0.0))
     ref = bench.ref()
     bench.link.fail_next = 1
-    bench.ingest.start()
-    bench.ingest.submit(event(ref, 1)[0])
-    deadline = time.monotonic() + 10
-    while bench.link.fail_next and time.monotonic() < deadline:
-        time.sleep(0.01)
-    msg, ev_id = event(ref, 2)
-    bench.ingest.submit(msg)
-    bench.ingest.stop()
+    with caplog.at_level(logging.WARNING, "server.ingest.service"):
+        bench.ingest.start()
+        bench.ingest.submit(event(ref, 1)[0])
+        deadline = time.monotonic() + 10
+        while bench.link.fail_next and time.monotonic() < deadline:
+            time.sleep(0.01)
+        msg, ev_id = event(ref, 2)
+        bench.ingest.submit(msg)
+        bench.ingest.stop()
+    assert [r.getMessage() for r in caplog.records] == ["ingest writer: unexpected error; continuing"]
+    assert slept == [0.1]  # a short pause after an unexpected error, then on
     assert bench.events([ev_id]) == 1 and 2 in bench.acked()
     assert bench.ingest._in_hand == 0
 
@@ -529,15 +560,77 @@ def test_qos0_is_dropped_when_the_queue_is_full_and_qos1_never(bench: Bench) -> 
     assert bench.stats.received == 102
 
 
-def test_a_running_idle_writer_is_healthy(bench: Bench) -> None:
+def test_an_idle_writer_is_healthy_and_goes_on_taking_messages(bench: Bench) -> None:
     ing = bench.ingest
     ing.start()
     try:
+        ing._progress_mono = -1.0
+        deadline = time.monotonic() + 10
+        while ing._progress_mono == -1.0 and time.monotonic() < deadline:  # the writer found nothing to do
+            time.sleep(0.02)
         h = ing.health()
         assert (h["running"], h["waiting"], h["stalled"], h["ok"]) == (True, 0, False, True)
+        msg, ev_id = event(bench.ref(), 1)
+        ing.submit(msg)
     finally:
         ing.stop()
     assert not ing.health()["ok"]
+    assert bench.events([ev_id]) == 1
+
+
+def test_stop_gives_a_writer_stuck_in_a_handler_up_after_the_grace(bench: Bench) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+
+    def stuck(ctx: IngestContext, ev: contract.Event, data: InputChanged) -> None:
+        if data.input == "stuck":
+            entered.set()
+            release.wait(30)
+
+    bench.reg.on_event(Kind.probe, stuck, types=InputChanged)
+    bench.ingest.abort_grace_s = 0.05
+    bench.ingest.start()
+    thread = bench.ingest._thread
+    try:
+        bench.ingest.submit(event(bench.ref(), 1, "stuck")[0])
+        assert entered.wait(10)
+        bench.ingest.stop(0.05)
+        assert bench.ingest._thread is None and bench.acked() == []
+    finally:
+        release.set()
+    assert thread is not None
+    thread.join(10)
+
+
+def test_the_batch_is_filled_without_waiting_once_its_time_is_up(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.ingest import service
+
+    class Ticking(FakeTime):
+        def monotonic(self) -> float:
+            self.now += 1.0  # each look at the clock is a second later: the batch's time is always up
+            return self.now
+
+    monkeypatch.setattr(service, "time", Ticking(0.0))
+    bench.ingest.cfg = IngestSettings(batch_max=10, batch_interval_ms=1000)
+    ref = bench.ref()
+    for i in range(3):
+        bench.ingest.submit(event(ref, i)[0])
+    assert [m.mid for m in bench.ingest._next_batch()] == [0, 1, 2]
+
+
+def test_rows_are_received_at_the_utc_time(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Shanghai")  # the server's local time is not UTC
+    time.tzset()
+    try:
+        msg, ev_id = event(bench.ref(), 1)
+        bench.ingest.process([msg])
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    with bench.db.session() as s:
+        received = s.scalar(select(Event.received_at).where(Event.id == ev_id))
+    assert received is not None
+    assert abs(received - datetime.now(UTC)) < timedelta(hours=1)
 
 
 def test_an_acknowledgement_is_progress(bench: Bench) -> None:
@@ -596,10 +689,12 @@ class FakeTime:
 
     def __init__(self, now: float) -> None:
         self.now = now
-        self.sleep = time.sleep
 
     def monotonic(self) -> float:
         return self.now
+
+    def sleep(self, s: float) -> None:
+        time.sleep(s)
 
 
 def test_stalled_is_waiting_longer_than_stall_s(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -669,3 +764,31 @@ def test_a_reject_records_its_size_and_logs_at_most_200_topic_and_300_detail_cha
     assert len(rec.detail) > 300
     [line] = [r.getMessage() for r in caplog.records]
     assert line == f"ingest rejected unknown_topic (5 bytes) from {topic[:200]}: {rec.detail[:300]}"
+
+
+class RecordingQueue(queue.Queue[Incoming]):
+    """The writer's queue, noting how it was asked: (blocking, timeout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[bool, float | None]] = []
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Incoming:
+        self.asked.append((block, timeout))
+        return super().get(block, timeout)
+
+
+def test_the_writer_waits_a_tenth_for_work_and_then_the_batch_interval_for_more(
+        bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.ingest import service
+
+    monkeypatch.setattr(service, "time", FakeTime(50.0))  # no time passes while the batch fills
+    q = RecordingQueue()
+    bench.ingest._q = q
+    bench.ingest.cfg = IngestSettings(batch_max=3, batch_interval_ms=500)
+    ref = bench.ref()
+    assert bench.ingest._next_batch() == []
+    for i in range(3):
+        bench.ingest.submit(event(ref, i)[0])
+    assert [m.mid for m in bench.ingest._next_batch()] == [0, 1, 2]
+    assert q.asked == [(True, 0.1), (True, 0.1), (True, 0.5), (True, 0.5)]

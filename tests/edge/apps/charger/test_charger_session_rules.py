@@ -481,3 +481,12 @@ def test_a_bill_names_version_1_for_a_tariff_journalled_without_one() -> None:
     s = session()
     del s.tariff["version"]
     assert s.bill(FLAT, "full", T0)["tariff_version"] == 1
+
+
+def test_a_time_bill_shows_the_tier_power_to_a_tenth_of_a_watt() -> None:
+    tariff = Tariff()
+    s = session(tariff=tariff)
+    for i in range(1, 62):
+        assert s.step(T0 + i, 450.06, 30.0, True, LIMITS, tariff) is None
+    bill = s.bill(tariff, "user_stop", T0 + 61)
+    assert (bill["tier_w"], bill["tier_power_w"], bill["max_power_w"]) == (500, 450.1, 450.1)
