@@ -4,6 +4,10 @@ subscriptions, and a sender thread that drains the outbox while connected.
 - LWT: ``contract.offline_status(kind)`` retained QoS 1 on the status topic (the broker publishes it when the
   connection dies without a DISCONNECT).
 - Birth: a retained ``Status(state="online", …)`` on every connect; ``stopping`` on a clean shutdown.
+- Brokers: ``mqtt.hosts`` lists the nodes of a clustered broker; a failed connect or a lost connection moves the
+  client on to the next node (:class:`linli.failover.Failover`). After every connect the agent announces its
+  state again (birth status, retained) and re-subscribes, so nothing depends on retained messages or sessions
+  being shared between the nodes (RabbitMQ keeps retained messages per node).
 - Reconnect: paho's own loop (``reconnect_delay_set(min, max)``: doubling up to max, reset on success) plus
   a random jitter of up to 30 % of the current delay, so a site's devices do not all knock at once after the
   broker restarts. Nothing to call by hand: it comes back by itself.
@@ -28,6 +32,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from linli.contract import DeviceRef, Status, offline_status
+from linli.failover import Failover
 from linli.provision import Credentials
 from linli.tls import diagnose
 
@@ -62,6 +67,7 @@ class Link:
         self.connected_since: float | None = None
 
         self.v5 = cfg.protocol == "5"
+        self.brokers = Failover(cfg.addresses())
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=ref.mqtt_username,
                         protocol=MQTTProtocolVersion.MQTTv5 if self.v5 else MQTTProtocolVersion.MQTTv311,
                         clean_session=None if self.v5 else True)
@@ -92,10 +98,18 @@ class Link:
         return self._connected.wait(timeout)
 
     def start(self) -> None:
-        kw = {"clean_start": True} if self.v5 else {}
-        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive, **kw)
+        host, port = self.brokers.current
+        self.client.connect_async(host, port, keepalive=self.cfg.keepalive, **self._connect_kw())
         self.client.loop_start()
         self._sender.start()
+
+    def _connect_kw(self) -> dict[str, bool]:
+        return {"clean_start": True} if self.v5 else {}
+
+    def _next_broker(self) -> None:
+        """Move on to the next broker node (no-op with one); paho's loop reconnects there."""
+        if not self._stop.is_set() and self.brokers.advance(self.client, self.cfg.keepalive, **self._connect_kw()):
+            self.log.info("MQTT: trying broker %s next", self.brokers)
 
     def flush(self, timeout: float) -> bool:
         """Wait (at most ``timeout`` s) until the outbox is empty. True when it is."""
@@ -153,7 +167,7 @@ class Link:
         # counts as connected once the subscription is acknowledged.
         _rc, self._sub_mid = client.subscribe([(t, 1) for t in self.ref.device_subscriptions()])
         client.publish(self.ref.status_topic, self.status("online").encode(), qos=1, retain=True)
-        self.log.info("MQTT connected to %s:%s", self.cfg.host, self.cfg.port)
+        self.log.info("MQTT connected to %s", self.brokers)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: list[ReasonCode],
                       properties: Properties | None) -> None:
@@ -169,10 +183,12 @@ class Link:
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
         what = ""
+        host, port = self.brokers.current
         if self.cfg.tls is not None:  # say which certificate problem it is, not just "cannot reach"
-            what = diagnose(self.cfg.host, self.cfg.port, self.cfg.tls.ca_file, not self.cfg.tls.insecure)
-        self.last_error = what or f"cannot reach the broker at {self.cfg.host}:{self.cfg.port}"
+            what = diagnose(host, port, self.cfg.tls.ca_file, not self.cfg.tls.insecure)
+        self.last_error = what or f"cannot reach the broker at {host}:{port}"
         self._note_failure(self.last_error)
+        self._next_broker()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
                        reason: ReasonCode, properties: Properties | None) -> None:
@@ -183,9 +199,12 @@ class Link:
         if was:
             self.stats.inc("mqtt_disconnects")
         if self._stop.is_set() or not was:
+            if not was:
+                self._next_broker()  # refused by this node (e.g. it is still joining its cluster)
             return  # a refused CONNACK was already noted by _on_connect
-        self.last_error = f"connection lost: {reason}"
+        self.last_error = f"connection lost to {self.brokers}: {reason}"
         self._note_failure(self.last_error, lost=True)
+        self._next_broker()
 
     def _note_failure(self, what: str, lost: bool = False) -> None:
         self._attempts += 1

@@ -47,7 +47,7 @@ class LiftBlock(Base):
     end_event: Mapped[str | None] = mapped_column(String(26))
 
     __table_args__ = (Index("ix_lift_blocks_device_started", "device_id", "started_at"),
-                      Index("ix_lift_blocks_day", "day"))
+                      Index("ix_lift_blocks_day", "day"), Index("ix_lift_blocks_started_at", "started_at"))
 
 
 class LiftFault(Base):
@@ -62,7 +62,8 @@ class LiftFault(Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (Index("ix_lift_faults_device_started", "device_id", "started_at"),
-                      Index("ix_lift_faults_open", "device_id", "fault", "cleared_at"))
+                      Index("ix_lift_faults_open", "device_id", "fault", "cleared_at"),
+                      Index("ix_lift_faults_started_at", "started_at"))
 
 
 class LiftPause(Base):

@@ -15,6 +15,7 @@ from linli.cli import main as linli_main
 from server.db import Database, upgrade
 from server.db.migrate import alembic_config, current_revision, head_revisions
 from server.db.models import AuditLog, Base
+from server.db.partitions import include_name
 from server.settings import DatabaseSettings
 
 TABLES = {"devices", "events", "blobs", "telemetry", "commands", "device_config", "audit_log", "alembic_version"}
@@ -30,7 +31,8 @@ def test_migrations_create_the_schema(db_url: str) -> None:
         uniques = {tuple(u["column_names"]) for u in inspect(db.engine).get_unique_constraints("devices")}
         assert ("site", "kind", "device") in uniques
         with db.engine.connect() as conn:  # the migration and the models agree
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True,
+                                                                        "include_name": include_name}), Base.metadata)
         assert diff == []
         assert upgrade(db.engine) == heads  # idempotent
         with db.engine.begin() as conn:
@@ -85,3 +87,21 @@ def test_migrate_only_command(db_url: str, tmp_path: Path, monkeypatch: pytest.M
         assert current_revision(db.engine) == heads
     finally:
         db.dispose()
+
+
+def test_every_migration_has_its_own_revision_id() -> None:
+    """Two files with one revision id make Alembic keep one of them silently (a fresh database then misses a table,
+    as happened when two branches each added ``lift_guard_0002``)."""
+    import re
+
+    from server.db.migrate import version_locations
+
+    seen: dict[str, Path] = {}
+    for folder in version_locations():
+        for path in sorted(folder.glob("*.py")):
+            m = re.search(r'^revision: str = "([^"]+)"', path.read_text(encoding="utf-8"), re.M)
+            if m is None:
+                continue
+            assert m.group(1) not in seen, f"{path} and {seen[m.group(1)]} both declare revision {m.group(1)}"
+            seen[m.group(1)] = path
+    assert len(seen) >= 10
