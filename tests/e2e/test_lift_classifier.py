@@ -152,12 +152,18 @@ def test_label_train_check_deploy_and_the_bicycle_gets_in_while_the_ebike_is_sti
     def after() -> list[LiftBlock]:
         return [b for b in _blocks(ls)[loaded_at:] if b.label != "seed"]
 
-    wait_for(lambda: any(b.label == "motorcycle" and b.classifier == version for b in after()), 40,
-             what="the e-bike blocked with the classifier running")
-    wait_for(lambda: sum(1 for b in after() if b.label == "motorcycle" and b.classifier == version) >= 2, 40,
-             what="a second e-bike pass (a bicycle pass in between)")
-    bicycles = [b for b in after() if b.label == "bicycle" and b.classifier == version]
-    assert not bicycles, f"the bicycle still blocked: {[(b.cls, b.label) for b in bicycles]}"
+    def ebikes() -> list[LiftBlock]:
+        return [b for b in after() if b.label == "motorcycle" and b.classifier == version]
+
+    wait_for(lambda: len(ebikes()) >= 3, 60, what="three e-bike passes blocked with the classifier running")
+    first_e, last_e = ebikes()[0].started_at, ebikes()[2].started_at
+    assert first_e is not None and last_e is not None
+    # two bicycle passes lie between them. The bicycle is let in; under heavy load (frames dropped) its first crops
+    # may disagree, and then it is held until they agree (MODELS.md §5.1) — never on both passes.
+    bicycles = [b for b in after() if b.label == "bicycle" and b.started_at is not None
+                and first_e < b.started_at < last_e]
+    assert len(bicycles) <= 1, f"the bicycle still blocked on every pass: {[(b.cls, b.classifier) for b in bicycles]}"
+    assert all(b.classifier == version for b in bicycles)
     assert a.app.gauges()["classifier_crops"] > 0
 
     # 6. one-click rollback: detector only again

@@ -169,7 +169,7 @@ def labelled_crops(per_class: int, seed: int = 0, classes: tuple[str, ...] = ("e
                     spr = draw(c, seed * 1000 + i, 240)
                 if rng.random() < 0.5:
                     spr = (spr[0][:, ::-1].copy(), spr[1][:, ::-1].copy())
-                wf = float(rng.uniform(0.25, 0.6)) * (0.5 if c == "battery" else 1.0)
+                wf = float(rng.uniform(0.15, 0.6)) * (0.5 if c == "battery" else 1.0)  # small at the door too
                 w = max(8, int(wf * W))
                 h = max(8, int(spr[1].shape[0] * w / spr[1].shape[1]))
                 if h > H - 4:
