@@ -28,7 +28,7 @@ bench: setup
 ## Mutation testing of the safety and money code (mutmut; score per module to artifacts/mutation.txt).
 ## One module: make mutate MODULE=edge/apps/gate/decision.py
 mutate: setup
-	@$(PY) scripts/mutate.py $(if $(MODULE),--module $(MODULE))
+	@$(PY) scripts/mutate.py $(foreach m,$(MODULE),--module $(m))
 
 clean:
 	rm -rf var artifacts .pytest_cache mutants

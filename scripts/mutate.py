@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Mutation testing of the safety and money code (issue 18): ``make mutate`` [``MODULE=edge/apps/gate/decision.py``].
+"""Mutation testing of the safety and money code (issue 18): ``make mutate`` [``MODULE="a.py b.py"``].
 
 Runs mutmut (configured in ``[tool.mutmut]`` of pyproject.toml: the target modules and the fast unit test files)
 in ``mutants/`` (a copy; the tree is never touched), then scores each module:
@@ -166,11 +166,10 @@ def tracked_state() -> str:
     return r.stdout if r.returncode == 0 else ""
 
 
-def run_mutmut(module: str | None, max_children: int) -> None:
+def run_mutmut(modules: list[str], max_children: int) -> None:
     mutmut = Path(sys.executable).parent / "mutmut"
     cmd = [str(mutmut if mutmut.exists() else "mutmut"), "run", "--max-children", str(max_children)]
-    if module:
-        cmd.append(module_name(module) + ".*")
+    cmd += [module_name(m) + ".*" for m in modules]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     print("$", " ".join(cmd), flush=True)
     rc = subprocess.run(cmd, env=env, check=False).returncode
@@ -180,8 +179,9 @@ def run_mutmut(module: str | None, max_children: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--module", default=os.environ.get("MODULE") or None,
-                    help="one target file, e.g. edge/apps/gate/decision.py (default: every target)")
+    ap.add_argument("--module", action="append", default=None,
+                    help="a target file, e.g. edge/apps/gate/decision.py; may be given more than once (default: "
+                    "every target; MODULE in the environment may list several, space-separated)")
     ap.add_argument("--keep", action="store_true", help="reuse mutants/ and mutmut's cached results")
     ap.add_argument("--max-children", type=int, default=2, help="mutants tested in parallel (default 2)")
     ap.add_argument("--report-only", action="store_true", help="score the results already in mutants/")
@@ -189,16 +189,18 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(ROOT)
     try:
         targets = load_config()
-        if args.module and args.module not in targets:
-            raise MutateError(f"{args.module} is not a mutation target; targets: {', '.join(targets)}")
-        run = [args.module] if args.module else targets
+        modules = args.module or os.environ.get("MODULE", "").split()
+        unknown = [m for m in modules if m not in targets]
+        if unknown:
+            raise MutateError(f"{', '.join(unknown)}: not a mutation target; targets: {', '.join(targets)}")
+        run = modules or targets
         equivalents = load_equivalents()
         if not args.report_only:
             before = tracked_state()
             if not args.keep:
                 shutil.rmtree("mutants", ignore_errors=True)
             os.nice(10)
-            run_mutmut(args.module, args.max_children)
+            run_mutmut(modules, args.max_children)
             if tracked_state() != before:  # mutmut writes only under mutants/; an edit made meanwhile shows here
                 print("make mutate: WARNING: tracked files changed during the run (edited meanwhile, or written by "
                       "the run): check `git status`", file=sys.stderr)

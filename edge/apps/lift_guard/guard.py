@@ -320,7 +320,8 @@ class Guard:
         hold = max(0.0, self.clock.monotonic() - b.started)
         self.releases[reason] += 1
         data = ev.BlockEnded(block_id=b.block_id, reason=reason, hold_s=round(hold, 2), cls=b.cls,
-                             best_score=min(1.0, b.best_score), by=by, note=note[:200] if note else None,
+                             best_score=min(1.0, b.best_score), by=by[:64] if by else by,
+                             note=note[:200] if note else None,
                              fault="max_hold" if reason == "max_hold" else None)
         blobs = None
         if reason == "max_hold":
@@ -337,14 +338,14 @@ class Guard:
         until_wall = self.clock.now() + timedelta(seconds=seconds)
         self.pause = Pause(now + seconds, until_wall, origin, by, reason)
         self._emit(ev.Suppressed(by=by[:64], origin=origin, until=until_wall,  # type: ignore[arg-type]
-                                              minutes=round(seconds / 60, 2), reason=reason,
+                                              minutes=round(seconds / 60, 2), reason=reason[:200] if reason else None,
                                               released_block=released))
 
     def _resume(self, why: str, by: str | None) -> None:
         if self.pause is None:
             return
         self.pause = None
-        self._emit(ev.Resumed(why=why, by=by))  # type: ignore[arg-type]
+        self._emit(ev.Resumed(why=why, by=by[:64] if by else by))  # type: ignore[arg-type]
 
     def _tick(self) -> None:
         now = self.clock.monotonic()

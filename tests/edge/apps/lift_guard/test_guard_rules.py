@@ -6,8 +6,11 @@ the relay is on only with the door open and the lift in normal service — each 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +68,7 @@ class Rig:
     events: list[tuple[EventData, list[bytes]]] = field(default_factory=list)
     seq: int = 0
     healthy_contact: bool = True  # the read-back contact follows the coil (tests of a bad relay turn it off)
+    cleanup: ExitStack = field(default_factory=ExitStack)
 
     # the lift controller's side of the pins
     def door_open(self) -> None:
@@ -111,42 +115,51 @@ def bike(tid: int = 1, score: float = 0.9, *, cls: str = "ebike", missed: int = 
 
 
 def make_rig(tmp_path: Path, **over: Any) -> Rig:
+    """A guard on its pins; every part is released by :func:`close_rig`, and at once if building fails (pins
+    left claimed would break every later test in this process)."""
     cfg = LiftGuardConfig.model_validate({
         "inhibit_inputs": [{"input": "fire", "mode": "fire_recall"}, {"input": "inspection", "mode": "inspection"}],
         "max_hold_s": 60, "max_hold_cooldown_s": 30, **over})
     setup_pin_factory("mock")
-    board = PinBoard()
-    relay = Relay("door_hold", RelayConfig(pin=RELAY, readback_pin=READBACK))
-    door = Input("door_open", InputConfig(pin=DOOR, pull_up=True, bounce_ms=0))
-    inhibits = {name: Input(name, InputConfig(pin=pin, pull_up=True, active_state=True, bounce_ms=0))
-                for name, pin in (("fire", FIRE), ("inspection", INSPECTION))}
-    speaker = Speaker(SpeakerConfig(backend="record"))
-    clock = FakeClock()
-    rig_events: list[tuple[EventData, list[bytes]]] = []
-    guard = Guard(cfg, relay, door, inhibits, Prompter(cfg.voice, speaker),
-                  lambda data, blobs: rig_events.append((data, blobs)), EvidenceStore(tmp_path / "snap", 30), clock,
-                  logging.getLogger("test.lift"), model="ssd-test")
-    rig = Rig(guard, relay, door, inhibits, board, clock, speaker, rig_events)
-    coil_on, coil_off = relay.on, relay.off
+    with ExitStack() as stack:
+        board = PinBoard()
+        relay = Relay("door_hold", RelayConfig(pin=RELAY, readback_pin=READBACK))
+        stack.callback(relay.close)
+        door = Input("door_open", InputConfig(pin=DOOR, pull_up=True, bounce_ms=0))
+        stack.callback(door.close)
+        inhibits = {}
+        for name, pin in (("fire", FIRE), ("inspection", INSPECTION)):
+            inhibits[name] = Input(name, InputConfig(pin=pin, pull_up=True, active_state=True, bounce_ms=0))
+            stack.callback(inhibits[name].close)
+        speaker = Speaker(SpeakerConfig(backend="record"))
+        stack.callback(speaker.close)
+        clock = FakeClock()
+        rig_events: list[tuple[EventData, list[bytes]]] = []
+        guard = Guard(cfg, relay, door, inhibits, Prompter(cfg.voice, speaker),
+                      lambda data, blobs: rig_events.append((data, blobs)), EvidenceStore(tmp_path / "snap", 30),
+                      clock, logging.getLogger("test.lift"), model="ssd-test")
+        rig = Rig(guard, relay, door, inhibits, board, clock, speaker, rig_events)
+        coil_on, coil_off = relay.on, relay.off
 
-    def on() -> None:  # a healthy relay's contact follows its coil (within ms: at once here)
-        coil_on()
-        if rig.healthy_contact:
-            follow_readback(rig)
+        def on() -> None:  # a healthy relay's contact follows its coil (within ms: at once here)
+            coil_on()
+            if rig.healthy_contact:
+                follow_readback(rig)
 
-    def off() -> None:
-        coil_off()
-        if rig.healthy_contact:
-            follow_readback(rig)
+        def off() -> None:
+            coil_off()
+            if rig.healthy_contact:
+                follow_readback(rig)
 
-    relay.on, relay.off = on, off  # type: ignore[method-assign]
-    door.on_change(guard.door_changed)
-    for inp in inhibits.values():
-        inp.on_change(guard.inhibit_changed)
-    for pin in (FIRE, INSPECTION):
-        board.set_input(pin, False)  # normal service
-    board.set_input(READBACK, False)  # read-back contact open
-    rig.door_close()
+        relay.on, relay.off = on, off  # type: ignore[method-assign]
+        door.on_change(guard.door_changed)
+        for inp in inhibits.values():
+            inp.on_change(guard.inhibit_changed)
+        for pin in (FIRE, INSPECTION):
+            board.set_input(pin, False)  # normal service
+        board.set_input(READBACK, False)  # read-back contact open
+        rig.door_close()
+        rig.cleanup = stack.pop_all()
     return rig
 
 
@@ -158,11 +171,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 def close_rig(r: Rig) -> None:
-    r.relay.close()
-    r.door.close()
-    for inp in r.inhibits.values():
-        inp.close()
-    r.speaker.close()
+    r.cleanup.close()
 
 
 def follow_readback(r: Rig) -> None:
@@ -273,12 +282,14 @@ def test_door_closing_while_held_drops_the_relay_at_once_and_ends_the_block(rig:
 def test_the_door_callback_drops_the_relay_even_when_the_guard_is_busy(rig: Rig) -> None:
     start_block(rig)
     with rig.guard._lock:  # another thread holds the guard (a frame being processed)
-        import threading
         t = threading.Thread(target=rig.guard.door_changed, args=("door_open", False), daemon=True)
         t.start()
-        t.join(0.5)
+        deadline = time.monotonic() + 5
+        while rig.relay.is_on and time.monotonic() < deadline:
+            time.sleep(0.001)
         assert not rig.relay.is_on, "the relay dropped before the guard's lock was taken"
-    t.join(2)
+        assert t.is_alive(), "the callback is still waiting for the guard"
+    t.join(5)
 
 
 # ------------------------------------------------------------------------------------------------ lift modes
@@ -702,3 +713,159 @@ def test_the_relay_is_on_only_with_the_door_open_in_normal_service_without_fault
         assert len(r.of(ev.BlockEnded)) in (started, started - 1)
     finally:
         close_rig(r)
+
+
+# ------------------------------------------------------------------------------------------------ exact figures
+def test_view_rounds_hold_and_scores_exactly(rig: Rig) -> None:
+    start_block(rig, score=0.87654)
+    rig.clock.t += 3.14159
+    v = rig.guard.view()
+    assert v["block"]["hold_s"] == 3.1 and v["block"]["best_score"] == 0.877
+    assert v["seen"] == [("ebike", 0.88)]
+    assert v["block"]["started"] == WALL0
+
+
+def test_a_wiring_test_pulse_is_not_blocking(rig: Rig) -> None:
+    rig.door_open()
+    rig.guard.test_relay(2)
+    assert rig.relay.is_on and rig.guard.state() == "watching"
+
+
+def test_each_fault_is_counted_and_its_figures_rounded(rig: Rig) -> None:
+    rig.guard.set_fault("covered", "lens covered", luma=42.04, contrast=12.36)
+    rig.guard.set_fault("frozen", "same picture")
+    assert rig.guard.fault_count == 2
+    covered = rig.of(ev.Fault)[0]
+    assert (covered.luma, covered.contrast) == (42.0, 12.4)
+
+
+def test_faults_are_logged_for_the_installer(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="test.lift"):
+        rig.guard.set_fault("black", "picture black")
+        rig.guard.clear_fault("black", by="维修")
+        rig.guard.set_fault("frozen", "same picture")
+        rig.guard.clear_fault("frozen")
+    assert [r.getMessage() for r in caplog.records] == [
+        "fault black: picture black (relay released)", "fault black cleared by 维修",
+        "fault frozen: same picture (relay released)", "fault frozen cleared"]
+
+
+def test_releases_are_logged_with_who(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    b = start_block(rig)
+    rig.clock.t += 1.25
+    with caplog.at_level(logging.INFO, logger="test.lift"):
+        rig.guard.release("王工", "mqtt", 1, None)
+    assert f"release {b.block_id}: remote after 1.2 s by 王工" in [r.getMessage() for r in caplog.records]
+
+
+def test_clearing_another_fault_keeps_the_readback_timer(rig: Rig) -> None:
+    rig.healthy_contact = False
+    rig.guard.set_fault("black", "picture black")
+    rig.board.set_input(READBACK, True)  # welded: reads closed while the coil is off
+    rig.advance(0)
+    rig.advance(0.3)
+    rig.guard.clear_fault("black")
+    rig.advance(0.2)  # 0.5 s since the mismatch was first seen
+    assert "relay_mismatch" in rig.guard.faults
+
+
+def test_a_mismatch_still_there_after_staff_cleared_it_comes_back_after_the_settle_time(rig: Rig) -> None:
+    rig.healthy_contact = False
+    rig.board.set_input(READBACK, True)
+    rig.advance(0)
+    rig.advance(READBACK_SETTLE_S)
+    assert "relay_mismatch" in rig.guard.faults
+    assert rig.guard.clear_fault("relay_mismatch", by="维修")
+    rig.advance(0.1)  # still welded: the timer starts again
+    assert "relay_mismatch" not in rig.guard.faults
+    rig.advance(READBACK_SETTLE_S)
+    assert "relay_mismatch" in rig.guard.faults and len(rig.of(ev.Fault)) == 2
+
+
+def test_reconfigure_takes_new_classes_and_region(rig: Rig) -> None:
+    cfg = rig.guard.cfg.model_copy(update={"classes": rig.guard.cfg.classes.model_copy(
+        update={"acting": ["ebike", "battery"]})})
+    rig.guard.reconfigure(cfg)
+    rig.door_open()
+    rig.frame(bike(cls="battery"))
+    assert rig.relay.is_on and rig.guard.block is not None and rig.guard.block.cls == "battery"
+    [(_, blobs)] = [(d, bl) for d, bl in rig.events if isinstance(d, ev.BlockStarted)]
+    assert blobs and blobs[0][:2] == b"\xff\xd8", "the snapshot is still drawn (classes and region in place)"
+
+
+def test_the_relay_is_released_before_the_release_is_reported(rig: Rig) -> None:
+    seen: list[tuple[str, bool]] = []
+    emit = rig.guard.emit
+    rig.guard.emit = lambda data, blobs: (seen.append((type(data).__name__, rig.relay.is_on)), emit(data, blobs))
+    start_block(rig)
+    rig.advance(60)  # the longest hold: a snapshot is encoded before the event, the door must already be free
+    assert ("BlockEnded", False) in seen and ("BlockStarted", True) in seen
+
+
+def test_hold_time_and_counters_are_exact(rig: Rig) -> None:
+    rig.door_open()
+    rig.frame(bike())
+    rig.frame()  # cleared in the same instant: held 0 s
+    rig.clock.t += 1
+    rig.frame(bike(tid=2))
+    rig.clock.t += 1.2371
+    rig.frame()
+    assert [e.hold_s for e in rig.of(ev.BlockEnded)] == [0.0, 1.24]
+    assert rig.guard.releases == {"cleared": 2} and rig.guard.blocks == 2
+
+
+def test_scores_above_one_and_long_notes_are_clipped_to_the_contract(rig: Rig) -> None:
+    start_block(rig, score=1.3, best=1.3)
+    rig.guard.release("x" * 100, "local", 0.12345, "y" * 300)
+    [e] = rig.of(ev.BlockEnded)
+    assert e.best_score == 1.0 and e.note == "y" * 200
+    [s] = rig.of(ev.Suppressed)
+    assert s.by == "x" * 64 and s.minutes == 0.12
+    b = rig.of(ev.BlockStarted)[0]
+    assert b.score == 1.0 and b.scores == [0.65, 1.0]
+
+
+def test_the_evidence_record_is_closed_with_the_release(rig: Rig) -> None:
+    b = start_block(rig)
+    rig.clock.t += 2.5
+    rig.guard.release("王工", "mqtt", 1, None)
+    [rec] = rig.guard.evidence.recent()
+    assert rec.block_id == b.block_id and rec.jpeg is not None
+    assert (rec.data["open"], rec.data["reason"], rec.data["hold_s"], rec.data["by"]) == (False, "remote", 2.5, "王工")
+
+
+def test_the_longest_hold_picture_is_the_last_frame_annotated(rig: Rig) -> None:
+    from edge.vision.detection import Detection
+
+    rig.door_open()
+    t = bike()
+    t.detection = Detection("motorcycle", 0.9, (10.0, 10.0, 30.0, 40.0), "ebike")
+    res = FrameResult(seq=1, ts=rig.clock.t, width=64, height=48, health=HealthState(), detected=True, tracks=[t],
+                      detections=[t.detection])
+    image = np.full((48, 64, 3), 90, np.uint8)
+    rig.guard.on_frame(res, image)
+    b = rig.of(ev.BlockStarted)[0]
+    assert [(o.cls, o.label, o.track) for o in b.objects] == [("ebike", "motorcycle", 1)]
+    rig.advance(60)
+    [(_, blobs)] = [(d, bl) for d, bl in rig.events if isinstance(d, ev.BlockEnded)]
+    expected = rig.guard._snapshot(image, res, f"{rig.clock.now().isoformat(timespec='seconds')} max hold 60s")
+    assert blobs == [expected]
+    plain = rig.guard._snapshot(image, None, f"{rig.clock.now().isoformat(timespec='seconds')} max hold 60s")
+    assert plain != expected, "the boxes are drawn"
+
+
+def test_no_picture_means_no_blob_not_an_empty_one(rig: Rig) -> None:
+    rig.door_open()
+    res = FrameResult(seq=1, ts=rig.clock.t, width=64, height=48, health=HealthState(), detected=True,
+                      tracks=[bike()])
+    rig.guard.on_frame(res, np.zeros((0, 0, 3), np.uint8))  # a picture that cannot be encoded
+    assert rig.relay.is_on
+    rig.advance(60)
+    assert [bl for _, bl in rig.events if _.__class__ in (ev.BlockStarted, ev.BlockEnded)] == [[], []]
+
+
+def test_a_long_staff_name_is_clipped_in_every_event_not_refused(rig: Rig) -> None:
+    start_block(rig)
+    rig.guard.release("x" * 100, "mqtt", 1, None)
+    assert rig.guard.resume("z" * 100) == {"was_paused": True}
+    assert rig.of(ev.BlockEnded)[0].by == "x" * 64 and rig.of(ev.Resumed)[0].by == "z" * 64
