@@ -469,3 +469,99 @@ def test_token_bucket_burst_refill_and_wait() -> None:
     assert slow.burst == 1.0 and slow.available() == 1
     with pytest.raises(ValueError):
         TokenBucket(0)
+
+
+# --------------------------------------------------------------------------------------------- a damaged file
+def _damage_freelist(path: Path) -> None:
+    """Damage the file where quick_check notices but every row still reads (the free-list count in the header)."""
+    data = bytearray(path.read_bytes())
+    data[36:40] = (5).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_file_whose_rows_all_read_is_queued_again_exactly(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "o.sqlite"
+    clock = Clock()
+    old = Outbox(path, clock=clock)
+    old.enqueue(T, b"t0", qos=0, priority=PRIORITY_TELEMETRY)
+    clock.t += 1.5
+    old.enqueue(E, b"e-retained", retain=True)
+    clock.t += 1
+    old.enqueue(E, b"alarm", priority=PRIORITY_ALARM)
+    old.close()
+    assert not Path(f"{path}-wal").exists()
+    _damage_freelist(path)
+    with caplog.at_level(logging.ERROR, logger="edge.runtime.outbox"):
+        ob = Outbox(path, clock=clock)
+    loss = ob.startup_loss
+    assert loss is not None and (loss.salvaged, loss.lost, loss.error) == (3, 0, "unreadable")
+    assert loss.moved_to.name.startswith("o.sqlite.corrupt-") and loss.moved_to.exists()
+    assert f"outbox {path} was damaged (unreadable): 3 messages recovered, 0 lost" in caplog.messages
+    assert (ob.depth(), ob.lost(), ob.held()) == (3, 0, 0)
+    rows = ob.take(5)
+    assert [(r.priority, r.topic, r.payload, r.qos, r.retain, r.created) for r in rows] == [
+        (PRIORITY_ALARM, E, b"alarm", 1, False, 1_000_002.5),
+        (PRIORITY_EVENT, E, b"e-retained", 1, True, 1_000_001.5),
+        (PRIORITY_TELEMETRY, T, b"t0", 0, False, 1_000_000.0)]
+    assert all(type(r.payload) is bytes and type(r.retain) is bool for r in rows)
+    ob.close()
+    assert Outbox(path).startup_loss is None, "the new file is sound"
+
+
+def test_a_file_that_is_no_database_is_an_unknown_loss(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "o.sqlite"
+    path.write_bytes(b"garbage " * 1000)
+    with caplog.at_level(logging.ERROR, logger="edge.runtime.outbox"):
+        ob = Outbox(path)
+    loss = ob.startup_loss
+    assert loss is not None and (loss.salvaged, loss.lost, loss.error) == (0, None, "file is not a database")
+    assert ob.lost() == 0 and ob.depth() == 0
+    assert any(m.endswith("0 messages recovered, an unknown number lost") for m in caplog.messages)
+
+
+def test_a_partly_readable_file_counts_its_loss_persistently(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    ob = Outbox(path)
+    for i in range(30):
+        ob.enqueue_event(REF, _event(i))
+    ob.close()
+    data = bytearray(path.read_bytes())
+    data[10 * 4096: 10 * 4096 + 12] = b"\xff" * 12  # the header of one of the table's leaf pages
+    path.write_bytes(bytes(data))
+    ob = Outbox(path)
+    loss = ob.startup_loss
+    assert loss is not None and 0 < loss.salvaged < 30 and loss.error != "unreadable"
+    if loss.lost is not None:
+        assert loss.salvaged + loss.lost == 30 and ob.lost() == loss.lost
+    got = [json.loads(r.payload)["data"]["i"] for r in ob.take(30)]
+    assert got == sorted(got) and len(got) == loss.salvaged, "what was read goes again, in its order"
+
+
+def test_a_damaged_file_salvaged_onto_a_full_disk_is_held_in_memory(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "o.sqlite"
+    old = Outbox(path)
+    old.enqueue(E, b"a")
+    old.enqueue(E, b"b")
+    old.close()
+    _damage_freelist(path)
+
+    def full(self: Outbox, batch: list) -> list:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Outbox, "_write", full)
+    ob = Outbox(path, retry_s=0)
+    monkeypatch.undo()
+    assert ob.startup_loss is not None and ob.startup_loss.salvaged == 2
+    assert ob.held() == 2 and ob.failing == "database or disk is full" and ob.depth() == 2
+    ob.retry_pending()
+    assert ob.held() == 0 and ob.failing is None
+    assert [r.payload for r in ob.take(5)] == [b"a", b"b"]
+
+
+def test_defaults(tmp_path: Path) -> None:
+    ob = _ob(tmp_path)
+    assert (ob.max_messages, ob.max_inflight, ob.memory_max, ob.retry_s, ob.bucket.rate, ob.bucket.burst) == (
+        50_000, 20, 1000, 1.0, 50.0, 50.0)
+    assert ob.inflight() == 0 and ob.failing is None and ob.startup_loss is None
