@@ -869,3 +869,21 @@ def test_a_long_staff_name_is_clipped_in_every_event_not_refused(rig: Rig) -> No
     rig.guard.release("x" * 100, "mqtt", 1, None)
     assert rig.guard.resume("z" * 100) == {"was_paused": True}
     assert rig.of(ev.BlockEnded)[0].by == "x" * 64 and rig.of(ev.Resumed)[0].by == "z" * 64
+
+
+def test_reconfigure_draws_the_new_region_on_the_snapshot(rig: Rig) -> None:
+    from edge.vision import Region, annotate, to_jpeg
+
+    region = rig.guard.cfg.region.model_copy(update={"polygon": [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9)]})
+    cfg = rig.guard.cfg.model_copy(update={"region": region})
+    rig.guard.reconfigure(cfg)
+    rig.door_open()
+    image = np.full((48, 64, 3), 60, np.uint8)
+    res = FrameResult(seq=1, ts=rig.clock.t, width=64, height=48, health=HealthState(), detected=True,
+                      tracks=[bike()])
+    rig.guard.on_frame(res, image)
+    [(_, blobs)] = [(d, bl) for d, bl in rig.events if isinstance(d, ev.BlockStarted)]
+    caption = f"{WALL0.isoformat(timespec='seconds')} ebike 0.90"
+    expected = to_jpeg(annotate(image, [], ["ebike"], Region(region), caption), cfg.snapshots.quality,
+                       cfg.snapshots.max_width)
+    assert blobs == [expected]
