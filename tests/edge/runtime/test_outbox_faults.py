@@ -10,6 +10,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -565,3 +567,43 @@ def test_defaults(tmp_path: Path) -> None:
     assert (ob.max_messages, ob.max_inflight, ob.memory_max, ob.retry_s, ob.bucket.rate, ob.bucket.burst) == (
         50_000, 20, 1000, 1.0, 50.0, 50.0)
     assert ob.inflight() == 0 and ob.failing is None and ob.startup_loss is None
+
+
+# ------------------------------------------------------------------------------------- the bookkeeping, as a property
+OPS = st.lists(st.tuples(st.sampled_from(["enqueue0", "enqueue1", "send", "ack", "unmark", "lost", "connected",
+                                          "forget", "reject"]), st.integers(1, 6)), max_size=40)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_in_flight_bookkeeping_stays_consistent(tmp_path_factory: pytest.TempPathFactory,
+                                                 ops: list[tuple[str, int]]) -> None:
+    ob = Outbox(tmp_path_factory.mktemp("ob") / "o.sqlite")
+    stored = 0
+    try:
+        for op, n in ops:
+            if op in ("enqueue0", "enqueue1"):
+                qos = 0 if op == "enqueue0" else 1
+                ob.enqueue(T if qos == 0 else E, b"x", qos=qos, priority=PRIORITY_TELEMETRY if qos == 0 else 1)
+                stored += 1
+            elif op == "send":
+                for r in ob.take(2):
+                    ob.mark_sent(r.id, n, r.qos)  # small ids: reuse is frequent
+            elif op == "ack":
+                stored -= ob.acked([n])
+            elif op == "reject":
+                stored -= ob.rejected(n)
+            elif op == "unmark" and ob._inflight:
+                ob.unmark(sorted(ob._inflight)[n % len(ob._inflight)])
+            elif op == "lost":
+                ob.connection_lost()
+            elif op == "connected":
+                ob.connected()
+            elif op == "forget":
+                ob.forget_inflight()
+            for row, (mid, _qos) in ob._inflight.items():
+                assert ob._by_mid[mid] == row, "every row in flight is found by its message id"
+            assert ob.depth() == stored == len(_rows(ob.path))
+            assert not {r.id for r in ob.take(100)} & set(ob._inflight), "nothing in flight is handed out twice"
+    finally:
+        ob.close()
