@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast lint bench mutate clean
+.PHONY: setup demo test test-fast lint bench mutate clean schemas
 
 setup:
 	@scripts/setup.sh
@@ -29,6 +29,10 @@ bench: setup
 ## One module: make mutate MODULE=edge/apps/gate/decision.py
 mutate: setup
 	@$(PY) scripts/mutate.py $(foreach m,$(MODULE),--module $(m))
+
+## Each kind's config schema into the contract (linli/contract/config_schemas/), after a change of a config model.
+schemas: setup
+	@$(PY) -m edge.runtime.config_schemas
 
 clean:
 	rm -rf var artifacts .pytest_cache mutants

@@ -26,8 +26,10 @@ detect→relay latency on a scripted clip played by a real camera at 5 fps.
    6 of them with the current rule; the full run all 26 (13 cases x seeds 1, 2) with the current rule and with the
    previous one (3 of 5 frames >= 0.6, no floor), printed as ``heldout_old``.
 4. **The lift agent as it runs on a Pi** (``linli agent --sim`` in its own process, real MQTT broker, local page,
-   camera at 5 fps on the demo clip, door cycling): CPU per camera frame (all threads of the process, from
-   /proc) and its resident memory (``rss_mb`` at the end, peak printed beside it).
+   camera at 5 fps on the demo clip, door cycling, the memory settings of its systemd unit
+   ``linli.deploy.units.AGENT_MEMORY_ENV``): CPU per camera frame (all threads of the process, from /proc) and
+   its resident memory (``rss_mb`` at the end, peak printed beside it, and by mapping: each shared library, and
+   the process's own heap and anonymous memory).
 
 Last line: ``RESULT pipeline_ratio=… p50_ms=… p99_ms=… model_ms=… heldout_pass=N/M cpu_ms_per_frame=… rss_mb=…``
 (plus pipeline_fps, model_ips, blocks).
@@ -68,6 +70,7 @@ from edge.runtime.watchdog import Watchdog  # noqa: E402
 from edge.vision import load_detector  # noqa: E402
 from linli.contract import DeviceRef, Event, EventData, Kind, sha256_hex  # noqa: E402
 from linli.contract import lift_guard as lev  # noqa: E402
+from linli.deploy.units import AGENT_MEMORY_ENV  # noqa: E402
 
 FPS = 5.0
 SIZE = (640, 480)
@@ -233,7 +236,25 @@ def _proc(pid: int) -> tuple[float, dict[str, float]]:
     return cpu, mem
 
 
-def agent_process(seconds: float, env: dict[str, str] | None = None) -> dict[str, float]:
+def _smaps_breakdown(pid: int, top: int = 8) -> list[tuple[str, float]]:
+    """Resident MB by mapping: each shared library by file name (largest ``top``), then the process's own memory
+    (heap and anonymous maps: Python objects, onnxruntime's arena, frames, thread stacks) and the rest."""
+    per: dict[str, int] = {}
+    name = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split(maxsplit=5)
+        if len(head) >= 5 and "-" in head[0] and not head[0].endswith(":"):
+            path = head[5] if len(head) > 5 else ""
+            name = "own (heap, anonymous)" if path in ("", "[heap]", "[stack]") else Path(path).name
+        elif head and head[0] == "Rss:":
+            per[name] = per.get(name, 0) + int(head[1])
+    own = per.pop("own (heap, anonymous)", 0)
+    libs = sorted(per.items(), key=lambda kv: -kv[1])
+    return [("own (heap, anonymous)", own / 1024), *((k, v / 1024) for k, v in libs[:top]),
+            ("other files", sum(v for _, v in libs[top:]) / 1024)]
+
+
+def agent_process(seconds: float, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``linli agent --sim`` (config/lift_guard.yaml, real broker) and measure its CPU per frame and RSS."""
     import yaml
 
@@ -274,6 +295,7 @@ def agent_process(seconds: float, env: dict[str, str] | None = None) -> dict[str
                     c1, mem = _proc(proc.pid)
                     series.append(round(mem["VmRSS"]))
                 elapsed = time.monotonic() - t0
+                breakdown = _smaps_breakdown(proc.pid)
             finally:
                 proc.terminate()
                 try:
@@ -287,7 +309,7 @@ def agent_process(seconds: float, env: dict[str, str] | None = None) -> dict[str
     frames = elapsed * FPS
     return {"cpu_ms_per_frame": (c1 - c0) * 1000 / frames, "rss_mb": mem["VmRSS"], "peak_mb": mem["VmHWM"],
             "anon_mb": mem.get("RssAnon", 0.0), "file_mb": mem.get("RssFile", 0.0), "seconds": elapsed,
-            "blocks": blocks, "series": series}
+            "blocks": blocks, "series": series, "breakdown": breakdown}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -337,12 +359,13 @@ def main() -> int:
     ho = heldout(cfg, args.quick)
     new = ho["evidence"]
     old = ho.get("n_of_m")
-    ag = agent_process(8.0 if args.quick else 40.0)
+    ag = agent_process(8.0 if args.quick else 40.0, env=AGENT_MEMORY_ENV)
     print(f"lift agent process (linli agent --sim, {ag['seconds']:.0f} s at {FPS:g} fps): CPU "
           f"{ag['cpu_ms_per_frame']:.1f} ms per camera frame (all threads), RSS {ag['rss_mb']:.0f} MB "
           f"(peak {ag['peak_mb']:.0f} MB; {ag['anon_mb']:.0f} MB its own memory, {ag['file_mb']:.0f} MB mapped "
           f"library files shared with other processes); it blocked {ag['blocks']} time(s) meanwhile; RSS every 5 s: "
           f"{ag['series']}")
+    print("  resident MB by mapping: " + ", ".join(f"{k} {v:.1f}" for k, v in ag["breakdown"]))
     extra = f" heldout_old={sum(o.passed for o in old)}/{len(old)}" if old else ""
     print(f"RESULT pipeline_ratio={t['ratio']:.2f} p50_ms={pct(ls, 50):.0f} p99_ms={pct(ls, 99):.0f} "
           f"model_ms={t['model_ms']:.2f} pipeline_fps_cpu={t['pipeline_fps']:.1f} model_ips={t['model_ips']:.1f} "

@@ -73,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--prefer", choices=["auto", "mosquitto", "amqtt"], default="auto")
     b.set_defaults(func=_dispatch("linli.provision_cli:broker_main"))
 
+    nc = sub.add_parser("nats-config", help="write one nats-server config per node of a NATS cluster (JetStream, "
+                        "MQTT, linli's accounts and permissions) from the secrets folder")
+    nc.add_argument("--secrets", default="var/secrets")
+    nc.add_argument("--node", action="append", required=True, metavar="NAME=HOST",
+                    help="a node and the address the others reach it at (give every node, 3 for one-node failures)")
+    nc.add_argument("--out", default="var/nats", help="folder for <name>.conf (copy each to its node)")
+    nc.add_argument("--store-dir", default="/var/lib/nats/jetstream", help="JetStream store on each node")
+    nc.add_argument("--listen", default="0.0.0.0", help="address each node listens on")
+    nc.set_defaults(func=_dispatch("linli.nats_cluster:config_main"))
+
     r = sub.add_parser("replay", help="run the real lift pipeline on a recorded clip with a door schedule; prints a "
                        "timeline and a verdict (installers tune a lift from footage)")
     from edge.apps.lift_guard.replay_args import add_arguments

@@ -123,6 +123,16 @@ class SecretStore:
         self.write_broker_files()
         return path, creds
 
+    def provision_devices(self, refs: list[DeviceRef]) -> None:
+        """Provision many devices at once (new ones get a password; existing ones keep theirs), then write the
+        broker files once (a fleet of simulated devices; a site's first commissioning)."""
+        for ref in refs:
+            if not self.device_file(ref).exists():
+                doc = {"site": ref.site, "kind": ref.kind.value, "device": ref.device,
+                       "username": ref.mqtt_username, "password": secrets.token_urlsafe(24)}
+                _write_private(self.device_file(ref), json.dumps(doc, indent=2) + "\n")
+        self.write_broker_files()
+
     def revoke_device(self, ref: DeviceRef) -> bool:
         path = self.device_file(ref)
         existed = path.exists()

@@ -22,10 +22,11 @@ import tarfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+if TYPE_CHECKING:  # `cryptography` is imported where keys are made, read or checked: an agent that is not
+    # updating never loads it (~6 MB of a lift guard's memory, see bench/lift_guard.py)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,47}$")
 MAX_RELEASE_BYTES = 200 * 1024 * 1024
@@ -67,6 +68,9 @@ def signed_text(version: str, sha256: str, size: int) -> bytes:
 
 
 def keygen(private_path: str | Path, public_path: str | Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     priv = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
@@ -78,6 +82,9 @@ def keygen(private_path: str | Path, public_path: str | Path) -> None:
 
 
 def load_private(path: str | Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ReleaseError(f"{path}: not an Ed25519 private key")
@@ -85,6 +92,9 @@ def load_private(path: str | Path) -> Ed25519PrivateKey:
 
 
 def load_public(pem: bytes) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_pem_public_key(pem)
     except ValueError as exc:
@@ -143,6 +153,8 @@ def verify_file(path: str | Path, manifest: Manifest, public_pem: bytes) -> None
             h.update(chunk)
     if h.hexdigest() != manifest.sha256:
         raise ReleaseError(f"release {manifest.version}: checksum does not match the manifest")
+    from cryptography.exceptions import InvalidSignature
+
     try:
         sig = base64.b64decode(manifest.signature, validate=True)
         load_public(public_pem).verify(sig, signed_text(manifest.version, manifest.sha256, manifest.size))

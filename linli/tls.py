@@ -19,11 +19,12 @@ import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+if TYPE_CHECKING:  # `cryptography` is imported where certificates are made or read: a device agent that only
+    # connects over TLS (ssl) never loads it (~6 MB of a lift guard's memory, see bench/lift_guard.py)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 CA_DAYS = 3650
 CERT_DAYS = 825
@@ -67,6 +68,8 @@ def _write(path: Path, data: bytes, private: bool) -> None:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -77,6 +80,11 @@ def _now() -> dt.datetime:
 
 def ensure_ca(files: TlsFiles, site: str = "linli") -> x509.Certificate:
     """The site CA: made once, kept afterwards."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     if files.ca_cert.exists() and files.ca_key.exists():
         return x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
@@ -99,6 +107,8 @@ def ensure_ca(files: TlsFiles, site: str = "linli") -> x509.Certificate:
 
 
 def _san(hosts: list[str]) -> list[x509.GeneralName]:
+    from cryptography import x509
+
     out: list[x509.GeneralName] = []
     for h in dict.fromkeys(hosts):
         try:
@@ -115,6 +125,11 @@ def issue(files: TlsFiles, name: str, hosts: list[str], days: int = CERT_DAYS,
         raise ValueError(f"certificate name {name!r}: use a-z 0-9 _ -")
     if not hosts:
         raise ValueError("a certificate needs at least one host name or address (--hosts)")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     ensure_ca(files)
     ca_cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
     ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), None)
@@ -163,6 +178,8 @@ def check_cert_pair(cert_file: Path | str, key_file: Path | str) -> None:
         ctx.load_cert_chain(str(cert), str(key))
     except ssl.SSLError as exc:
         raise ValueError(f"certificate {cert} / key {key}: not a matching PEM pair ({exc.reason or exc})") from None
+    from cryptography import x509
+
     c = x509.load_pem_x509_certificate(cert.read_bytes())
     if c.not_valid_after_utc < _now():
         raise ValueError(f"certificate {cert} expired on {c.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")

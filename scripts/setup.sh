@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 say() { printf '[setup] %s\n' "$*"; }
 
 # ---------------------------------------------------------------- system packages
-want_cmds=(mosquitto:mosquitto mosquitto_pub:mosquitto-clients socat:socat espeak-ng:espeak-ng)
+want_cmds=(mosquitto:mosquitto mosquitto_pub:mosquitto-clients socat:socat espeak-ng:espeak-ng nats-server:nats-server)
 want_pkgs=(fonts-noto-cjk fonts-wqy-zenhei fonts-arphic-ukai fonts-dejavu-core fonts-liberation2)  # the last four: held-out plate scenes (bench/plates_heldout.py)
 if [ -z "${LINLI_SETUP_MINIMAL:-}" ]; then
   want_cmds+=(chromium:chromium)

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from starlette.concurrency import run_in_threadpool
 
 import server
@@ -24,19 +24,22 @@ from linli import contract
 from linli.websec import LoginGuard
 from server.alerts.service import register as register_alerts
 from server.api import api_router
+from server.commands import register_config_resend
 from server.dashboards import DashboardRegistry
 from server.dashboards.fleet import register as register_fleet_panels
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import Device
 from server.homeassistant.bridge import HomeAssistantBridge
+from server.ingest.jetstream import JetStreamLink
 from server.ingest.link import MqttLink
 from server.ingest.registry import HandlerRegistry
 from server.ingest.service import Ingest
 from server.ingest.stats import IngestStats
 from server.kinds import ServerKinds, Worker
+from server.leases import JobLease, process_holder
 from server.payments.service import Payments
-from server.retention import Maintenance
+from server.retention import Maintenance, PartitionKeeper
 from server.security import dependencies as security_dependencies
 from server.security import install as install_security
 from server.settings import Settings
@@ -49,6 +52,7 @@ from server.web import router as web_router
 from server.web import static_files, use_kind_templates
 from server.web.apidocs import install_docs
 from server.web.ops import ops_routers
+from server.worker import LoopWorker
 from server.workorders.service import Checker
 from server.workorders.service import register as register_workorders
 
@@ -70,6 +74,50 @@ class _DeviceCollector(Collector):
         except Exception:  # the database may be away; the scrape still works
             log.debug("device collector: database not reachable", exc_info=True)
         yield g
+
+
+class _ScaleCollector(Collector):
+    """PostgreSQL at scale, at scrape time: how far the monthly partitions reach ahead
+    (``linli_db_partition_ahead_seconds``; under a month: the upkeep job is not running), the age of the oldest
+    partition (retention working),
+    rows in the default partition (device clocks far off), and each background job's lease: held by this process,
+    and seconds since any process last ran it."""
+
+    def __init__(self, srv: Server) -> None:
+        self.srv = srv
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from server.db.partitions import coverage
+
+        ahead = GaugeMetricFamily("linli_db_partition_ahead_seconds", "how far the monthly partitions reach past "
+                                  "now", labels=["table"])
+        oldest = GaugeMetricFamily("linli_db_partition_oldest_age_seconds", "age of the oldest monthly partition",
+                                   labels=["table"])
+        default = GaugeMetricFamily("linli_db_partition_default_rows",
+                                    "rows in the default partition (timestamps outside every month)", labels=["table"])
+        held = GaugeMetricFamily("linli_job_lease_held", "1 where this server process holds the job's lease",
+                                 labels=["job"])
+        age = GaugeMetricFamily("linli_job_last_run_age_seconds", "seconds since any server process last ran the job",
+                                labels=["job"])
+        try:
+            cov = coverage(self.srv.db.engine)
+            if cov is not None:
+                for table in cov[0]:
+                    ahead.add_metric([table], cov[0][table] * 86400)
+                    oldest.add_metric([table], cov[1][table] * 86400)
+                    default.add_metric([table], cov[2][table])
+            for loop in self.srv.loops():
+                if loop.lease is not None:
+                    held.add_metric([loop.name], int(loop.lease.held))
+            if self.srv.db.dialect == "postgresql":
+                with self.srv.db.engine.connect() as conn:
+                    for name, secs in conn.execute(text(
+                            "SELECT name, extract(epoch FROM now() - last_run_at) FROM job_leases "
+                            "WHERE last_run_at IS NOT NULL")):
+                        age.add_metric([name], float(secs))
+        except Exception:  # the database may be away; the scrape still works
+            log.debug("scale collector: database not reachable", exc_info=True)
+        yield from (ahead, oldest, default, held, age)
 
 
 def resident_purposes() -> dict[str, Any]:
@@ -128,6 +176,7 @@ class Server:
         register_workorders(self.handlers, settings.workorders)  # device faults of every kind → work orders
         register_alerts(self.handlers)  # security and business events → guard alerts and manager notices
         register_updates(self.handlers)  # devices' update reports → roll-out progress
+        register_config_resend(self.handlers, lambda: self.link)  # desired config again when a device comes back
         if settings.homeassistant.enabled:  # read-only MQTT discovery for a compound's Home Assistant
             HomeAssistantBridge(lambda: self.link).register(self.handlers)
         self.rollouts = RolloutWorker(self.db, lambda: self.link, update_config(settings),
@@ -138,22 +187,46 @@ class Server:
         self.checker = Checker(self.db, settings.workorders, extra=[self.sessions.purge])
         self.link: MqttLink | None = None
         self.ingest: Ingest | None = None
+        self.stream: JetStreamLink | None = None  # ingest from NATS JetStream (settings.nats)
         self.maintenance = Maintenance(self.db, self.snapshots, settings.retention.snapshot_days,
                                        settings.retention.interval_s)
         self.payments = Payments(self, resident_purposes())
+        r = settings.retention
+        self.partitions = PartitionKeeper(self.db, r.events_days, r.telemetry_days, r.partitions_ahead_months,
+                                          r.partitions_interval_s)
+        self.holder = process_holder()
+        self.metrics.register(_ScaleCollector(self))
         self.started = False
+
+    def loops(self) -> list[LoopWorker]:
+        """The periodic jobs that act on the shared database (each leased on PostgreSQL: ``server.leases``).
+        Taxi dispatch leases each order itself; a kind's service without a ``loop`` has nothing to lease."""
+        kind_loops = [getattr(svc, "loop", None) for svc in self.kind_services.values()]
+        return [self.maintenance.loop, self.checker.loop, self.rollouts.loop, self.payments.loop,
+                self.partitions.loop, *[lp for lp in kind_loops if isinstance(lp, LoopWorker)]]
 
     def start(self) -> None:
         s = self.settings
         if s.database.migrate_on_start:
             upgrade(self.db.engine)
         self.snapshots.root.mkdir(parents=True, exist_ok=True)
-        subs = contract.server_subscriptions(shared=s.mqtt.shared_subscription) if s.ingest.enabled else []
+        if self.db.dialect == "postgresql":  # several server processes may share it: one runs each job at a time
+            for loop in self.loops():
+                loop.lease = JobLease(self.db, loop.name, self.holder, s.database.lease_s)
+        # On NATS, ingest reads JetStream (a consumer shared by every worker) and MQTT only publishes.
+        mqtt_ingest = s.ingest.enabled and not s.nats.enabled
+        subs = contract.server_subscriptions(shared=s.mqtt.shared_subscription) if mqtt_ingest else []
         self.link = MqttLink(s.mqtt, subs, receive_maximum=s.ingest.receive_maximum,
-                             on_state=self.stats.set_connected)
+                             on_state=self.stats.set_connected if mqtt_ingest else None)
         if s.ingest.enabled:
             self.ingest = Ingest(s.ingest, self.db, self.snapshots, self.stats, self.handlers)
-            self.ingest.attach(self.link)
+            if s.nats.enabled:
+                self.stream = JetStreamLink(s.nats, s.mqtt.credentials(), self.stats,
+                                            on_state=self.stats.set_connected)
+                self.ingest.attach(self.stream)
+                self.stream.start()
+            else:
+                self.ingest.attach(self.link)
             self.ingest.start()
         self.link.start()
         if not self.link.wait_ready(s.mqtt.startup_wait_s):
@@ -164,6 +237,7 @@ class Server:
         self.payments.start()
         self.auth.bootstrap()
         self.maintenance.start()
+        self.partitions.start()
         self.checker.start()
         self.rollouts.start()
         self.started = True
@@ -178,8 +252,11 @@ class Server:
         self.checker.stop()
         self.rollouts.stop()
         self.maintenance.stop()
+        self.partitions.stop()
         if self.ingest is not None:  # drain first, so its acks go out before the DISCONNECT
             self.ingest.stop(self.settings.ingest.stop_timeout_s)
+        if self.stream is not None:
+            self.stream.stop()
         if self.link is not None:
             self.link.stop()
             if forget_session:

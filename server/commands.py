@@ -6,6 +6,7 @@ ingest). A command past its expiry with no result is ``expired`` (shown so at on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from server.db.engine import Database
 from server.db.models import Command, Device, DeviceConfig
 from server.db.types import json_safe
 from server.ingest.link import MqttLink
+from server.ingest.registry import HandlerRegistry, IngestContext
 
 OPEN_STATES = ("pending", "sent")
 
@@ -91,10 +93,13 @@ def get_config(session: Session, dev: Device) -> DeviceConfig | None:
     return session.get(DeviceConfig, dev.id)
 
 
-def set_desired_config(db: Database, link: MqttLink | None, dev: Device, overrides: dict[str, Any], by: str,
+def set_desired_config(db: Database, link: MqttLink | None, dev: Device,
+                       overrides: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]], by: str,
                        publish_wait_s: float) -> tuple[DeviceConfig, bool]:
     """New desired version (one above both the last desired and the last reported one), stored, then published
-    retained so the device gets it whenever it connects."""
+    retained so the device gets it whenever it connects. ``overrides`` replaces the ones in force, or is a function
+    making the new ones from those in force (called under the row's lock, so a change made meanwhile — a tariff
+    pushed to the site while a person fills the form — is not lost)."""
     ref = device_ref(dev)
     with db.session() as s:
         row = s.execute(select(DeviceConfig).where(DeviceConfig.device_id == dev.id).with_for_update()
@@ -103,6 +108,8 @@ def set_desired_config(db: Database, link: MqttLink | None, dev: Device, overrid
             row = DeviceConfig(device_id=dev.id, desired_version=0)
             s.add(row)
         version = max(row.desired_version or 0, row.reported_version or 0) + 1
+        if callable(overrides):
+            overrides = overrides(dict(row.desired_overrides or {}))
         desired = contract.ConfigDesired(version=version, overrides=json_safe(overrides), by=by)
         row.desired_version = version
         row.desired_overrides = desired.overrides
@@ -111,3 +118,26 @@ def set_desired_config(db: Database, link: MqttLink | None, dev: Device, overrid
     published = link is not None and link.publish(ref.config_desired_topic, desired.encode(), qos=1, retain=True,
                                                   wait_s=publish_wait_s)
     return row, published
+
+
+def register_config_resend(handlers: HandlerRegistry, link: Callable[[], MqttLink | None]) -> None:
+    """When a device says it is online and has not yet reported the desired config version, publish that version
+    again (retained). The device gets it on connect from the broker's retained copy anyway — unless the broker keeps
+    retained messages per node (RabbitMQ) and the device came back on another node: then this copy is what reaches
+    it. Nothing in the contract depends on retained messages being shared between broker nodes."""
+
+    def on_status(ctx: IngestContext, st: contract.Status) -> None:
+        if st.state != "online":
+            return
+        row = ctx.session.get(DeviceConfig, ctx.device_id)
+        if row is None or not row.desired_version or (row.reported_version or 0) >= row.desired_version:
+            return
+        lk = link()
+        if lk is None:
+            return
+        desired = contract.ConfigDesired(version=row.desired_version, overrides=row.desired_overrides or {},
+                                         by=row.desired_by or "server", ts=row.desired_at or utcnow())
+        lk.publish(ctx.ref.config_desired_topic, desired.encode(), qos=1, retain=True)
+
+    for kind in Kind:
+        handlers.on_status(kind, on_status)

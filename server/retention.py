@@ -12,6 +12,7 @@ from linli.contract import utcnow
 from server.commands import expire_commands
 from server.db.engine import Database
 from server.db.models import Blob
+from server.db.partitions import Upkeep, upkeep
 from server.storage import SnapshotStore
 from server.worker import LoopWorker
 
@@ -75,6 +76,29 @@ class Maintenance:
         n = expire_commands(self.db)
         if n:
             log.info("%d command(s) expired without a result", n)
+
+    def start(self) -> None:
+        self.loop.start()
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+
+class PartitionKeeper:
+    """PostgreSQL: monthly partitions of events and telemetry created ``ahead_months`` ahead, whole months older
+    than the retention dropped (``server.db.partitions.upkeep``), every ``interval_s`` in a LoopWorker."""
+
+    def __init__(self, db: Database, events_days: int, telemetry_days: int, ahead_months: int,
+                 interval_s: float) -> None:
+        self.db = db
+        self.retention = {"events": events_days, "telemetry": telemetry_days}
+        self.ahead_months = ahead_months
+        self.last: Upkeep | None = None
+        self.loop = LoopWorker("linli-partitions", self.run_once, interval_s, join_s=30)
+
+    def run_once(self, now: datetime | None = None) -> Upkeep | None:
+        self.last = upkeep(self.db.engine, self.retention, self.ahead_months, now)
+        return self.last
 
     def start(self) -> None:
         self.loop.start()

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from linli.contract import NAME_RE
+from linli.failover import parse_hosts
 from linli.merge import deep_merge
 from linli.provision import Credentials, read_credentials
 from server.auth import Role
@@ -43,6 +44,10 @@ class DatabaseSettings(_Section):
                                         description="SQLite: how long a writer waits for a lock before failing")
     pool_size: int = Field(default=5, ge=1, le=100, description="connection pool size (PostgreSQL)")
     migrate_on_start: bool = Field(default=True, description="apply Alembic migrations when the server starts")
+    lease_s: float = Field(default=30.0, ge=1, le=3600,
+                           description="PostgreSQL with several server processes: a background job's lease lasts "
+                                       "this long unless renewed; when its process dies another takes the job over "
+                                       "after at most this long")
 
 
 class MqttSettings(_Section):
@@ -54,6 +59,10 @@ class MqttSettings(_Section):
                            description="fixed client id: the broker keeps this session's queue while the server "
                                        "restarts. Give every server worker its own; never dev.… (device ids).")
     protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
+    hosts: list[str] = Field(default_factory=list,
+                             description="every node of a clustered broker as host:port (host alone = port above); "
+                                         "replaces host/port, and the server moves on to the next node when one "
+                                         "fails")
     credentials_file: Path | None = Field(default=Path("var/secrets/server.json"),
                                           description="the server's secret file written by `linli provision --server`")
     username: str | None = Field(default=None,
@@ -85,6 +94,16 @@ class MqttSettings(_Section):
     def _protocol_str(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int | float) else v  # YAML `protocol: 5`
 
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        parse_hosts(v, 1883)
+        return v
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The brokers to try, in order: ``hosts``, or else ``host``:``port``."""
+        return parse_hosts(self.hosts, self.port) if self.hosts else [(self.host, self.port)]
+
     def credentials(self) -> Credentials:
         if self.username and self.password:
             return Credentials(self.username, self.password.get_secret_value())
@@ -113,6 +132,31 @@ class IngestSettings(_Section):
     stop_timeout_s: float = Field(default=10.0, ge=0,
                                   description="on shutdown, how long to keep trying to store what is "
                                   "queued; the rest stays unacknowledged and the broker redelivers it")
+
+
+class NatsSettings(_Section):
+    """Ingest from a NATS cluster's JetStream (``linli.nats_cluster``) instead of an MQTT subscription."""
+
+    urls: list[str] = Field(default_factory=list,
+                            description="NATS client URLs of the cluster's nodes (nats://host:4222). When set, ingest "
+                                        "reads device messages from JetStream through one durable consumer that every "
+                                        "server worker shares, and MQTT is used only to publish commands and config")
+    durable: str = Field(default="linli-ingest", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                         description="name of the shared durable consumer (the same in every worker)")
+    ack_wait_s: float = Field(default=30.0, ge=1, le=3600,
+                              description="a message not acknowledged this long after delivery (its worker died) "
+                                          "goes to another worker")
+    max_ack_pending: int = Field(default=20_000, ge=10, le=1_000_000,
+                                 description="messages delivered to all workers together and not yet acknowledged")
+    fetch_max: int = Field(default=500, ge=1, le=10_000, description="messages asked for in one pull")
+    inflight_max: int = Field(default=2000, ge=10, le=100_000,
+                              description="messages one worker holds unacknowledged before it pulls more")
+    lag_interval_s: float = Field(default=2.0, gt=0, le=600,
+                                  description="how often the consumer's backlog is read for /metrics")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.urls)
 
 
 class HttpSettings(_Section):
@@ -144,6 +188,16 @@ class RetentionSettings(_Section):
     snapshot_days: int = Field(default=30, ge=1, le=3650,
                                description="snapshots are purged this many days after arrival")
     interval_s: float = Field(default=3600.0, ge=0.05, description="how often the purge (and command expiry) runs")
+    events_days: int = Field(default=400, ge=31, le=36_500,
+                             description="PostgreSQL: events are kept this long; a month's partition is dropped "
+                                         "once the whole month is older (SQLite keeps every event)")
+    telemetry_days: int = Field(default=90, ge=31, le=36_500,
+                                description="PostgreSQL: telemetry is kept this long, dropped a month at a time")
+    partitions_ahead_months: int = Field(default=3, ge=1, le=24,
+                                         description="PostgreSQL: monthly partitions are created this many months "
+                                                     "ahead of today")
+    partitions_interval_s: float = Field(default=3600.0, ge=0.05, le=86_400,
+                                         description="how often partitions are created and old ones dropped")
 
 
 class CommandSettings(_Section):
@@ -218,6 +272,7 @@ class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    nats: NatsSettings = Field(default_factory=NatsSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

@@ -5,6 +5,9 @@ own broker account. Real services, nothing mocked."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,15 +20,17 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 import uvicorn
+import yaml
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from linli import contract
-from linli.broker import free_port
+from linli.broker import die_with_parent, free_port
 from linli.contract import DeviceRef, Kind
 from linli.contract.probe import InputChanged
+from linli.nats_cluster import NatsCluster
 from linli.provision import Credentials
 from linli.testing import TestBroker, wait_for
 from server.app import Server
@@ -68,6 +73,105 @@ def make_settings(data_dir: Path, db_url: str, broker: TestBroker, client_id: st
     for name, values in sections.items():
         doc[name] = {**doc.get(name, {}), **values}
     return Settings.model_validate(doc)
+
+
+def make_nats_settings(data_dir: Path, db_url: str, cluster: NatsCluster, client_id: str | None = None,
+                       **sections: dict[str, Any]) -> Settings:
+    """Settings of a server worker on a NATS cluster: ingest from the shared JetStream consumer, MQTT 3.1.1 to
+    every node (for commands and config) with failover."""
+    server = cluster.secrets.server_credentials()
+    doc: dict[str, Any] = {
+        "database": {"url": db_url, "sqlite_busy_timeout_ms": 30000},
+        "mqtt": {"hosts": cluster.mqtt_hosts, "protocol": "3.1.1",
+                 "client_id": client_id or f"t-{uuid.uuid4().hex[:10]}", "username": server.username,
+                 "password": server.password, "credentials_file": None},
+        "nats": {"urls": cluster.urls, "ack_wait_s": 3, "lag_interval_s": 0.5},
+        "ingest": {"batch_interval_ms": 20, "retry_initial_s": 0.05, "retry_max_s": 0.3, "stop_timeout_s": 2},
+        "storage": {"data_dir": str(data_dir)},
+        "commands": {"publish_wait_s": 2},
+        "auth": {"users": list(user_entries())},
+    }
+    for name, values in sections.items():
+        doc[name] = {**doc.get(name, {}), **values}
+    return Settings.model_validate(doc)
+
+
+class WorkerProcess:
+    """One ``linli server`` process (an ingest worker with its HTTP port) on a NATS cluster, for scale tests and
+    ``bench/scale.py``. Abrupt ``kill`` (SIGKILL) as in a crash; ``start`` again makes a new process."""
+
+    def __init__(self, root: Path, name: str, db_url: str, cluster: NatsCluster, **sections: dict[str, Any]) -> None:
+        self.name = name
+        self.root = root / name
+        self.port = free_port()
+        server = cluster.secrets.server_credentials()
+        self.password = server.password
+        doc: dict[str, Any] = {
+            "log_level": "WARNING",
+            "database": {"url": db_url, "migrate_on_start": False},
+            "http": {"host": "127.0.0.1", "port": self.port},
+            "mqtt": {"hosts": cluster.mqtt_hosts, "protocol": "3.1.1", "client_id": f"linli-{name}",
+                     "username": server.username, "credentials_file": None},
+            "nats": {"urls": cluster.urls},
+            "storage": {"data_dir": str(self.root / "data")},
+        }
+        for key, values in sections.items():
+            doc[key] = {**doc.get(key, {}), **values}
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config = self.root / "server.yaml"
+        self.config.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, "LINLI_MQTT_PASSWORD": self.password}
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen([sys.executable, "-m", "linli.cli", "server", "-c", str(self.config)], env=env,
+                                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=die_with_parent)
+        log.close()
+        return self
+
+    def ready(self) -> bool:
+        """Serving, with its JetStream consumer bound."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"worker {self.name} exited; see {self.root / 'server.log'}")
+        try:
+            return bool(httpx.get(f"{self.url}/healthz", timeout=2).json().get("nats"))
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    def wait_ready(self, timeout: float = 60.0) -> WorkerProcess:
+        wait_for(self.ready, timeout, what=f"worker {self.name} ready")
+        return self
+
+    def metrics(self) -> dict[str, float]:
+        """Its /metrics as {series: value} (labels kept in the name)."""
+        out: dict[str, float] = {}
+        for line in httpx.get(f"{self.url}/metrics", timeout=5).text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
 
 
 class LiveServer:
@@ -115,21 +219,29 @@ def running(app: FastAPI, forget: bool = True) -> Iterator[LiveServer]:
 class DeviceSim:
     """A device on the broker with its own account: publishes like an agent, records what it receives."""
 
-    def __init__(self, host: str, port: int, ref: DeviceRef, creds: Credentials, birth: bool = True) -> None:
+    def __init__(self, host: str, port: int, ref: DeviceRef, creds: Credentials, birth: bool = True,
+                 protocol: str = "5") -> None:
+        """``protocol``: "5", or "3.1.1" for brokers that speak only that (NATS)."""
         self.ref = ref
         self.received: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         cid = f"dev-{ref.site}-{ref.device}-{uuid.uuid4().hex[:6]}"
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+        if protocol == "5":
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+        else:
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv311, clean_session=True)
         c.username_pw_set(creds.username, creds.password)
         c.will_set(ref.status_topic, contract.offline_status(ref.kind).encode(), qos=1, retain=True)
         c.on_message = self._on_message
         c.max_inflight_messages_set(1000)
         self.client = c
         self._subscribed = threading.Event()
+        up = threading.Event()
         c.on_subscribe = lambda *_a: self._subscribed.set()
+        c.on_connect = lambda *_a: up.set()
         c.connect(host, port, keepalive=30)
         c.loop_start()
+        assert up.wait(15), f"no CONNACK from {host}:{port}"
         c.subscribe([(t, 1) for t in ref.device_subscriptions()])
         assert self._subscribed.wait(5), "device subscription not acknowledged"
         if birth:  # as an agent does: retained "online" right after connecting

@@ -7,6 +7,10 @@ changed setting takes effect at once), either straight after ``start()`` (``firs
 (``first="wait"``). ``wake()`` ends the current wait early. An exception from ``step`` is counted and logged with its
 traceback, never fatal; ``error_pause_s`` adds a pause after one. ``stop()`` ends the wait at once, lets a running
 step finish and joins the thread (up to ``join_s``); start and stop may be called again and in any order.
+
+With several server processes on one PostgreSQL the server gives each worker a ``lease`` (``server.leases``): the
+loop then wakes every ``lease.check_s`` to renew or look for the lease, and runs ``step`` only when this process
+holds it and the run is due (or ``wake()`` asked for it), so each job runs once per interval across the processes.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from server.leases import JobLease
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,8 @@ class LoopWorker:
         self._lock = threading.Lock()
         self.runs = 0
         self.errors = 0
+        #: set by the server when several processes may share the database (PostgreSQL)
+        self.lease: JobLease | None = None
 
     @property
     def alive(self) -> bool:
@@ -78,16 +87,33 @@ class LoopWorker:
         """Wait up to ``seconds`` inside a step, ended early by ``stop()``. True when the worker is stopping."""
         return self._stop.wait(seconds)
 
-    def _wait(self) -> None:
-        self._wake.wait(_seconds(self.interval_s))
+    def _wait(self) -> bool:
+        """Wait for the next round; True when ``wake()`` ended the wait."""
+        wait = _seconds(self.interval_s)
+        if self.lease is not None:
+            wait = min(wait, self.lease.check_s)
+        woken = self._wake.wait(wait)
         self._wake.clear()
+        return woken and not self._stop.is_set()
+
+    def _step(self, woken: bool) -> bool:
+        """Run ``step`` (under the lease, if any); False when another process has the job."""
+        if self.lease is None:
+            self.step()
+            return True
+        with self.lease.turn(_seconds(self.interval_s), force=woken) as mine:
+            if mine:
+                self.step()
+        return mine
 
     def _run(self) -> None:
+        woken = False
         if self.first == "wait":
-            self._wait()
+            woken = self._wait()
         while not self._stop.is_set():
+            ran = True
             try:
-                self.step()
+                ran = self._step(woken)
             except Exception:
                 self.errors += 1
                 log.exception("%s: step failed; next try in %.1f s", self.name, _seconds(self.interval_s))
@@ -95,7 +121,9 @@ class LoopWorker:
                 if pause > 0 and self._stop.wait(pause):
                     break
             finally:
-                self.runs += 1
+                self.runs += int(ran)
             if self._stop.is_set():
                 break
-            self._wait()
+            woken = self._wait()
+        if self.lease is not None:
+            self.lease.release()

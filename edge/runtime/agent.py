@@ -114,7 +114,8 @@ class Agent:
 
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(cfg.outbox_path, cfg.outbox.max_messages, cfg.outbox.replay_rate_per_s,
-                             cfg.outbox.max_inflight, memory_max=cfg.outbox.memory_max)
+                             cfg.outbox.max_inflight, memory_max=cfg.outbox.memory_max,
+                             ack_timeout_s=cfg.outbox.ack_timeout_s)
         self.outbox.on_storage_report(self._on_storage_report)
         self.hal: Hal | None = None
         self.runner: CommandRunner | None = None
@@ -430,8 +431,8 @@ class Agent:
             "state": self.app_state(), "software": self.software, "config_version": self.desired.version_tag(),
             "config_file": str(self.loaded.path), "hostname": self.hostname,
             "boot_time": self.boot_time.isoformat(),
-            "mqtt": {"host": self.cfg.mqtt.host, "port": self.cfg.mqtt.port, "connected": self.link.connected,
-                     "last_error": self.link.last_error},
+            "mqtt": {"host": self.link.brokers.current[0], "port": self.link.brokers.current[1],
+                     "connected": self.link.connected, "last_error": self.link.last_error},
             "remote_config": {"applied_version": self.desired.applied_version, "last_seen": self.desired.last_seen,
                               "error": self.desired.last_error},
             "watchdog": {"tripped": self.watchdog.tripped, "loops": self.watchdog.status()},

@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from edge.hal.config import HalConfig
 from linli.contract import DeviceRef, Kind, _check_name
+from linli.failover import parse_hosts
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -56,6 +57,11 @@ class TlsConfig(_Section):
 class MqttConfig(_Section):
     host: str = Field("127.0.0.1", min_length=1, title="Broker host", description="Host name or IP of the broker.")
     port: int = Field(1883, ge=1, le=65535, title="Broker port", description="TCP port (1883 plain, 8883 TLS).")
+    hosts: list[str] = Field(
+        default_factory=list, title="Broker nodes",
+        description="Every node of a clustered broker as host:port (host alone = the port above). When set, it "
+        "replaces host/port: the agent connects to the first and moves on to the next when a node fails. Use "
+        "protocol 3.1.1 with NATS.")
     password_file: Path | None = Field(
         None, title="Secret file", description="Device secret file written by `linli provision` "
         "(JSON with username and password). Relative paths are relative to the working directory.")
@@ -79,7 +85,12 @@ class MqttConfig(_Section):
         _one_secret(self, ("password_file", "password_env"), "mqtt")
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("mqtt.reconnect_min_s must not be larger than reconnect_max_s")
+        parse_hosts(self.hosts, self.port)  # a bad entry is refused at mqtt.hosts
         return self
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The brokers to try, in order: ``hosts``, or else ``host``:``port``."""
+        return parse_hosts(self.hosts, self.port) if self.hosts else [(self.host, self.port)]
 
 
 class OutboxConfig(_Section):
@@ -93,6 +104,9 @@ class OutboxConfig(_Section):
                                      "outage does not flood the link.")
     max_inflight: int = Field(20, ge=1, le=1000, title="In-flight window",
                               description="Messages sent and not yet acknowledged (PUBACK) at any time.")
+    ack_timeout_s: float = Field(30.0, ge=1, le=3600, title="Acknowledgement timeout (s)",
+                                 description="A message still unacknowledged this long on a live connection is sent "
+                                 "again (the server keeps one copy), so a lost acknowledgement never stalls the queue.")
     memory_max: int = Field(1000, ge=1, le=1_000_000, title="Memory queue (messages)",
                             description="When the disk is full or failing, up to this many messages wait in memory "
                             "until it takes writes again; more are counted as lost and reported.")

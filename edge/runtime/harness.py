@@ -47,7 +47,7 @@ def agent_config(ref: DeviceRef, host: str, port: int, secret_file: Path, workdi
         "site": ref.site, "kind": ref.kind.value, "device": ref.device,
         "mqtt": {"host": host, "port": port, "password_file": str(secret_file), "keepalive": 5,
                  "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
-        "outbox": {"max_messages": 10_000, "replay_rate_per_s": 1000, "max_inflight": 20},
+        "outbox": {"max_messages": 10_000, "replay_rate_per_s": 1000, "max_inflight": 20, "ack_timeout_s": 3},
         "telemetry_interval_s": 30,
         "local_page": {"host": "127.0.0.1", "port": page_port, "username": "maint", "password_file": str(pw_file)},
         "hal": {"pin_factory": "mock",

@@ -4,6 +4,10 @@ subscriptions, and a sender thread that drains the outbox while connected.
 - LWT: ``contract.offline_status(kind)`` retained QoS 1 on the status topic (the broker publishes it when the
   connection dies without a DISCONNECT).
 - Birth: a retained ``Status(state="online", …)`` on every connect; ``stopping`` on a clean shutdown.
+- Brokers: ``mqtt.hosts`` lists the nodes of a clustered broker; a failed connect or a lost connection moves the
+  client on to the next node (:class:`linli.failover.Failover`). After every connect the agent announces its
+  state again (birth status, retained) and re-subscribes, so nothing depends on retained messages or sessions
+  being shared between the nodes (RabbitMQ keeps retained messages per node).
 - Reconnect: paho's own loop (``reconnect_delay_set(min, max)``: doubling up to max, reset on success) plus
   a random jitter of up to 30 % of the current delay, so a site's devices do not all knock at once after the
   broker restarts. Nothing to call by hand: it comes back by itself.
@@ -28,6 +32,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from linli.contract import DeviceRef, Status, offline_status
+from linli.failover import Failover
 from linli.provision import Credentials
 from linli.tls import diagnose
 
@@ -56,11 +61,13 @@ class Link:
         self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
         self._connected = threading.Event()
         self._connected_at = 0.0
+        self._sub_mid: int | None = None
         self._attempts = 0
         self.last_error: str | None = None
         self.connected_since: float | None = None
 
         self.v5 = cfg.protocol == "5"
+        self.brokers = Failover(cfg.addresses())
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=ref.mqtt_username,
                         protocol=MQTTProtocolVersion.MQTTv5 if self.v5 else MQTTProtocolVersion.MQTTv311,
                         clean_session=None if self.v5 else True)
@@ -76,6 +83,7 @@ class Link:
         c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
+        c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
         self.client = c
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
@@ -90,10 +98,18 @@ class Link:
         return self._connected.wait(timeout)
 
     def start(self) -> None:
-        kw = {"clean_start": True} if self.v5 else {}
-        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive, **kw)
+        host, port = self.brokers.current
+        self.client.connect_async(host, port, keepalive=self.cfg.keepalive, **self._connect_kw())
         self.client.loop_start()
         self._sender.start()
+
+    def _connect_kw(self) -> dict[str, bool]:
+        return {"clean_start": True} if self.v5 else {}
+
+    def _next_broker(self) -> None:
+        """Move on to the next broker node (no-op with one); paho's loop reconnects there."""
+        if not self._stop.is_set() and self.brokers.advance(self.client, self.cfg.keepalive, **self._connect_kw()):
+            self.log.info("MQTT: trying broker %s next", self.brokers)
 
     def flush(self, timeout: float) -> bool:
         """Wait (at most ``timeout`` s) until the outbox is empty. True when it is."""
@@ -146,20 +162,33 @@ class Link:
         self.last_error = None
         self.outbox.connected()  # QoS 0 rows that raced the last disconnect go again
         self.stats.inc("mqtt_connects")
+        # Subscribe before saying "online": the broker handles one client's packets in order, so whoever sees the
+        # status can already reach the device (a command sent on "online" is not lost to a clean session). The link
+        # counts as connected once the subscription is acknowledged.
+        _rc, self._sub_mid = client.subscribe([(t, 1) for t in self.ref.device_subscriptions()])
         client.publish(self.ref.status_topic, self.status("online").encode(), qos=1, retain=True)
-        client.subscribe([(t, 1) for t in self.ref.device_subscriptions()])
+        self.log.info("MQTT connected to %s", self.brokers)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: list[ReasonCode],
+                      properties: Properties | None) -> None:
+        if mid != self._sub_mid:
+            return
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            self.log.error("broker refused a device subscription (%s): commands may not arrive", ", ".join(refused))
         self._connected_at = time.monotonic()
         self.connected_since = time.time()
         self._connected.set()
-        self.log.info("MQTT connected to %s:%s", self.cfg.host, self.cfg.port)
         self._wake.set()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
         what = ""
+        host, port = self.brokers.current
         if self.cfg.tls is not None:  # say which certificate problem it is, not just "cannot reach"
-            what = diagnose(self.cfg.host, self.cfg.port, self.cfg.tls.ca_file, not self.cfg.tls.insecure)
-        self.last_error = what or f"cannot reach the broker at {self.cfg.host}:{self.cfg.port}"
+            what = diagnose(host, port, self.cfg.tls.ca_file, not self.cfg.tls.insecure)
+        self.last_error = what or f"cannot reach the broker at {host}:{port}"
         self._note_failure(self.last_error)
+        self._next_broker()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
                        reason: ReasonCode, properties: Properties | None) -> None:
@@ -170,9 +199,12 @@ class Link:
         if was:
             self.stats.inc("mqtt_disconnects")
         if self._stop.is_set() or not was:
+            if not was:
+                self._next_broker()  # refused by this node (e.g. it is still joining its cluster)
             return  # a refused CONNACK was already noted by _on_connect
-        self.last_error = f"connection lost: {reason}"
+        self.last_error = f"connection lost to {self.brokers}: {reason}"
         self._note_failure(self.last_error, lost=True)
+        self._next_broker()
 
     def _note_failure(self, what: str, lost: bool = False) -> None:
         self._attempts += 1
@@ -233,9 +265,14 @@ class Link:
         settle = self._connected_at + SETTLE_S - time.monotonic()
         if settle > 0:
             return settle
+        expired = self.outbox.expire_inflight(self.outbox.ack_timeout_s, self._connected_at)
+        if expired:
+            self.stats.inc("publish_retransmits", n=expired)
+            self.log.warning("%d message(s) unacknowledged for %.0f s on a live connection; sending them again",
+                             expired, self.outbox.ack_timeout_s)
         window = self.outbox.max_inflight - self.outbox.inflight()
         if window <= 0:
-            return 0.5
+            return min(0.5, self.outbox.ack_timeout_s)
         tokens = self.outbox.bucket.available()
         if tokens <= 0:
             return max(0.005, self.outbox.bucket.wait_time())

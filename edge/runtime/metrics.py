@@ -167,6 +167,8 @@ class AgentCollector(Collector):
         yield self._counter("linli_mqtt_disconnects", "lost MQTT connections", self.stats.get("mqtt_disconnects"))
         yield self._counter("linli_publish_acks", "outbox messages acknowledged by the broker",
                             self.stats.get("publish_acks"))
+        yield self._counter("linli_publish_retransmits", "outbox messages sent again after no acknowledgement came",
+                            self.stats.get("publish_retransmits"))
         yield self._counter("linli_publish_rejected", "messages the broker refused (PUBACK failure)",
                             self.stats.get("publish_rejected"))
         yield self._counter("linli_messages_received", "commands and config messages received",

@@ -130,8 +130,9 @@ class Outbox:
 
     def __init__(self, path: str | Path, max_messages: int = 50_000, replay_rate_per_s: float = 50.0,
                  max_inflight: int = 20, clock: Callable[[], float] = time.time, memory_max: int = 1000,
-                 retry_s: float = 1.0) -> None:
+                 retry_s: float = 1.0, ack_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
+        self.ack_timeout_s = ack_timeout_s
         self.max_messages = max_messages
         self.max_inflight = max_inflight
         self.memory_max = memory_max
@@ -150,8 +151,8 @@ class Outbox:
         if aside is not None:
             self.startup_loss = self._salvage(aside)
         self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-        # row id → (paho mid, qos) while sent and not yet acknowledged; mid → row id
-        self._inflight: dict[int, tuple[int, int]] = {}
+        # row id → (paho mid, qos, monotonic time sent) while sent and not yet acknowledged; mid → row id
+        self._inflight: dict[int, tuple[int, int, float]] = {}
         self._by_mid: dict[int, int] = {}
         self._listeners: list[Callable[[], None]] = []
         self._closed = False
@@ -418,14 +419,31 @@ class Outbox:
                 "ORDER BY priority, id LIMIT ?", (*busy, limit))
             return [OutMessage(r[0], r[1], r[2], bytes(r[3]), r[4], bool(r[5]), r[6]) for r in cur]
 
-    def mark_sent(self, row_id: int, mid: int, qos: int) -> None:
+    def mark_sent(self, row_id: int, mid: int, qos: int, now: float | None = None) -> None:
         """The row was handed to MQTT as message ``mid``; it stays until :meth:`acked` names that mid."""
         with self._lock:
             old = self._by_mid.pop(mid, None)
             if old is not None:
                 self._inflight.pop(old, None)
-            self._inflight[row_id] = (mid, qos)
+            prev = self._inflight.pop(row_id, None)
+            if prev is not None:
+                self._by_mid.pop(prev[0], None)
+            self._inflight[row_id] = (mid, qos, time.monotonic() if now is None else now)
             self._by_mid[mid] = row_id
+
+    def expire_inflight(self, max_age_s: float, since: float, now: float | None = None) -> int:
+        """Release rows waiting longer than ``max_age_s`` for their acknowledgement, counting from when they were
+        sent or from ``since`` (the current connection's start), whichever is later: they are sent again as new
+        messages (the server keeps one copy per event id). This closes every way an acknowledgement can go missing
+        (a message the client library dropped, a reused message id, a lost PUBACK) instead of leaving the row in
+        flight, and the window shut, until the agent restarts. Returns how many rows were released."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            stale = [row for row, (_mid, _qos, sent) in self._inflight.items() if now - max(sent, since) > max_age_s]
+            for row in stale:
+                mid = self._inflight.pop(row)[0]
+                self._by_mid.pop(mid, None)
+        return len(stale)
 
     def unmark(self, row_id: int) -> None:
         """The row was not sent after all (no connection): it will be taken again."""
@@ -490,7 +508,7 @@ class Outbox:
 
     def _release_qos0(self) -> None:
         with self._lock:
-            for row, (mid, qos) in list(self._inflight.items()):
+            for row, (mid, qos, _sent) in list(self._inflight.items()):
                 if qos == 0:
                     del self._inflight[row]
                     self._by_mid.pop(mid, None)

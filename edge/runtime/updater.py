@@ -33,7 +33,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.apps.base import CommandRefused, CommandSpec, Emit
@@ -167,6 +166,8 @@ class Updater:
         self.emit(rt.UpdateProgress(version=args.version, step=step, rollout=args.rollout, **extra))
 
     def _run(self, args: UpdateArgs) -> None:
+        import httpx  # here, not at the top: an agent that is not updating never loads it (~6 MB on a Pi)
+
         try:
             self._step(args, "downloading")
             path = self._download(args)
@@ -183,6 +184,8 @@ class Updater:
                                       rollout=args.rollout))
 
     def _download(self, args: UpdateArgs) -> Path:
+        import httpx
+
         self.dir.mkdir(parents=True, exist_ok=True)
         final = self.dir / f"linli-{args.version}.tar.gz"
         part = final.with_suffix(".part")

@@ -1,6 +1,6 @@
-"""A FastAPI app served by uvicorn in a daemon thread of the agent: the maintenance page and any page an app
-serves to residents (the taxi kiosk's touch screen). Binding happens in :meth:`start`, so 'address in use' is an
-OSError there and not a silent dead thread; ``port: 0`` takes a free port (see :attr:`port`)."""
+"""An ASGI app (Starlette, FastAPI) served by uvicorn in a daemon thread of the agent: the maintenance page and any
+page an app serves to residents (the taxi kiosk's touch screen). Binding happens in :meth:`start`, so 'address in
+use' is an OSError there and not a silent dead thread; ``port: 0`` takes a free port (see :attr:`port`)."""
 
 from __future__ import annotations
 
@@ -57,8 +57,11 @@ class ThreadedServer:
         tls: dict[str, Any] = {}
         if self.tls_cert_file and self.tls_key_file:
             tls = {"ssl_certfile": str(self.tls_cert_file), "ssl_keyfile": str(self.tls_key_file)}
+        # The pure-Python HTTP/1.1 parser and asyncio's own loop: a page for one maintainer (or one kiosk
+        # screen) needs neither uvloop nor httptools, and no WebSocket is served (long polls only); not loading
+        # them keeps a device agent's memory down (bench/lift_guard.py, rss_mb).
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1, **tls)
+                                timeout_graceful_shutdown=1, loop="asyncio", http="h11", ws="none", **tls)
         server = self._server = uvicorn.Server(config)
 
         def run() -> None:

@@ -29,7 +29,7 @@ The older rule (``confirm.rule: n_of_m``: N of the last M frames at or above ``t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from edge.vision.config import ConfirmConfig
 from edge.vision.tracker import Track
@@ -40,9 +40,12 @@ _EPS = 1e-6
 class EvidenceConfirmer:
     """Updates each track's evidence, class and confirmation after the tracker folded in a frame."""
 
-    def __init__(self, cfg: ConfirmConfig, acting: Iterable[str]) -> None:
+    def __init__(self, cfg: ConfirmConfig, acting: Iterable[str],
+                 refine: Callable[[Track, str], str] | None = None) -> None:
         self.cfg = cfg
         self.acting = frozenset(acting)
+        #: the second stage (edge.vision.second_stage): may rename the class this rule decided; None = detector only
+        self.refine = refine
 
     def decide_class(self, t: Track) -> str:
         """The track's class from its score mass per class (see the module docstring)."""
@@ -68,6 +71,9 @@ class EvidenceConfirmer:
             else:
                 t.evidence = max(0.0, t.evidence - c.leak)
             t.cls = self.decide_class(t)
+            refine = self.refine
+            if refine is not None:
+                t.cls = refine(t, t.cls)
             if t.first_confirming_ts is None and t.missed == 0 and t.evidence > 0:
                 t.first_confirming_ts = t.last_ts
             if t.confirmed:

@@ -44,6 +44,11 @@ class Track:
     updated_ts: float = 0.0  # capture time of the last frame folded in (seen or not)
     inside: bool = True  # the last box's foot point is on the car floor (set by the kind's pipeline)
     first_inside_ts: float | None = None  # first frame seen on the floor
+    votes: dict[str, float] = field(default_factory=dict)  # second stage: summed class probability over its crops
+    agree: dict[str, int] = field(default_factory=dict)  # second stage: crops whose top class was each class
+    crops: int = 0  # second stage: crops classified
+    crop: np.ndarray | None = None  # second stage: the last crop (for the block's evidence)
+    verdict: str | None = None  # second stage: the class it settled on (None: not settled, the detector decides)
 
     @property
     def confirmed(self) -> bool:

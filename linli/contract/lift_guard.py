@@ -10,6 +10,8 @@ type                   severity  data
 ``lift.resume``        info      :class:`Resumed` — blocking back on (pause over, or ended by command)
 ``lift.fault``         alarm     :class:`Fault` — camera lost / black / covered / frozen, detector, relay
 ``lift.fault_cleared`` info      :class:`FaultCleared`
+``lift.classifier``    info /    :class:`ClassifierState` — the second-stage classifier loaded (version), turned
+                       warning   off, or refused (the device runs the detector-only rule and says why)
 =====================  ========  ==========================================================================
 """
 
@@ -57,6 +59,12 @@ class BlockStarted(EventData):
     objects: list[SeenObject] = Field(max_length=50, description="everything seen in the confirming frame")
     model: str = Field(max_length=200)
     relay: bool = Field(description="whether the hold relay was energised")
+    classifier: str | None = Field(None, max_length=200, description="the second-stage classifier that ran "
+                                   "(version@sha256[:12]); None: the detector-only rule")
+    verdict: str | None = Field(None, max_length=32, description="the classifier's settled class for the object, "
+                                "if it had one")
+    crop: bool = Field(False, description="the second blob is the object's crop (JPEG, no drawing): what a "
+                       "property manager labels and the site's classifier is trained on")
 
 
 class BlockEnded(EventData):
@@ -111,13 +119,30 @@ class FaultCleared(EventData):
     duration_s: float = Field(ge=0)
 
 
-EVENTS: tuple[type[EventData], ...] = (BlockStarted, BlockEnded, Suppressed, Resumed, Fault, FaultCleared)
+ClassifierStateName = Literal["loaded", "off", "fallback"]
+
+
+class ClassifierState(EventData):
+    EVENT = EventInfo("lift.classifier", "info", "电梯分类器", "Lift classifier", audience="manager")
+    state: ClassifierStateName = Field(description="loaded: the classifier runs; off: none configured; fallback: "
+                                       "configured but refused (detector-only rule)")
+    version: str | None = Field(None, max_length=200, description="version@sha256[:12] of the classifier running")
+    wanted: str | None = Field(None, max_length=200, description="the version the config asks for")
+    reason: str | None = Field(None, max_length=500, description="why it fell back")
+
+    def event_severity(self) -> Severity:
+        return "warning" if self.state == "fallback" else "info"
+
+
+EVENTS: tuple[type[EventData], ...] = (BlockStarted, BlockEnded, Suppressed, Resumed, Fault, FaultCleared,
+                                       ClassifierState)
 BLOCK = BlockStarted.EVENT.type
 RELEASE = BlockEnded.EVENT.type
 SUPPRESS = Suppressed.EVENT.type
 RESUME = Resumed.EVENT.type
 FAULT = Fault.EVENT.type
 FAULT_CLEARED = FaultCleared.EVENT.type
+CLASSIFIER = ClassifierState.EVENT.type
 DATA_MODELS: dict[str, type[EventData]] = {m.EVENT.type: m for m in EVENTS}
 
 
@@ -177,6 +202,15 @@ GAUGES: dict[str, Label] = {
     "detect_ms_p50": Label("识别耗时中位数", "Detection time (median)", "ms"),
     "frames": Label("已处理帧数", "Frames"),
     "detector_runs": Label("识别次数", "Detector runs"),
+    "classifier": Label("第二级分类器版本", "Second-stage classifier version"),
+    "classifier_state": Label("第二级分类器", "Second-stage classifier"),
+    "classifier_crops": Label("分类器已判图块数", "Crops classified"),
+}
+CLASSIFIER_STATES: dict[str, Label] = {
+    "off": Label("未启用（仅检测模型）", "Off (detector only)"),
+    "loading": Label("下载/加载中（暂用检测模型）", "Loading (detector only meanwhile)"),
+    "loaded": Label("运行中", "Running"),
+    "fallback": Label("文件无效，已退回仅检测模型", "File refused: detector only"),
 }
 
 CONTRACT = KindContract(Kind.lift_guard, EVENTS, COMMANDS, FAULTS, STATES, GAUGES)

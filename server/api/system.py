@@ -69,6 +69,8 @@ def healthz(request: Request) -> JSONResponse:
     ingest = srv.ingest.health() if srv.ingest else None
     body: dict[str, Any] = {"ok": True, "db": False, "mqtt": srv.link.connected if srv.link else None,
                             "ingest": ingest["ok"] if ingest else None}
+    if srv.stream is not None:  # ingest from NATS JetStream: connected, and the shared consumer bound
+        body["nats"] = srv.stream.connected and srv.stream.ready
     if ingest is not None and not ingest["ok"]:
         body["ingest_detail"] = {k: ingest[k] for k in ("running", "waiting", "stalled", "since_progress_s")}
     try:

@@ -150,7 +150,8 @@ def set_tariff(srv: Server, user: User, site: str, body: dict[str, Any]) -> dict
         audit(s, user.name, "charger.tariff", site, "ok", version=version, tariff=row.body)
     pushed = []
     for d in devs:
-        _, ok = set_desired_config(srv.db, srv.link, d, {"tariff": tariff.model_dump(mode="json")}, user.name,
-                                   srv.settings.commands.publish_wait_s)
+        # the pile's other overrides (limits a maintainer set on its page) stay: only the tariff is replaced
+        _, ok = set_desired_config(srv.db, srv.link, d, lambda cur: {**cur, "tariff": tariff.model_dump(mode="json")},
+                                   user.name, srv.settings.commands.publish_wait_s)
         pushed.append({"device": d.device, "published": ok})
     return {"site": site, "version": version, "tariff": tariff.model_dump(mode="json"), "pushed": pushed}

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -90,6 +91,7 @@ class Event(Base):
         Index("ix_events_ts", "ts"),
         Index("ix_events_device_ts", "device_id", "ts"),
         Index("ix_events_type_ts", "type", "ts"),
+        Index("ix_events_severity_ts", "severity", "ts"),
     )
 
 
@@ -168,3 +170,15 @@ class AuditLog(Base):
     site: Mapped[str | None] = mapped_column(String(48), doc="the site it concerns; NULL: none (accounts, system)")
 
     __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_site_at", "site", "at"))
+
+
+class JobLease(Base):
+    """Which server process runs a background job (``server.leases``): held until ``expires_at`` unless renewed."""
+
+    __tablename__ = "job_leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True, doc="the LoopWorker's name")
+    holder: Mapped[str] = mapped_column(String(128), doc="host:pid:token of the server process")
+    expires_at: Mapped[datetime]
+    acquired_at: Mapped[datetime] = mapped_column(doc="when this holder took it")
+    last_run_at: Mapped[datetime | None] = mapped_column(doc="start of the job's last run (by any holder)")
+    runs: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

@@ -92,6 +92,7 @@ class GatePassage(Base):
 
     __table_args__ = (
         Index("ix_gate_passages_site_at", "site", "at"),
+        Index("ix_gate_passages_at", "at"),
         Index("ix_gate_passages_plate_at", "plate", "at"),
     )
 

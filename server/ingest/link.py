@@ -4,7 +4,8 @@
   so the broker queues device messages while the server restarts;
 * manual acknowledgements: a QoS1 message is acknowledged only when ``ack`` is called, after its batch is committed;
   an ack for a message received on an earlier connection is skipped (the broker redelivers it);
-* ``publish`` for commands and desired config.
+* ``publish`` for commands and desired config;
+* ``mqtt.hosts``: the nodes of a clustered broker; a failed connect or a lost connection moves on to the next.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from linli.failover import Failover
 from linli.tls import diagnose
 from server.ingest.store import Incoming
 from server.settings import MqttSettings
@@ -47,6 +49,7 @@ class MqttLink:
         self._ready = threading.Event()
         self._started = False
         self.last_error: str | None = None
+        self.brokers = Failover(cfg.addresses())
         self.client = self._make_client(clean=False)
 
     # ------------------------------------------------------------------------------------------- setup
@@ -84,11 +87,18 @@ class MqttLink:
         if self._started:
             return
         self._started = True
-        kw: dict[str, Any] = {}
-        if self.v5:
-            kw = {"clean_start": False, "properties": self._connect_props(self.cfg.session_expiry_s)}
-        self.client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive_s, **kw)
+        host, port = self.brokers.current
+        self.client.connect_async(host, port, self.cfg.keepalive_s, **self._connect_kw())
         self.client.loop_start()
+
+    def _connect_kw(self) -> dict[str, Any]:
+        if self.v5:
+            return {"clean_start": False, "properties": self._connect_props(self.cfg.session_expiry_s)}
+        return {}
+
+    def _next_broker(self) -> None:
+        if self._started and self.brokers.advance(self.client, self.cfg.keepalive_s, **self._connect_kw()):
+            log.info("MQTT: trying broker %s next", self.brokers)
 
     def wait_ready(self, timeout: float) -> bool:
         """True once connected and subscribed."""
@@ -129,7 +139,7 @@ class MqttLink:
         if self.v5:
             kw = {"clean_start": True, "properties": self._connect_props(0)}
         try:
-            c.connect(self.cfg.host, self.cfg.port, 10, **kw)
+            c.connect(*self.brokers.current, 10, **kw)
             c.loop_start()
             done.wait(5)
             c.disconnect()
@@ -142,14 +152,14 @@ class MqttLink:
     def _on_connect(self, client: mqtt.Client, _ud: Any, flags: mqtt.ConnectFlags, rc: ReasonCode,
                     _props: Properties | None) -> None:
         if rc.is_failure:
-            self.last_error = f"broker {self.cfg.host}:{self.cfg.port} refused the connection: {rc}"
+            self.last_error = f"broker {self.brokers} refused the connection: {rc}"
             log.error("%s", self.last_error)
-            return
+            return  # paho calls on_disconnect next, which moves on to the next broker
         self.last_error = None
         with self._lock:
             self._generation += 1
             self._connected = True
-        log.info("connected to broker %s:%s as %s (session present: %s)", self.cfg.host, self.cfg.port,
+        log.info("connected to broker %s as %s (session present: %s)", self.brokers,
                  self.cfg.client_id, flags.session_present)
         if self.on_state:
             self.on_state(True)
@@ -160,12 +170,14 @@ class MqttLink:
 
     def _on_connect_fail(self, _c: mqtt.Client, _ud: Any) -> None:
         what = ""
+        host, port = self.brokers.current
         if self.cfg.tls_ca_file is not None:  # name the certificate problem rather than "cannot reach"
-            what = diagnose(self.cfg.host, self.cfg.port, self.cfg.tls_ca_file)
-        what = what or f"cannot reach the broker at {self.cfg.host}:{self.cfg.port}"
+            what = diagnose(host, port, self.cfg.tls_ca_file)
+        what = what or f"cannot reach the broker at {host}:{port}"
         if what != self.last_error:
             log.error("MQTT: %s; retrying", what)
         self.last_error = what
+        self._next_broker()
 
     def _on_subscribe(self, _c: mqtt.Client, _ud: Any, _mid: int, rcs: list[ReasonCode],
                       _props: Properties | None) -> None:
@@ -185,7 +197,8 @@ class MqttLink:
         if self.on_state:
             self.on_state(False)
         if self._started:
-            log.warning("disconnected from broker (%s); reconnecting", rc)
+            log.warning("disconnected from broker %s (%s); reconnecting", self.brokers, rc)
+            self._next_broker()
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         sink = self.sink

@@ -28,6 +28,7 @@ from sqlalchemy import exc as sa_exc
 from linli import contract
 from linli.contract import DeviceRef
 from server.db.engine import Database
+from server.ingest.jetstream import JetStreamLink
 from server.ingest.link import MqttLink
 from server.ingest.registry import HandlerRegistry
 from server.ingest.stats import IngestStats, LogLimiter
@@ -52,7 +53,7 @@ class Ingest:
         self.db = db
         self.stats = stats
         self.env = StoreEnv(registry=registry, snapshots=snapshots, devices=DeviceCache())
-        self.link: MqttLink | None = None
+        self.link: MqttLink | JetStreamLink | None = None
         self._q: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
         self._abort = threading.Event()
@@ -62,7 +63,7 @@ class Ingest:
         self._progress_mono = time.monotonic()  # last acknowledgement, or last time there was nothing to do
 
     # ------------------------------------------------------------------------------------------ lifecycle
-    def attach(self, link: MqttLink) -> None:
+    def attach(self, link: MqttLink | JetStreamLink) -> None:
         self.link = link
         link.sink = self.submit
 

@@ -91,6 +91,14 @@ class IngestStats:
                                  registry=registry)
         self.m_queue = Gauge("linli_ingest_queue_depth", "messages waiting for the writer", registry=registry)
         self.m_connected = Gauge("linli_ingest_connected", "1 while connected to the broker", registry=registry)
+        #: NATS/JetStream only (the shared consumer, as seen by this worker): is ingest falling behind?
+        self.backlog: dict[str, int] | None = None
+        self.m_backlog = Gauge("linli_ingest_backlog", "device messages stored by the broker and not yet delivered "
+                               "to any ingest worker (JetStream consumer num_pending)", registry=registry)
+        self.m_unacked = Gauge("linli_ingest_unacknowledged", "device messages delivered to the ingest workers and "
+                               "not yet stored and acknowledged (JetStream num_ack_pending)", registry=registry)
+        self.m_redelivered = Gauge("linli_ingest_redelivered", "messages delivered again because their worker did "
+                                   "not acknowledge them in time (JetStream num_redelivered)", registry=registry)
 
     def on_received(self) -> None:
         with self._lock:
@@ -145,6 +153,12 @@ class IngestStats:
         self.queue_depth = depth
         self.m_queue.set(depth)
 
+    def set_backlog(self, pending: int, unacked: int, redelivered: int) -> None:
+        self.backlog = {"pending": pending, "unacknowledged": unacked, "redelivered": redelivered}
+        self.m_backlog.set(pending)
+        self.m_unacked.set(unacked)
+        self.m_redelivered.set(redelivered)
+
     def set_connected(self, up: bool) -> None:
         self.connected = up
         self.m_connected.set(1 if up else 0)
@@ -165,6 +179,7 @@ class IngestStats:
                                "mean": round(self.batch_msgs / self.batches, 2) if self.batches else 0.0},
                 "lag_s": {"last": round(self.lag_last_s, 4), "max": round(self.lag_max_s, 4)},
                 "queue_depth": self.queue_depth,
+                "backlog": self.backlog,
                 "db_retries": self.db_retries,
                 "last_commit": self.last_commit,
                 "last_rejects": [asdict(r) for r in reversed(self.last_rejects)],

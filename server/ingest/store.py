@@ -302,7 +302,13 @@ def _status(ctx: IngestContext, st: contract.Status, env: StoreEnv) -> Outcome:
     if st.state != "offline":  # the will says only "offline"; keep what the device last told us about itself
         values.update(software=st.software, model_version=st.model_version, config_version=st.config_version,
                       hostname=st.hostname, boot_time=st.boot_time)
-    ctx.session.execute(update(DEVICES).where(DEVICES.c.id == ctx.device_id).values(**values))
+    stmt = update(DEVICES).where(DEVICES.c.id == ctx.device_id)
+    if st.state == "offline":
+        # The will of a connection that is gone. With several ingest workers it may be stored after a message the
+        # device sent on a later connection (another worker was quicker): then it is stale, and the device stays
+        # as that later message left it. ``received_at`` orders them (the broker's store time on NATS).
+        stmt = stmt.where(or_(DEVICES.c.last_seen.is_(None), DEVICES.c.last_seen <= ctx.received_at))
+    ctx.session.execute(stmt.values(**values))
     _run(env.registry.status.find(ctx.ref.kind), ctx, st)
     return "stored"
 

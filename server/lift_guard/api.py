@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from linli.contract import Kind
@@ -195,3 +195,148 @@ def check_reason(reason: str) -> str:
     if not 2 <= len(reason) <= 200:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "reason: 2 to 200 characters")
     return reason
+
+
+# ------------------------------------------------------------------------------ second stage (site classifier)
+class LabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: Literal["ebike", "bicycle", "stroller", "wheelchair", "cart", "battery", "other"] = Field(
+        description="what the blocked object really was; other = a false alarm")
+
+
+class ClassMetricsOut(BaseModel):
+    cls: str
+    support: int
+    precision: float | None
+    recall: float | None
+
+
+class ClassifierOut(BaseModel):
+    id: int
+    site: str
+    version: str
+    state: str = Field(description="queued | training | ready | failed")
+    created_at: datetime
+    created_by: str
+    error: str | None
+    sha256: str | None
+    size: int | None
+    classes: list[str] = Field(default_factory=list)
+    trained_on: dict[str, int] = Field(default_factory=dict, description="training crops per class")
+    heldout: list[ClassMetricsOut] = Field(default_factory=list,
+                                           description="precision/recall per class on held-out crops")
+    deployed_at: datetime | None
+    deployed_by: str | None
+
+    @classmethod
+    def of(cls, r: Any) -> ClassifierOut:
+        m = r.metrics or {}
+        return cls(id=r.id, site=r.site, version=r.version, state=r.state, created_at=r.created_at,
+                   created_by=r.created_by, error=r.error, sha256=r.sha256, size=r.size,
+                   classes=m.get("classes", []), trained_on=m.get("trained_on", {}),
+                   heldout=[ClassMetricsOut(**x) for x in m.get("heldout", [])], deployed_at=r.deployed_at,
+                   deployed_by=r.deployed_by)
+
+
+Labeller = Annotated[User, Depends(require("read"))]
+Deployer = Annotated[User, Depends(require("config", "lift_guard.classifier"))]
+
+
+def check_labeller(user: User) -> None:
+    """Labels are given on snapshots: only roles that may see them (admin, property manager)."""
+    if not can_see_snapshots(user):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role} may not see snapshots, so not label them")
+
+
+def label_block(request: Request, user: User, site: str, device: str, block_id: str, label: str) -> None:
+    from .classifier import ClassifierActionError, set_label
+
+    check_labeller(user)
+    srv = get_server(request)
+    with srv.db.session() as s:
+        dev = find_device(s, user, site, KIND, device)
+        row = s.get(LiftBlock, block_id)
+        if row is None or row.device_id != dev.id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no block {block_id} on {site}/{device}")
+    try:
+        set_label(srv.db, block_id, label, user.name)
+    except ClassifierActionError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    with srv.db.session() as s:
+        audit(s, user.name, "lift_guard.label", dev.key, "ok", block_id=block_id, label=label)
+
+
+def start_training(request: Request, user: User, site: str) -> Any:
+    from .classifier import request_training
+
+    check_labeller(user)
+    srv = get_server(request)
+    row = request_training(srv.db, site, user.name)
+    trainer = srv.kind_services.get(KIND)
+    if trainer is not None:
+        trainer.kick()  # type: ignore[attr-defined]
+    with srv.db.session() as s:
+        audit(s, user.name, "lift_guard.train", site, "ok", version=row.version)
+    return row
+
+
+def deploy_classifier(request: Request, user: User, site: str, model_id: int) -> dict[str, Any]:
+    from server.updates.service import update_config
+
+    from .classifier import ClassifierActionError, deploy
+
+    srv = get_server(request)
+    try:
+        out = deploy(srv, site, model_id, user.name, update_config(srv.settings).base_url)
+    except ClassifierActionError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    with srv.db.session() as s:
+        audit(s, user.name, "lift_guard.classifier_deploy", site, "ok", version=out["version"], sha256=out["sha256"],
+              lifts=[x["device"] for x in out["lifts"]])
+    return out
+
+
+def rollback_classifier(request: Request, user: User, site: str) -> dict[str, Any]:
+    from .classifier import rollback
+
+    srv = get_server(request)
+    out = rollback(srv, site, user.name)
+    with srv.db.session() as s:
+        audit(s, user.name, "lift_guard.classifier_rollback", site, "ok", lifts=[x["device"] for x in out["lifts"]])
+    return out
+
+
+@router.put("/devices/{site}/{device}/blocks/{block_id}/label", status_code=status.HTTP_204_NO_CONTENT,
+            summary="Label a block's snapshot: what the object was (admin, property manager; audited)")
+def put_label(request: Request, site: str, device: str, block_id: str, body: LabelIn, user: Labeller) -> None:
+    label_block(request, user, site, device, block_id, body.label)
+
+
+@router.get("/sites/{site}/classifiers", response_model=list[ClassifierOut],
+            summary="The site's trained second-stage classifiers with their held-out figures, newest first")
+def get_classifiers(request: Request, site: str, user: Reader) -> list[ClassifierOut]:
+    from .classifier import classifiers
+
+    if not user.sees(site):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such site")
+    return [ClassifierOut.of(r) for r in classifiers(get_server(request).db, site)]
+
+
+@router.post("/sites/{site}/classifiers", response_model=ClassifierOut, status_code=status.HTTP_202_ACCEPTED,
+             summary="Train a classifier from the site's labelled crops in the background (admin, property "
+             "manager); poll the list for its figures")
+def post_train(request: Request, site: str, user: Labeller) -> ClassifierOut:
+    return ClassifierOut.of(start_training(request, user, site))
+
+
+@router.post("/sites/{site}/classifiers/{model_id}/deploy", summary="Push a trained classifier to every lift "
+             "guard of the site (desired config; admin, maintenance; audited)")
+def post_deploy(request: Request, site: str, model_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+                user: Deployer) -> dict[str, Any]:
+    return deploy_classifier(request, user, site, model_id)
+
+
+@router.post("/sites/{site}/classifier/rollback", summary="Back to the detector-only rule on every lift guard of "
+             "the site (admin, maintenance; audited)")
+def post_rollback(request: Request, site: str, user: Deployer) -> dict[str, Any]:
+    return rollback_classifier(request, user, site)

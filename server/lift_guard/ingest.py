@@ -51,6 +51,8 @@ def on_block(ctx: IngestContext, ev: contract.Event, d: lev.BlockStarted) -> Non
     row.latency_ms = d.latency_ms
     row.model = d.model or None
     row.snapshot = ev.blobs[0] if ev.blobs else None
+    row.crop = ev.blobs[1] if d.crop and len(ev.blobs) > 1 else None
+    row.classifier = d.classifier
     row.start_event = ev.id
 
 

@@ -8,8 +8,9 @@ day the block started on (for "blocks per lift per day" on both databases).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.models import Base
@@ -40,11 +41,13 @@ class LiftBlock(Base):
     snapshot: Mapped[str | None] = mapped_column(String(64), doc="sha256 of the block's snapshot")
     end_snapshot: Mapped[str | None] = mapped_column(String(64), doc="snapshot at a longest-hold release")
     model: Mapped[str | None] = mapped_column(String(200))
+    classifier: Mapped[str | None] = mapped_column(String(200), doc="second-stage classifier that ran, if any")
+    crop: Mapped[str | None] = mapped_column(String(64), doc="sha256 of the blocking object's crop (for labels)")
     start_event: Mapped[str | None] = mapped_column(String(26))
     end_event: Mapped[str | None] = mapped_column(String(26))
 
     __table_args__ = (Index("ix_lift_blocks_device_started", "device_id", "started_at"),
-                      Index("ix_lift_blocks_day", "day"))
+                      Index("ix_lift_blocks_day", "day"), Index("ix_lift_blocks_started_at", "started_at"))
 
 
 class LiftFault(Base):
@@ -59,7 +62,8 @@ class LiftFault(Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (Index("ix_lift_faults_device_started", "device_id", "started_at"),
-                      Index("ix_lift_faults_open", "device_id", "fault", "cleared_at"))
+                      Index("ix_lift_faults_open", "device_id", "fault", "cleared_at"),
+                      Index("ix_lift_faults_started_at", "started_at"))
 
 
 class LiftPause(Base):
@@ -78,3 +82,36 @@ class LiftPause(Base):
     ended_why: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (Index("ix_lift_pauses_device_at", "device_id", "at"),)
+
+
+class LiftLabel(Base):
+    """A property manager's one-click label of a block's snapshot (what the object really was)."""
+
+    __tablename__ = "lift_labels"
+    block_id: Mapped[str] = mapped_column(String(26), ForeignKey("lift_blocks.block_id", ondelete="CASCADE"),
+                                          primary_key=True)
+    label: Mapped[str] = mapped_column(String(16), doc="ebike | bicycle | stroller | wheelchair | cart | battery | "
+                                       "other (false alarm)")
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+
+class LiftClassifier(Base):
+    """A site's trained second-stage classifier: its held-out figures, its file, and whether it is deployed."""
+
+    __tablename__ = "lift_classifiers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(48))
+    version: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), doc="queued | training | ready | failed")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, doc="the classifier file (JSON)")
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(doc="held-out precision/recall per class, crops used")
+    deployed_at: Mapped[datetime | None]
+    deployed_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_lift_classifiers_site", "site", "id"),)

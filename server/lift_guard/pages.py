@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from linli.contract import NAME_RE, Kind
@@ -18,7 +18,8 @@ from server.api.deps import find_device, form_user, get_server, require
 from server.auth import User, can_see_snapshots
 
 from . import queries as q
-from .api import release
+from .api import deploy_classifier, label_block, release, rollback_classifier, start_training
+from .classifier import LABELS, classifiers, file_by_sha, label_counts, labels_of
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[User, Depends(require("read"))]
@@ -82,6 +83,52 @@ TEXTS = Catalog({
     "pauses": ("暂停记录", "Pauses"), "until": ("至", "Until"), "origin": ("来源", "Origin"),
     "o_mqtt": ("远程", "remote"), "o_local": ("现场", "on site"), "o_max_hold": ("超时后自动", "after longest hold"),
     "dashboards": ("图表与导出", "Charts and export"),
+    "l_ebike": ("电动车", "e-bike"), "l_bicycle": ("自行车", "bicycle"), "l_stroller": ("婴儿车", "stroller"),
+    "l_wheelchair": ("轮椅", "wheelchair"), "l_cart": ("手推车", "cart"), "l_battery": ("电池", "battery"),
+    "l_other": ("误报", "false alarm"),
+    "label_q": ("这是什么？", "What is it?"),
+    "label_help": ("请在每张抓拍下点一下它实际是什么，用于训练本小区的识别。",
+                   "Tap what each snapshot really shows: it trains this site's recognition."),
+    "label_saved": ("已标注。", "Label saved."), "label_bad": ("标注未保存。", "Label not saved."),
+    "classifier_link": ("本小区分类器", "This site's classifier"),
+    "by_classifier": ("本小区分类器参与判断", "decided with the site classifier"),
+    "cls_title": ("本小区二级分类器", "Site classifier (second stage)"),
+    "cls_help": ("识别模型先找出两轮车和箱包，分类器再看图块判断：电动车、自行车、婴儿车、轮椅、手推车、电池或误报。"
+                 "只有确信是自行车、婴儿车或轮椅时才放行；电动车照常阻止。训练只用本小区标注过的抓拍。",
+                 "The detector finds two-wheelers and bags; the classifier then looks at the crop: e-bike, bicycle, "
+                 "stroller, wheelchair, cart, battery or false alarm. It lets an object in only when sure it is a "
+                 "bicycle, stroller or wheelchair; e-bikes are blocked as before. It learns only from this site's "
+                 "labelled snapshots."),
+    "cls_lifts": ("各电梯正在使用", "What each lift runs"), "cls_running": ("分类器", "Classifier"),
+    "cs_off": ("未启用（仅识别模型）",
+               "off (detector only)"),
+    "cs_loading": ("下载中（暂用识别模型）", "loading (detector only meanwhile)"),
+    "cs_loaded": ("运行中", "running"), "cs_fallback": ("文件无效，已退回识别模型", "file refused: detector only"),
+    "cls_labelled": ("已标注的抓拍", "Labelled snapshots"),
+    "cls_need": ("每类至少 3 张才会参与训练，每类四分之一留作检验，至少需要两类。",
+                 "A class needs at least 3 labelled snapshots; a quarter of each is held out for checking; at least "
+                 "two classes."),
+    "cls_train": ("用已标注抓拍训练", "Train from the labelled snapshots"),
+    "train_queued": ("已开始训练，完成后在下方显示检验结果。",
+                     "Training started; the check figures appear below when done."),
+    "cls_models": ("训练结果", "Trained classifiers"),
+    "ms_queued": ("排队中", "queued"), "ms_training": ("训练中", "training"),
+    "ms_ready": ("可部署", "ready"),
+    "ms_failed": ("训练失败", "failed"),
+    "cls_deployed": ("已部署 {t}", "deployed {t}"),
+    "cls_crops": ("{n} 张图块，用时 {s} 秒", "{n} crops, {s} s"),
+    "cls_failed": ("训练失败：", "Training failed:"),
+    "cls_train_n": ("训练", "Trained on"), "cls_test_n": ("检验", "Held out"),
+    "precision": ("精确率", "Precision"), "recall": ("召回率", "Recall"),
+    "cls_heldout_help": ("检验结果来自训练时未使用的抓拍。数量少时仅供参考。",
+                         "Figures on snapshots the training did not use. With few snapshots they are only "
+                         "indicative."),
+    "cls_deploy": ("部署到本小区所有电梯", "Deploy to every lift of this site"),
+    "cls_rollback": ("停用分类器（恢复仅识别模型）", "Turn the classifier off (detector only)"),
+    "deployed": ("已下发到 {m} 部电梯。", "Sent to {m} lift(s)."),
+    "rolled_back": ("已停用分类器，{m} 部电梯恢复仅识别模型。",
+                    "Classifier off: {m} lift(s) back to the detector only."),
+    "deploy_bad": ("无法部署：", "Cannot deploy:"),
 })
 
 
@@ -131,7 +178,8 @@ def device_page(request: Request, user: Reader, site: str, device: str) -> HTMLR
     return _render(request, "lift_guard/device.html", user, {
         "dev": dev, "fig": mine, "rows": rows, "states": states, "faults": faults, "pauses": pauses,
         "minutes": MINUTES, "retention_days": srv.settings.retention.snapshot_days,
-        "can_release": user.can("command")})
+        "can_release": user.can("command"), "can_label": can_see_snapshots(user), "label_choices": LABELS,
+        "labels": labels_of(srv.db, [b.block_id for b, _ in rows])})
 
 
 @router.post("/lift_guard/{site}/{device}/release")
@@ -149,3 +197,70 @@ async def release_form(request: Request, site: str, device: str,
     res = await run_in_threadpool(release, request, user, site, device, minutes, reason)
     key = "release_sent" if res.published else "release_not_sent"
     return RedirectResponse(f"{back}?{urlencode({'lg': key, 'n': f'{minutes:g}'})}", status_code=303)
+
+
+@router.post("/lift_guard/{site}/{device}/label")
+async def label_form(request: Request, site: str, device: str,
+                     user: Annotated[User, Depends(form_user("read"))]) -> RedirectResponse:
+    form = await request.form()
+    block_id, label = str(form.get("block_id", "")), str(form.get("label", ""))
+    back = f"/lift_guard/{site}/{device}"
+    if label not in LABELS or not block_id:
+        return RedirectResponse(f"{back}?{urlencode({'lg': 'label_bad'})}", status_code=303)
+    await run_in_threadpool(label_block, request, user, site, device, block_id, label)
+    return RedirectResponse(f"{back}?{urlencode({'lg': 'label_saved'})}#b-{block_id}", status_code=303)
+
+
+@router.get("/lift_classifier/{site}", response_class=HTMLResponse)
+def classifier_page(request: Request, user: Reader, site: str) -> HTMLResponse:
+    from sqlalchemy import select
+
+    from server.db.models import Device
+
+    if not user.sees(site) or not NAME_RE.fullmatch(site):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such site")
+    srv = get_server(request)
+    with srv.db.session() as s:
+        lifts = list(s.scalars(select(Device).where(Device.site == site, Device.kind == KIND)
+                               .order_by(Device.device)))
+        for d in lifts:
+            s.expunge(d)
+    return _render(request, "lift_guard/classifier.html", user, {
+        "site": site, "lifts": lifts, "counts": label_counts(srv.db, site), "models": classifiers(srv.db, site),
+        "label_choices": LABELS, "can_train": can_see_snapshots(user), "can_deploy": user.can("config")})
+
+
+@router.post("/lift_classifier/{site}/train")
+async def train_form(request: Request, site: str,
+                     user: Annotated[User, Depends(form_user("read"))]) -> RedirectResponse:
+    await run_in_threadpool(start_training, request, user, site)
+    return RedirectResponse(f"/lift_classifier/{site}?{urlencode({'lg': 'train_queued'})}", status_code=303)
+
+
+@router.post("/lift_classifier/{site}/{model_id}/deploy")
+async def deploy_form(request: Request, site: str, model_id: int,
+                      user: Annotated[User, Depends(form_user("config"))]) -> RedirectResponse:
+    out = await run_in_threadpool(deploy_classifier, request, user, site, model_id)
+    return RedirectResponse(f"/lift_classifier/{site}?{urlencode({'lg': 'deployed', 'n': len(out['lifts'])})}",
+                            status_code=303)
+
+
+@router.post("/lift_classifier/{site}/rollback")
+async def rollback_form(request: Request, site: str,
+                        user: Annotated[User, Depends(form_user("config"))]) -> RedirectResponse:
+    out = await run_in_threadpool(rollback_classifier, request, user, site)
+    return RedirectResponse(f"/lift_classifier/{site}?{urlencode({'lg': 'rolled_back', 'n': len(out['lifts'])})}",
+                            status_code=303)
+
+
+@router.get("/classifiers/{filename}")
+def classifier_file(request: Request, filename: str) -> Response:
+    """What lift guards download after a deploy: the file named by its SHA-256 (the device checks it)."""
+    import re
+
+    m = re.fullmatch(r"lift-([0-9a-f]{64})\.json", filename)
+    body = file_by_sha(get_server(request).db, m.group(1)) if m else None
+    if body is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such classifier")
+    return Response(body, media_type="application/json", headers={"cache-control": "public, max-age=31536000, "
+                                                                                    "immutable"})

@@ -46,6 +46,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/docs"): "the API's documentation page (no data)",
     ("GET", "/docs/oauth2-redirect"): "part of the API documentation page (no data)",
     ("GET", "/redoc"): "the API's documentation page (no data)",
+    ("GET", "/classifiers/{filename}"): "what lift guards download after a deploy: a site classifier named by its "
+                                        "SHA-256 (unguessable), weights only (no picture), checked by the device",
     ("GET", "/releases/{filename}"): "what devices download to update: an open-source archive whose size, SHA-256 "
                                      "and Ed25519 signature the device checks before unpacking anything",
     **RESIDENT_PUBLIC,  # residents' phone pages and the payment provider's endpoints, each with its reason
@@ -108,6 +110,23 @@ def _workorder_photo(s: Session, value: Any) -> Iterable[str] | None:
     n = _int(value)
     site = s.scalar(select(WorkOrder.site).join(WorkOrderPhoto, WorkOrderPhoto.order_id == WorkOrder.id)
                     .where(WorkOrderPhoto.id == n)) if n is not None else None
+    return [site] if site is not None else None
+
+
+def _lift_block(s: Session, value: Any) -> Iterable[str] | None:
+    from server.lift_guard.models import LiftBlock
+
+    v = _as_text(value)
+    site = s.scalar(select(Device.site).join(LiftBlock, LiftBlock.device_id == Device.id)
+                    .where(LiftBlock.block_id == v)) if v is not None else None
+    return [site] if site is not None else None
+
+
+def _lift_classifier(s: Session, value: Any) -> Iterable[str] | None:
+    from server.lift_guard.models import LiftClassifier
+
+    n = _int(value)
+    site = s.scalar(select(LiftClassifier.site).where(LiftClassifier.id == n)) if n is not None else None
     return [site] if site is not None else None
 
 
@@ -181,6 +200,8 @@ RULES: list[Rule] = [
     Rule(("/api/v1/workorders", "/workorders"), "photo_id", _workorder_photo),
     Rule(("/api/v1/taxi", "/taxi"), "order_id", _taxi_order),
     Rule(("/alerts",), "alert_id", _alert),
+    Rule(("/api/v1/lift_guard", "/lift_guard"), "block_id", _lift_block),
+    Rule(("/api/v1/lift_guard", "/lift_classifier"), "model_id", _lift_classifier),
     Rule(("/api/v1/rollouts",), "rollout_id", _rollout),
     Rule(("/api/v1/users", "/admin/users"), "name", _account),
     Rule(("/api/v1/users", "/admin/users"), "sites", _granted),

@@ -196,7 +196,7 @@ class Dispatcher:
         except RuntimeError:  # shutting down
             return
         self._calls[order_id] = _Call(op, fut, time.monotonic(), final)
-        fut.add_done_callback(lambda _f: self._wake.set())
+        fut.add_done_callback(lambda _f: self.loop.wake())  # the answer is handled at once, not a tick later
 
     def _collect(self, mono: float) -> list[tuple[str, _Call, Any]]:
         out = []

@@ -92,6 +92,17 @@ TEXTS = Catalog({
     "step_provider_timeout": ("平台超时", "provider timeout"), "step_phone": ("留了电话", "phone number left"),
     "step_no_driver": ("无车可派", "no driver"), "step_unavailable": ("平台不可用", "provider unavailable"),
     "step_no_show": ("未见乘客", "passenger no-show"),
+    # why an order ended (TaxiOrder.note; a step's detail is kept for maintainers under "raw")
+    "note_timeout": ("等待超时", "timed out"),
+    "note_provider_error": ("派车平台出错", "the platform failed"),
+    "note_driver_cancelled": ("司机取消", "the driver cancelled"),
+    "note_driver_no_show": ("司机未到", "the driver did not come"),
+    "note_superseded": ("乘客重新叫车", "the resident called again"),
+    "note_staff": ("工作人员取消", "cancelled by staff"),
+    "note_resident": ("乘客取消", "cancelled by the resident"),
+    "note_no_answer": ("叫车屏联系不上服务器", "the kiosk lost the server"),
+    "note_other": ("其他", "other"),
+    "raw": ("原始记录", "raw record"),
 })
 
 
@@ -113,7 +124,11 @@ def _ctx(request: Request, user: User, **extra: Any) -> dict[str, Any]:
     def tk(key: str, **kw: Any) -> str:
         return TEXTS.t(key, lang, **kw) if key in TEXTS.messages else key
 
-    return {"tk": tk, "dur": lambda s: _duration(s, lang), "phone_of": lambda p: mask_phone(p, user),
+    def note(value: str | None) -> str:
+        """Why an order ended, in words (an unknown reason: "other"; the raw one is in the history's details)."""
+        return tk(f"note_{value}" if f"note_{value}" in TEXTS.messages else "note_other") if value else "—"
+
+    return {"tk": tk, "note_of": note, "dur": lambda s: _duration(s, lang), "phone_of": lambda p: mask_phone(p, user),
             "now": utcnow(), **extra}
 
 

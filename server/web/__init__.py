@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,13 +16,14 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy import func, select
 
 from linli.contract import KINDS, CommandInfo, Kind, utcnow
+from linli.contract.config_schemas import config_schema
 from linli.i18n import SHANGHAI, Lang, fmt_ago, fmt_time, pick_lang
 from server.alerts.service import open_alerts
 from server.api.deps import csrf_token, find_device, get_server, require, visible
 from server.auth import User, can_see_plates, can_see_snapshots, mask_data, mask_plate
 from server.commands import effective_state, get_config
 from server.db.models import Blob, Command, Device, Event, Telemetry
-from server.web import schema_form
+from server.web import config_form, schema_form
 from server.web.humanize import humanizer
 from server.web.messages import CATALOG
 from server.workorders.flow import OPEN_STATES
@@ -231,8 +231,21 @@ def command_picker(kind: str, user: User) -> list[tuple[CommandInfo, list[schema
     return out
 
 
+def config_form_of(kind: str) -> config_form.ConfigGroup | None:
+    """The desired-config form of a kind (from its config schema in the contract); None for a kind without one."""
+    schema = config_schema(kind)
+    return config_form.form(schema) if schema is not None else None
+
+
 @router.get("/devices/{site}/{kind}/{device}", response_class=HTMLResponse)
 def device_page(request: Request, user: Reader, site: str, kind: str, device: str) -> HTMLResponse:
+    return device_view(request, user, site, kind, device)
+
+
+def device_view(request: Request, user: User, site: str, kind: str, device: str,
+                cfg_text: dict[str, str] | None = None, cfg_errors: dict[str, config_form.Text] | None = None,
+                cfg_reason: str = "", status_code: int = 200) -> HTMLResponse:
+    """The device page; after a refused config form, with the text that was typed and each field's message."""
     srv = get_server(request)
     with srv.db.session() as s:
         dev = find_device(s, user, site, kind, device)
@@ -249,12 +262,14 @@ def device_page(request: Request, user: Reader, site: str, kind: str, device: st
                                 .order_by(WorkOrder.id.desc())))
         cmd_names = sorted(set(s.scalars(select(Command.name).join(Device, Command.device_id == Device.id)
                                          .where(Device.kind == dev.kind).distinct().limit(50))))
-    overrides = json.dumps(config.desired_overrides if config and config.desired_overrides else {},
-                           ensure_ascii=False, indent=2)
+    cfg_form = config_form_of(dev.kind)
+    if cfg_text is None and cfg_form is not None:
+        cfg_text = config_form.prefill(cfg_form, config.desired_overrides if config else None)
     return _render(request, "device.html", user, {
         "picker": command_picker(dev.kind, user),
         "dev": dev, "events": events, "telemetry": last, "commands": commands, "config": config,
-        "blob_ok": blob_ok, "cmd_state": effective_state, "orders": orders, "overrides": overrides,
+        "blob_ok": blob_ok, "cmd_state": effective_state, "orders": orders,
+        "cfg_form": cfg_form, "cfg_text": cfg_text or {}, "cfg_errors": cfg_errors or {}, "cfg_reason": cfg_reason,
         "cmd_names": cmd_names, "data_view": lambda d: mask_data(d, user),
         "order_for": {wo.fault: wo.id for wo in orders}, "fault_of": fault_of,
-    })
+    }, status_code=status_code)

@@ -13,12 +13,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from linli.contract import NAME_RE, command_info
+from linli.contract.config_schemas import config_schema
+from linli.merge import deep_merge
 from server.api.deps import find_device, form_user, get_server, require
 from server.audit import audit, visible_audit
 from server.auth import User
 from server.commands import check_sender, send_command, set_desired_config
 from server.db.models import AuditLog
-from server.web import render, schema_form
+from server.web import config_form, render, schema_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,19 +49,32 @@ async def _form_fields(request: Request) -> dict[str, str]:
 @router.post("/devices/{site}/{kind}/{device}/config")
 def push_config(request: Request, site: str, kind: str, device: str,
                 user: Annotated[User, Depends(form_user("config"))],
-                overrides: Annotated[str, Form(max_length=20_000)],
+                fields: Annotated[dict[str, str], Depends(_form_fields)],
                 reason: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """The desired-config form (fields ``cfg.<key path>``, generated from the kind's config schema): checked field
+    by field; refused, the page comes back with what was typed and each field's message (nothing is lost)."""
+    from server.web import config_form_of, device_view
+
     srv = get_server(request)
     with srv.db.session() as s:
         dev = find_device(s, user, site, kind, device)
+    schema = config_schema(dev.kind)
+    form = config_form_of(dev.kind)
+    if schema is None or form is None:
+        return _back(site, kind, device, err="cfg_no_schema")
+    text = {k: v[:20_000] for k, v in fields.items() if k.startswith(config_form.PREFIX)}
     try:
-        values = _json_object(overrides, "overrides")
-    except ValueError as exc:
-        return _back(site, kind, device, err=str(exc))
-    row, published = set_desired_config(srv.db, srv.link, dev, values, user.name, srv.settings.commands.publish_wait_s)
+        values = config_form.values(schema, form, text)
+    except config_form.ConfigFormError as exc:
+        return device_view(request, user, site, kind, device, cfg_text=text, cfg_errors=exc.errors,
+                           cfg_reason=reason, status_code=422)
+    # what the form cannot show (a key it has no field for) stays, read under the row's lock with the rest
+    row, published = set_desired_config(srv.db, srv.link, dev,
+                                        lambda cur: deep_merge(config_form.outside(form, cur), values), user.name,
+                                        srv.settings.commands.publish_wait_s)
     with srv.db.session() as s:
-        audit(s, user.name, "config.set", dev.key, "ok", version=row.desired_version, overrides=values,
-              published=published, reason=reason or None, via="page")
+        audit(s, user.name, "config.set", dev.key, "ok", version=row.desired_version,
+              overrides=row.desired_overrides or {}, published=published, reason=reason or None, via="page")
     return _back(site, kind, device, msg="done_ok")
 
 

@@ -119,7 +119,13 @@ def test_broker_outage_every_event_arrives_exactly_once(tmp_path, db_url, mqtt_b
         time.sleep(0.5)
         stored = [e for e in _events(ls, dev) if e["id"] in wanted]
         assert sorted(e["id"] for e in stored) == sorted(ids)  # none lost, none twice
-        wait_for(lambda: agent.outbox.depth() == 0, 10, what="outbox drained")
+        ob = agent.outbox
+        try:
+            wait_for(lambda: ob.depth() == 0, 10, what="outbox drained")
+        except AssertionError as exc:  # say what is left, so that a failure on a loaded CI machine can be read
+            again = agent.link.stats.get("publish_retransmits")
+            raise AssertionError(f"{exc}: {ob.depth()} waiting, {ob.inflight()} in flight, connected "
+                                 f"{agent.link.connected}, retransmits {again}") from exc
 
 
 def test_server_restart_while_the_agent_publishes_loses_nothing(tmp_path, db_url, mqtt_broker, agents):

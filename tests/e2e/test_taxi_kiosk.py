@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from sqlalchemy import select
 
 from edge.hal.sim import PinBoard
 from edge.runtime.agent import Agent
-from edge.runtime.harness import AgentFactory
+from edge.runtime.harness import DEFAULT_PAGE_PASSWORD, AgentFactory
 from linli.broker import free_port
 from linli.contract.taxi_kiosk import Place
 from linli.testing import CHROMIUM, TestBroker, chromium, screenshot, wait_for
@@ -31,6 +32,7 @@ from server.taxi_kiosk.provider import NoProvider
 from server.taxi_kiosk.simfleet import SimFleet
 from server.taxi_kiosk.worker import TaxiService
 from server.testing import LiveServer, make_settings, running
+from tests.edge.runtime.test_localpage_phone import PAGES, check_agent_pages
 
 pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
@@ -541,6 +543,22 @@ def test_a_landscape_screen_works_too(stack: Stack) -> None:
     finally:
         ctx.close()
         stack.finish()
+
+
+def test_maintenance_page_fits_a_phone(stack: Stack) -> None:
+    """The kiosk agent's local (maintenance) pages at 390×844, with a call under way (its order and the staff
+    cancel button shown): no sideways scrolling, touch targets of at least 44 px; screenshots in both languages at
+    desk and phone size (artifacts/screenshots/agent-taxi_kiosk-*.png)."""
+    stack.fleet.pause()
+    try:
+        stack.tap("#call")
+        stack.shows("calling")
+        findings = check_agent_pages(stack.agent.page.url, PAGES, "agent-taxi_kiosk", stack.ctx.browser)
+        status = httpx.get(stack.agent.page.url + "/", auth=("maint", DEFAULT_PAGE_PASSWORD), timeout=10).text
+        assert 'data-state="calling">正在叫车<' in status  # the app's state in words (the contract's name)
+    finally:
+        stack.finish()
+    assert not findings, f"{len(findings)} phone-layout problems:\n" + "\n".join(findings[:60])
 
 
 APP_PIN = CONFIG["hal"]["inputs"][APP["button"]]["pin"]

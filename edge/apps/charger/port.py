@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .config import Limits
-from .tariff import Tariff, energy_cost_mfen, seconds_affordable, time_cost_fen
+from .tariff import Tariff, energy_cost_mfen, seconds_covered, time_cost_fen
 
 
 @dataclass
@@ -151,12 +151,21 @@ class Session:
     def limit_reason(self, limits: Limits, tariff: Tariff) -> str | None:
         if self.prepaid_s and self.charged_s >= self.prepaid_s:
             return "time_used"
-        if (self.mode in ("time_tiers", "energy_tou") and self.prepaid_fen and self.prepaid_s == 0
-                and self.cost_fen(tariff) >= self.prepaid_fen):
+        if self.prepaid_fen and self.prepaid_s == 0 and self.money_used(tariff):
             return "money_used"
         if self.charged_s >= limits.max_session_s:
             return "max_duration"
         return None
+
+    def money_used(self, tariff: Tariff) -> bool:
+        """Has the prepayment been used? Not as soon as the bill (rounded up to the minute or the fen) reaches it,
+        but once going on would cost more: time_tiers at the end of the last whole minute it pays for, energy_tou
+        once the energy drawn is worth it."""
+        if self.mode == "time_tiers":
+            return self.charged_s >= seconds_covered(tariff, self.prepaid_fen, self.tier_basis(tariff)[0])
+        if self.mode == "energy_tou":
+            return self.cost_mfen >= self.prepaid_fen * 1000
+        return False
 
     def remaining_s(self, limits: Limits, tariff: Tariff) -> float:
         """Charging time left (for the page): the least of prepaid time, money and the longest session."""
@@ -164,7 +173,7 @@ class Session:
         if self.prepaid_s:
             left = min(left, self.prepaid_s - self.charged_s)
         if self.mode == "time_tiers" and self.prepaid_fen and not self.prepaid_s:
-            left = min(left, seconds_affordable(tariff, self.prepaid_fen, self.tier_basis(tariff)[0]) - self.charged_s)
+            left = min(left, seconds_covered(tariff, self.prepaid_fen, self.tier_basis(tariff)[0]) - self.charged_s)
         return max(0.0, left)
 
     def bill(self, tariff: Tariff, stop_reason: str, ended_at: float) -> dict[str, Any]:

@@ -145,13 +145,19 @@ class BarrierLogic:
                 self.arm_fault_reported = True
                 self.open_requested_at = None
                 step.alarms.append(Alarm("arm_fault", "did_not_open", seconds=self.arm_timeout_s))
-        if (self.has_close and self.auto_close_s is not None and self.arm_up and not self.occupied
-                and self.passed < self.authorised and now - self.last_activity >= self.auto_close_s):
+        if self._auto_close_pending() and now - self.last_activity >= self.auto_close_s:  # type: ignore[operator]
             self.authorised = self.passed
             step.actions += self.close(now).actions
-        if not self.occupied and now - self.last_activity > self.tailgate_window_s:
+        # a quiet lane starts counting again, but not while an opening still waits for its auto-close (an auto-close
+        # longer than the window would otherwise never come)
+        if not self.occupied and now - self.last_activity > self.tailgate_window_s and not self._auto_close_pending():
             self.authorised = self.passed = 0
         return step
+
+    def _auto_close_pending(self) -> bool:
+        """The arm is up for authorised vehicles that have not come, and this lane closes it by command."""
+        return (self.has_close and self.auto_close_s is not None and self.arm_up and not self.occupied
+                and self.passed < self.authorised)
 
 
 class Barrier:
@@ -211,8 +217,8 @@ class Barrier:
 
     def close(self) -> None:
         with self._lock:
-            if self._occupied_now():
-                self.logic.loop(True, self.mono())
+            if self._occupied_now():  # an arrival the callback did not deliver: act on it (cut a close pulse)
+                self._run(self.logic.loop(True, self.mono()))
             self._run(self.logic.close(self.mono()))
 
     def tick(self) -> None:

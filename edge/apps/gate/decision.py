@@ -15,7 +15,8 @@ row    when                                         decision      reason
 8      exit with an open session: resident/visitor   open          ``resident`` / ``visitor`` (free)
 9      exit, temporary, fee 0 or already paid        open          ``paid`` / ``free_period``
 10     exit, temporary, fee due                      pay           ``fee_due`` (guard booth or online payment)
-11     exit without an entry record                  guard / open  ``no_entry_record`` (``exit_without_entry``)
+11     exit without an entry record                  guard / open  ``no_entry_record`` (``exit_without_entry``);
+                                                                  a valid resident / visitor leaves free (fee 0)
 =====  ===========================================  ============  ==========================================
 
 Every vehicle that enters gets a session (``category`` says whether it is charged), so a resident whose validity
@@ -100,8 +101,9 @@ def decide(store: GateStore, direction: Direction, plate: Plate | None, now: dat
     if session is None and known is not None:
         session = store.open_session(known.plate)
     if session is None:
-        if known is not None:
-            return Verdict("open", known.list, known.list, match_kind, known.plate, known.label)  # type: ignore[arg-type]
+        if known is not None:  # a resident or visitor leaves free, entry seen or not: the record says fee 0
+            return Verdict("open", known.list, known.list, match_kind, known.plate, known.label,  # type: ignore[arg-type]
+                           fee_cents=0)
         return Verdict("open" if exit_without_entry == "open" else "guard", "no_entry_record", "unknown")
     if session.category in ("resident", "visitor") or (known is not None and known.list == "resident"):
         cat = "resident" if (session.category == "resident" or (known is not None and known.list == "resident")) \

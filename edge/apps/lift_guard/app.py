@@ -18,6 +18,7 @@ from edge.runtime.metrics import Histogram
 from edge.runtime.preflight import file_problem
 from edge.vision import Detector, ModelError, load_detector
 from edge.vision.detector import resolve_path
+from edge.vision.second_stage import SecondStage
 from linli.contract import Kind, NoArgs, Scalar
 from linli.contract import lift_guard as lc
 from linli.contract.lift_guard import ReleaseArgs
@@ -25,6 +26,7 @@ from linli.i18n import Lang
 
 from . import page
 from .camera_loop import CameraLoop
+from .classifier import ClassifierSlot
 from .config import LiftGuardConfig
 from .evidence import EvidenceStore
 from .guard import LATCHING, Guard
@@ -50,6 +52,8 @@ class LiftGuardApp(App):
         self.guard = Guard(cfg, self.relay, self.door, self.inhibits, self.prompter, ctx.emit, self.evidence,
                            ctx.clock, ctx.logger)
         self.loop: CameraLoop | None = None
+        self.second: SecondStage | None = None
+        self.classifier = ClassifierSlot(ctx.data_dir, ctx.emit, ctx.logger, self._install_second)
         self._started = False
         self._lock = threading.Lock()
 
@@ -95,13 +99,22 @@ class LiftGuardApp(App):
         self.door.on_change(self.guard.door_changed)
         for inp in self.inhibits.values():
             inp.on_change(self.guard.inhibit_changed)
-        pipeline = LiftPipeline(self.cfg, self.detector)
+        pipeline = LiftPipeline(self.cfg, self.detector, self.second)
         self.loop = CameraLoop(self.ctx.hal.cameras[self.cfg.camera], pipeline, self.guard, self.ctx.watchdog,
                                self.evidence, self.cfg.live_every_s, self.cfg.camera_grace_s, self.ctx.logger)
         self.loop.start()
         self._started = True
+        self.classifier.want(self.cfg.classifier, self.cfg.second_stage, frozenset(self.cfg.classes.acting))
+
+    def _install_second(self, second: SecondStage | None) -> None:
+        """The classifier slot's thread hands over a loaded classifier (or None: detector only)."""
+        self.second = second
+        self.guard.classifier = second.version if second is not None else None
+        if self.loop is not None:
+            self.loop.pipeline.second = second
 
     def stop(self) -> None:
+        self.classifier.stop()
         self.relay.off()
         if self.loop is not None:
             self.loop.stop()
@@ -121,8 +134,10 @@ class LiftGuardApp(App):
         self.prompter.cfg = cfg.voice
         self.evidence.retention_days = cfg.snapshots.retention_days
         if self.loop is not None:
-            self.loop.pipeline = LiftPipeline(cfg, self.detector)
+            self.loop.pipeline = LiftPipeline(cfg, self.detector, self.second)
             self.loop.live_every_s = cfg.live_every_s
+        if self._started:
+            self.classifier.want(cfg.classifier, cfg.second_stage, frozenset(cfg.classes.acting))
 
     # ------------------------------------------------------------------ commands
     def commands(self) -> dict[str, CommandSpec]:
@@ -209,12 +224,15 @@ class LiftGuardApp(App):
             "faults": ",".join(sorted(v["faults"])) or "",
             "paused": v["pause"] is not None,
             "last_latency_ms": self.guard.last_latency_ms,
+            "classifier": self.classifier.version or "",
+            "classifier_state": self.classifier.state,
         }
         if loop is not None:
             g["fps"] = round(loop.fps, 2)
             g["detect_ms_p50"] = loop.detect_ms_p50()
             g["frames"] = loop.pipeline.frames
             g["detector_runs"] = loop.pipeline.detections_run
+            g["classifier_crops"] = loop.pipeline.second.crops_run if loop.pipeline.second is not None else 0
             # black / covered / frozen seen but not yet long enough for a fault: the guard is blind meanwhile
             g["camera_suspect"] = ",".join(loop.last.health.suspect) if loop.last is not None else ""
             g["lift_mode"] = ",".join(v["lift_modes"]) or "normal"
@@ -226,4 +244,6 @@ class LiftGuardApp(App):
                            live_at=loop.live_at if loop else None, recent=self.evidence.recent(6),
                            model=self.detector.version if self.detector else None, model_error=self.model_error,
                            fps=loop.fps if loop else 0.0, detect_ms=loop.detect_ms_p50() if loop else None,
-                           suspect=list(loop.last.health.suspect) if loop and loop.last else [])
+                           suspect=list(loop.last.health.suspect) if loop and loop.last else [],
+                           classifier={"state": self.classifier.state, "version": self.classifier.version,
+                                       "reason": self.classifier.reason})

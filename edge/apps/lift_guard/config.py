@@ -17,6 +17,7 @@ from edge.vision import (
     MotionConfig,
     RegionConfig,
 )
+from edge.vision.second_stage import SecondStageConfig
 
 #: The classes a lift guard knows. Which of them block is configured (``classes.acting``).
 LIFT_CLASSES = ("ebike", "battery", "bicycle", "person", "stroller", "wheelchair", "cart", "scooter", "other")
@@ -145,6 +146,26 @@ class SnapshotConfig(_Section):
                                 "(evidence rules: at least 30).")
 
 
+class ClassifierConfig(_Section):
+    """The site-trained second-stage classifier this lift runs (set by the server's deploy action through the
+    desired config; none = the detector-only rule). The device downloads the file once, keeps it under its data
+    folder, checks its SHA-256, format, classes and feature extractor, and falls back to the detector-only rule
+    (saying why) when any check fails."""
+
+    version: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", title="Version",
+                         description="The classifier's version (as the server named it).")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", title="SHA-256", description="Checksum of the file.")
+    url: str | None = Field(None, max_length=2000, pattern=r"^https?://", title="Download address",
+                            description="Where the file is fetched from (the server).")
+    path: Path | None = Field(None, title="Local file", description="A file on the device instead of a download.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("give exactly one of url and path")
+        return self
+
+
 class LiftGuardConfig(_Section):
     """A camera in a lift car that holds the door open while an e-bike or its battery is inside."""
 
@@ -209,6 +230,12 @@ class LiftGuardConfig(_Section):
                                 description="Length of the maintenance page's relay test pulse.")
     live_every_s: float = Field(1.0, ge=0.2, le=60, title="Live picture every (s)",
                                 description="How often the local page's live picture is refreshed.")
+    classifier: ClassifierConfig | None = Field(
+        None, title="Second-stage classifier",
+        description="A site-trained crop classifier (e-bike / bicycle / stroller / wheelchair / cart / battery / "
+        "other) on the detector's candidate boxes; none = detector only.")
+    second_stage: SecondStageConfig = Field(default_factory=SecondStageConfig, title="Second stage",
+                                            description="How the classifier's verdicts are used.")
 
 
 
@@ -248,6 +275,10 @@ class LiftGuardConfig(_Section):
         unknown = [c for c in self.confirm.per_class if c not in LIFT_CLASSES]
         if unknown:
             raise ValueError(f"confirm.per_class: unknown class(es) {', '.join(unknown)}")
+        if self.second_stage.bag_class not in LIFT_CLASSES:
+            raise ValueError(f"second_stage.bag_class: {self.second_stage.bag_class!r} is not a lift class")
+        if self.second_stage.bag_class in self.classes.acting:
+            raise ValueError("second_stage.bag_class must not be an acting class (every bag would block)")
         unknown = [c for c in self.voice.class_prompts if c not in LIFT_CLASSES]
         if unknown:
             raise ValueError(f"voice.class_prompts: unknown class(es) {', '.join(unknown)}")

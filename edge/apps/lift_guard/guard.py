@@ -33,6 +33,7 @@ from edge.runtime.clock import Clock
 from edge.vision import ClassMap, Region, Track, annotate, to_jpeg
 from linli.contract import EventData, new_id
 from linli.contract import lift_guard as ev
+from linli.liftcls import crop
 
 from .config import LIFT_MODE_NAMES, LiftGuardConfig
 from .evidence import EvidenceStore
@@ -80,6 +81,7 @@ class Guard:
         self.clock = clock
         self.log = logger
         self.model = model
+        self.classifier: str | None = None  # version of the second-stage classifier running (None: detector only)
         self.classes = ClassMap(cfg.classes)
         self.region = Region(cfg.region)
         self._lock = threading.RLock()
@@ -276,6 +278,15 @@ class Guard:
             self.log.exception("snapshot failed")
             return None
 
+    def _crop(self, image: np.ndarray, track: Track) -> bytes | None:
+        """The blocking object's crop, undrawn (what the site labels and its classifier learns from)."""
+        try:
+            c = crop(image, track.box)
+            return None if c is None else to_jpeg(c, self.cfg.snapshots.quality, self.cfg.snapshots.max_width)
+        except Exception:
+            self.log.exception("crop failed")
+            return None
+
     def _start_block(self, track: Track, res: FrameResult, image: np.ndarray) -> None:
         now = self.clock.monotonic()
         b = ActiveBlock(block_id=new_id(), cls=track.cls, label=track.label, track_id=track.id, started=now,
@@ -293,6 +304,7 @@ class Guard:
         self.prompter.start(now, b.cls)
         caption = f"{b.started_wall.isoformat(timespec='seconds')} {b.cls} {track.score:.2f}"
         jpeg = self._snapshot(image, res, caption)
+        crop_jpeg = self._crop(image, track)
         objects = [ev.SeenObject(cls=d.cls or d.label, label=d.label, score=min(1.0, d.score),
                                  box=d.normalised(res.width, res.height),
                                  track=next((t.id for t in res.tracks if t.detection is d), None))
@@ -302,8 +314,9 @@ class Guard:
                                track_s=round(max(0.0, track.last_ts - track.first_ts), 2),
                                latency_ms=round(latency, 1), seen_ms=round(seen, 1), objects=objects,
                                model=self.model[:200],
-                               relay=self.relay.is_on)
-        self._emit(data, [jpeg] if jpeg else None)
+                               relay=self.relay.is_on, classifier=self.classifier, verdict=track.verdict,
+                               crop=bool(jpeg and crop_jpeg))
+        self._emit(data, ([jpeg, crop_jpeg] if crop_jpeg else [jpeg]) if jpeg else None)
         self.evidence.save_block(b.block_id, b.started_wall, jpeg, {**data.model_dump(mode="json"), "open": True})
         self.log.warning("block %s: %s %.2f (relay %s %.0f ms after it stood on the car floor, %.0f ms after first "
                          "sight)", b.block_id, b.cls, track.score, "on" if self.relay.is_on else "NOT on", latency,

@@ -376,6 +376,7 @@ class Outcome:
     blocks: int
     latency_from_cross_s: float | None = None
     max_evidence: float = 0.0
+    verdicts: list[str | None] = field(default_factory=list)  # the second stage's verdict at each block
 
 
 def rule_config(base: LiftGuardConfig, clip: HeldOutClip, rule: Literal["evidence", "n_of_m"]) -> LiftGuardConfig:
@@ -417,8 +418,9 @@ def judge(clip: HeldOutClip, res: Any, cfg: LiftGuardConfig) -> Outcome:
 
 def evaluate(items: Iterable[tuple[str, int]], base: LiftGuardConfig, rule: Literal["evidence", "n_of_m"],
              detector: Any, workdir: Path | None = None, size: tuple[int, int] = SIZE,
-             progress: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Generate, write and replay each held-out clip; one :class:`Outcome` per clip."""
+             progress: Callable[[Outcome], None] | None = None, second: Any = None) -> list[Outcome]:
+    """Generate, write and replay each held-out clip; one :class:`Outcome` per clip (``second``: a loaded
+    second-stage classifier, else the detector-only rule)."""
     import logging
 
     from .replay import replay
@@ -434,8 +436,9 @@ def evaluate(items: Iterable[tuple[str, int]], base: LiftGuardConfig, rule: Lite
                 make_scene_video(str(path), len(clip.frames), fps=FPS, size=size,
                                  painter=lambda img, i, c=clip: img.__setitem__(slice(None), c.frames[i]))
             cfg = rule_config(base, clip, rule)
-            res = replay(path, cfg, None, fast=True, fps=FPS, detector=detector, detect_lines=False)
+            res = replay(path, cfg, None, fast=True, fps=FPS, detector=detector, detect_lines=False, second=second)
             o = judge(clip, res, cfg)
+            o.verdicts = [b.get("verdict") for b in res.blocks]
             out.append(o)
             if progress is not None:
                 progress(o)

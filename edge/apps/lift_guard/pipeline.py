@@ -32,6 +32,7 @@ from edge.vision import (
 )
 from edge.vision.detection import merge_fragments
 from edge.vision.evidence import EvidenceConfirmer
+from edge.vision.second_stage import BAG_LABELS, SecondStage
 
 from .config import LiftGuardConfig
 
@@ -49,6 +50,7 @@ class FrameResult:
     tracks: list[Track] = field(default_factory=list)
     newly_confirmed: list[Track] = field(default_factory=list)
     detect_ms: float = 0.0
+    classify_ms: float = 0.0  # the second stage's crops in this frame
     total_ms: float = 0.0
 
     def acting(self, classes: ClassMap) -> list[Track]:
@@ -58,10 +60,14 @@ class FrameResult:
 
 
 class LiftPipeline:
-    def __init__(self, cfg: LiftGuardConfig, detector: Detector | None) -> None:
+    def __init__(self, cfg: LiftGuardConfig, detector: Detector | None, second: SecondStage | None = None) -> None:
         self.cfg = cfg
         self.detector = detector
+        self.second = second
         self.classes = ClassMap(cfg.classes)
+        self._bag_classes = ClassMap(cfg.classes.model_copy(update={"map": {
+            **{lb: cfg.second_stage.bag_class for lb in BAG_LABELS if lb in cfg.second_stage.candidates},
+            **cfg.classes.map}}))
         self.region = Region(cfg.region)
         self.health = CameraHealth(cfg.health)
         self.motion = MotionGate(cfg.motion)
@@ -69,13 +75,17 @@ class LiftPipeline:
                                                 contain=cfg.track_contain),
                                   window=cfg.confirm.m, families=self.classes.families)
         self.confirmer: Confirmer | EvidenceConfirmer = (
-            EvidenceConfirmer(cfg.confirm, self.classes.acting) if cfg.confirm.rule == "evidence"
+            EvidenceConfirmer(cfg.confirm, self.classes.acting, self._refine) if cfg.confirm.rule == "evidence"
             else Confirmer(cfg.confirm))
         self._since_detect = 10**9
         self._door_was_open = False
         self._motion_mask_size: tuple[int, int] | None = None
         self.frames = 0
         self.detections_run = 0
+
+    def _refine(self, t: Track, cls: str) -> str:
+        second = self.second
+        return cls if second is None else second.refine(t, cls)
 
     def reset(self) -> None:
         """Forget tracks and motion history (camera reopened, door closed)."""
@@ -114,9 +124,15 @@ class LiftPipeline:
             t1 = time.perf_counter()
             raw = self.detector.detect(image)
             res.detect_ms = (time.perf_counter() - t1) * 1000
-            dets = merge_fragments(dedupe(self.region.filter(self.classes.apply(raw), w, h)),
+            second = self.second
+            classes = self.classes if second is None else self._bag_classes  # bags are tracked only for it
+            dets = merge_fragments(dedupe(self.region.filter(classes.apply(raw), w, h)),
                                    self.classes.families, self.cfg.track_contain)
             res.tracks = self.tracker.update(dets, ts)
+            if second is not None:
+                t2 = time.perf_counter()
+                second.observe(image, res.tracks, ts)
+                res.classify_ms = (time.perf_counter() - t2) * 1000
             for t in res.tracks:
                 if t.missed == 0:
                     t.inside = self.region.on_floor(t.box, w, h)

@@ -187,9 +187,10 @@ class _Sink:
         with self.lock:
             if type == ev.BLOCK:
                 self.result.blocks.append({**{k: d[k] for k in ("cls", "label", "score", "latency_ms", "seen_ms",
-                                                              "track_s")}, "t": t})
+                                                              "track_s", "verdict")}, "t": t})
                 text = (f"BLOCK {d['cls']} ({d['label']}) score {d['score']:.2f}, relay "
-                        f"{'on' if d['relay'] else 'NOT on'} {d['latency_ms']:.0f} ms after it stood on the floor")
+                        f"{'on' if d['relay'] else 'NOT on'} {d['latency_ms']:.0f} ms after it stood on the floor"
+                        + (f", classifier: {d['verdict'] or 'no verdict yet'}" if d.get("classifier") else ""))
             elif type == ev.RELEASE:
                 self.result.releases.append({"reason": d["reason"], "hold_s": d["hold_s"], "t": t})
                 text = f"release: {d['reason']} after {d['hold_s']:.1f} s" + (f" ({d['note']})" if d.get("note")
@@ -247,9 +248,10 @@ class _ScheduledCamera:
 # ------------------------------------------------------------------------------------------ the run
 def replay(clip: Path, cfg: LiftGuardConfig, doors: list[Interval] | None = None, *, fast: bool = True,
            fps: float = 5.0, video_out: Path | None = None, on_line: Callable[[Line], None] | None = None,
-           detect_lines: bool = True, detector: Any = None) -> ReplayResult:
+           detect_lines: bool = True, detector: Any = None, second: Any = None) -> ReplayResult:
     """Replay ``clip`` through the real camera, pipeline and guard; ``cfg`` is the lift's ``app:`` section (its
-    wiring names are replaced by the replay's own mock pins). ``detector`` reuses a loaded model."""
+    wiring names are replaced by the replay's own mock pins). ``detector`` reuses a loaded model; ``second`` a
+    loaded second stage (else ``cfg.classifier`` with a local ``path`` is loaded, and a bad file is an error)."""
     from edge.vision import load_detector
 
     if not clip.is_file():
@@ -268,6 +270,10 @@ def replay(clip: Path, cfg: LiftGuardConfig, doors: list[Interval] | None = None
     result = ReplayResult(clip=str(clip))
     clock = ClipClock(datetime.now(UTC))
     det = detector if detector is not None else load_detector(cfg.detector)
+    if second is None and cfg.classifier is not None:
+        from .classifier import load_second_stage
+
+        second = load_second_stage(cfg.classifier, cfg.second_stage, frozenset(cfg.classes.acting))
     writer: cv2.VideoWriter | None = None
     logger = logging.getLogger("linli.replay")
     with tempfile.TemporaryDirectory(prefix="linli-replay-") as tmp, Hal(hal_cfg) as hal:
@@ -277,7 +283,8 @@ def replay(clip: Path, cfg: LiftGuardConfig, doors: list[Interval] | None = None
         guard = Guard(cfg, hal.relays["door_hold"], hal.inputs["door_open"], {}, Prompter(cfg.voice, hal.speaker),
                       sink, EvidenceStore(Path(tmp) / "snapshots", 1), clock, logger, det.version)
         hal.inputs["door_open"].on_change(guard.door_changed)
-        pipeline = LiftPipeline(cfg, det)
+        guard.classifier = second.version if second is not None else None
+        pipeline = LiftPipeline(cfg, det, second)
         state: dict[str, Any] = {"door": False, "relay": False, "relay_since": 0.0, "spoken": 0, "suspect": set()}
 
         def note(what: str, text: str) -> None:
@@ -403,6 +410,19 @@ def main(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"linli replay: {exc}")
         return 2
+    if getattr(args, "classifier", None):
+        from linli.liftcls import ClassifierError, parse_file, sha256_of
+
+        from .config import ClassifierConfig
+
+        try:
+            data = Path(args.classifier).read_bytes()
+            f = parse_file(data, None, None)
+        except (OSError, ClassifierError) as exc:
+            print(f"linli replay: --classifier: {exc}")
+            return 2
+        cfg = cfg.model_copy(update={"classifier": ClassifierConfig(version=f.version, sha256=sha256_of(data),
+                                                                     path=Path(args.classifier))})
     fps = args.fps
     if fps is None and cfg_path is not None:
         doc = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}

@@ -18,5 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video", help="write an annotated video here (boxes, floor, evidence, door, relay)")
     p.add_argument("--json", help="write the whole result (timeline, blocks, faults) as JSON here")
     p.add_argument("--quiet", action="store_true", help="no per-frame detection lines, only changes and the verdict")
+    p.add_argument("--classifier", help="a site classifier file (from the server's classifier page) to run as the "
+                   "second stage; default: the config's, else the detector-only rule")
     p.add_argument("--expect", choices=["block", "none"], help="exit status 1 unless the clip blocked (block) or "
                    "did not (none)")

@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.hal.sim import make_scene_video
 
-Sprite = Literal["motorcycle", "person"]
+from .drawn import DRAWN, draw
+
+Sprite = Literal["motorcycle", "person", "bicycle", "stroller", "wheelchair", "cart", "battery"]
 Place = tuple[float, float, float]  # centre x, bottom y, width — fractions of the frame
 
 
@@ -85,6 +87,8 @@ def _need_skimage() -> object:
 @cache
 def sprite(kind: Sprite) -> tuple[np.ndarray, np.ndarray]:
     """(BGR image, uint8 mask) of a cut-out object."""
+    if kind in DRAWN:  # no packaged photo shows these: drawn (edge.apps.lift_guard.drawn)
+        return draw(kind, 0, 240)
     data = _need_skimage()
     if kind == "motorcycle":
         left, _right, disp = data.stereo_motorcycle()  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, create_engine, pool
 
 from server.db.migrate import load_all_models
 from server.db.models import Base
+from server.db.partitions import include_name
 from server.db.types import UtcDateTime
 
 config = context.config
@@ -33,7 +34,8 @@ def _url() -> str:
 
 def _configure(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True,
-                      render_item=render_item, render_as_batch=connection.dialect.name == "sqlite")
+                      render_item=render_item, include_name=include_name,
+                      render_as_batch=connection.dialect.name == "sqlite")
 
 
 def run_migrations_offline() -> None:

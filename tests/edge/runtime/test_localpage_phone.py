@@ -1,6 +1,6 @@
 """The agent's local pages in real Chromium at phone size (390×844): no sideways scrolling, touch targets of at
 least 44 px (rules in tests/phone_layout.py). Screenshots at desk and phone size in zh and en:
-artifacts/screenshots/agent-<page>-<desk|phone>-<lang>.png."""
+artifacts/screenshots/agent-<kind>-<page>-<desk|phone>-<lang>.png."""
 
 from __future__ import annotations
 
@@ -21,15 +21,24 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's ch
 PAGES = {"status": "/", "io": "/io", "events": "/events", "logs": "/logs", "config": "/config"}
 
 
-def check_agent_pages(url: str, pages: dict[str, str], prefix: str) -> list[str]:
-    """Open ``pages`` of an agent's local page at phone and desk size in both languages; the phone findings."""
+def check_agent_pages(url: str, pages: dict[str, str], prefix: str, browser: Any = None) -> list[str]:
+    """Open ``pages`` of an agent's local page at phone and desk size in both languages; the phone findings.
+    ``browser``: an already running Playwright browser to use (a test that drives one already cannot start a
+    second)."""
+    if browser is None:
+        with chromium() as ctx:
+            return check_agent_pages(url, pages, prefix, ctx.browser)
     findings: list[str] = []
-    with chromium(http_credentials=("maint", DEFAULT_PAGE_PASSWORD), viewport=(PHONE["width"], PHONE["height"]),
-                  has_touch=True) as ctx:
-        phone = ctx.new_page()
-        token = base64.b64encode(f"maint:{DEFAULT_PAGE_PASSWORD}".encode()).decode()
-        desk_ctx = ctx.browser.new_context(viewport=DESK, extra_http_headers={"Authorization": f"Basic {token}"})
-        desk = desk_ctx.new_page()
+    token = base64.b64encode(f"maint:{DEFAULT_PAGE_PASSWORD}".encode()).decode()
+    auth = {"extra_http_headers": {"Authorization": f"Basic {token}"},
+            "http_credentials": {"username": "maint", "password": DEFAULT_PAGE_PASSWORD}}
+    phone_ctx = browser.new_context(viewport=PHONE, has_touch=True, locale="zh-CN", **auth)
+    desk_ctx = browser.new_context(viewport=DESK, locale="zh-CN", **auth)
+    blocked: list[str] = []  # the pages' Content-Security-Policy holds here too (as in linli.testing.chromium)
+    for c in (phone_ctx, desk_ctx):
+        c.on("console", lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None)
+    try:
+        phone, desk = phone_ctx.new_page(), desk_ctx.new_page()
         for name, path in pages.items():
             for lang in ("zh", "en"):
                 resp = phone.goto(f"{url}{path}?lang={lang}")
@@ -38,7 +47,10 @@ def check_agent_pages(url: str, pages: dict[str, str], prefix: str) -> list[str]
                 shoot(phone, f"{prefix}-{name}-phone-{lang}")
                 desk.goto(f"{url}{path}?lang={lang}")
                 shoot(desk, f"{prefix}-{name}-desk-{lang}")
+    finally:
+        phone_ctx.close()
         desk_ctx.close()
+    assert not blocked, "a page broke its Content-Security-Policy:\n" + "\n".join(blocked[:5])
     return findings
 
 
@@ -47,7 +59,7 @@ def test_every_local_page_fits_a_phone(agents: AgentFactory) -> None:
     assert agent.link.wait_connected(10)
     for i in range(3):
         agent.emit(InputChanged(input="button", active=bool(i % 2), count=i))
-    findings = check_agent_pages(agent.page.url, PAGES, "agent")
+    findings = check_agent_pages(agent.page.url, PAGES, "agent-probe")
     assert not findings, f"{len(findings)} phone-layout problems:\n" + "\n".join(findings[:60])
 
 

@@ -174,6 +174,34 @@ def test_qos0_in_flight_is_released_when_the_connection_drops(tmp_path: Path) ->
     assert [x.id for x in ob.take(1)] == [r.id]
 
 
+def test_an_unacknowledged_row_is_released_after_the_ack_timeout(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.sqlite")
+    ob.enqueue_event(REF, _ev("e.one"))
+    ob.enqueue_event(REF, _ev("e.two"))
+    r1, r2 = ob.take(5)
+    ob.mark_sent(r1.id, 7, 1, now=100.0)
+    ob.mark_sent(r2.id, 8, 1, now=104.0)
+    # counted from the later of "sent" and "connected": a row sent before a reconnect gets the full timeout again
+    assert ob.expire_inflight(5.0, since=101.0, now=106.0) == 0
+    assert ob.expire_inflight(5.0, since=101.0, now=106.01) == 1  # r1: 5.01 s since the connection began
+    assert ob.inflight() == 1 and [r.id for r in ob.take(5)] == [r1.id]
+    assert ob.acked([7]) == 0  # the old message id no longer names the row
+    ob.mark_sent(r1.id, 9, 1, now=106.0)
+    assert ob.acked([9]) == 1 and ob.acked([8]) == 1 and ob.depth() == 0
+
+
+def test_a_row_sent_again_forgets_its_old_message_id(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.sqlite")
+    ob.enqueue_event(REF, _ev("e.one"))
+    ob.enqueue_event(REF, _ev("e.two"))
+    r1, r2 = ob.take(5)
+    ob.mark_sent(r1.id, 7, 1)
+    ob.mark_sent(r1.id, 9, 1)  # re-marked: mid 7 must not delete it later, nor keep a stale mapping
+    ob.mark_sent(r2.id, 7, 1)  # the client reuses mid 7 for another row
+    assert ob.acked([9]) == 1 and ob.depth() == 1
+    assert ob.acked([7]) == 1 and ob.depth() == 0 and ob.inflight() == 0
+
+
 def test_rejected_is_counted_and_removed(tmp_path: Path) -> None:
     ob = Outbox(tmp_path / "o.sqlite")
     ob.enqueue(REF.event_topic, b"{}", priority=PRIORITY_ALARM)
@@ -229,6 +257,37 @@ def test_rows_stay_while_the_broker_is_down_and_go_in_order_when_it_is_back(
         rec.wait(lambda: len(rec.events(ref, "ob.test")) >= 30, 10, what="all 30 events")
         assert [e.data["n"] for e in rec.events(ref, "ob.test")] == list(range(30))
         assert link.stats.get("publish_acks") == 30
+    finally:
+        link.stop(flush_s=0)
+        rec.close()
+        ob.close()
+        clear_retained(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, [ref])
+
+
+def test_a_lost_acknowledgement_does_not_stall_the_queue(mqtt_broker: TestBroker, tmp_path: Path) -> None:
+    """The broker's PUBACK for some messages never reaches the outbox (a client library that dropped a message, a
+    reused id, a lost ack): those rows are sent again after the ack timeout instead of staying in flight until a
+    restart with the window shut."""
+    ob = Outbox(tmp_path / "o.sqlite", replay_rate_per_s=500, max_inflight=3, ack_timeout_s=1.0)
+    ref, link = _link(mqtt_broker, ob)
+    swallowed: list[int] = []
+    real = link._on_publish
+
+    def lossy(client, userdata, mid, reason, properties):  # type: ignore[no-untyped-def]
+        if len(swallowed) < 3 and mid in ob._by_mid:  # an outbox row's ack (not the status message's)
+            swallowed.append(mid)
+            return
+        real(client, userdata, mid, reason, properties)
+
+    link.client.on_publish = lossy
+    rec = Recorder(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, [f"{ref.base}/#"])
+    try:
+        for i in range(6):
+            ob.enqueue_event(ref, _ev("ob.lost").model_copy(update={"data": {"n": i}}))
+        link.start()
+        wait_for(lambda: ob.depth() == 0, 10, what="outbox drained although three acknowledgements were lost")
+        assert len(swallowed) == 3 and link.stats.get("publish_retransmits") == 3
+        rec.wait(lambda: {e.data["n"] for e in rec.events(ref, "ob.lost")} == set(range(6)), 10, what="all six")
     finally:
         link.stop(flush_s=0)
         rec.close()

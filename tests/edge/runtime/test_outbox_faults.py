@@ -252,6 +252,11 @@ def test_the_link_releases_stale_qos0_rows_when_it_connects(tmp_path: Path) -> N
     try:
         ok = ReasonCode(PacketTypes.CONNACK, "Success")
         link._on_connect(link.client, None, None, ok, None)  # type: ignore[arg-type]
+        assert not link.connected  # ready once the device's subscriptions are acknowledged
+        granted = [ReasonCode(PacketTypes.SUBACK, "Granted QoS 1")]
+        link._on_subscribe(link.client, None, -1, granted, None)  # another subscription's ack
+        assert not link.connected
+        link._on_subscribe(link.client, None, link._sub_mid, granted, None)  # type: ignore[arg-type]
         assert link.connected
         assert ob.inflight() == 0 and [r.payload for r in ob.take(1)] == [b"t"]
     finally:

@@ -160,7 +160,8 @@ def test_an_installed_agent_runs_as_its_unit_says_and_talks_to_systemd(tmp_path:
               say=lambda _m: None).install_agent("probe", "probe-09", bundle,
                                                  sets=["hal.pin_factory=mock", "local_page.host=127.0.0.1",
                                                        f"local_page.port={free_port()}"])
-    exec_line = next(line for line in agent_unit(lay).splitlines() if line.startswith("ExecStart="))
+    unit = agent_unit(lay).splitlines()
+    exec_line = next(line for line in unit if line.startswith("ExecStart="))
     cmd = exec_line.removeprefix("ExecStart=").replace("%i", "probe-09").split()
     workdir = Path(str(lay.state / "probe-09"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +170,11 @@ def test_an_installed_agent_runs_as_its_unit_says_and_talks_to_systemd(tmp_path:
     sock.bind(str(sock_path))
     sock.settimeout(1.0)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINLI_")}
-    env.update(NOTIFY_SOCKET=str(sock_path), LINLI_LOG_FORMAT="journal", PYTHONUNBUFFERED="1")
+    for line in unit:  # the unit's own environment (journal log format, the memory settings)
+        if line.startswith("Environment="):
+            env.update(kv.split("=", 1) for kv in line.removeprefix("Environment=").split())
+    assert env["LINLI_LOG_FORMAT"] == "journal" and env["MALLOC_ARENA_MAX"] == "2"
+    env.update(NOTIFY_SOCKET=str(sock_path))
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     got: list[str] = []
     try:

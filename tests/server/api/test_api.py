@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import select
 
 from linli import contract
 from linli.testing import wait_for
-from server.db.models import AuditLog, Command
+from server.db.models import AuditLog, Command, Device
 from server.testing import DeviceFactory, Live, jbody, known
 from tests.edge.runtime.test_metrics_names import lint_metrics
 
@@ -141,7 +142,7 @@ def test_auth_required(live: Live) -> None:
 @pytest.mark.browser
 def test_api_docs_work_offline_and_authorize_with_basic(live: Live) -> None:
     """Swagger UI comes from the server itself (Chromium here reaches nothing else) and knows HTTP Basic."""
-    from linli.testing import chromium
+    from linli.testing import chromium, screenshot
 
     with live.ls.client(None) as http:
         html = http.get("/docs").text
@@ -156,6 +157,9 @@ def test_api_docs_work_offline_and_authorize_with_basic(live: Live) -> None:
         page.goto(f"{live.ls.url}/docs")
         page.locator(".opblock").first.wait_for(timeout=20_000)
         assert page.locator("button.authorize").count() == 1
+        screenshot(page, "page-docs-desk")  # Swagger UI speaks English only (its own vendored layout)
+        page.set_viewport_size({"width": 390, "height": 844})
+        screenshot(page, "page-docs-phone")
 
 
 def test_roles(live: Live, device: DeviceFactory) -> None:
@@ -194,3 +198,38 @@ def test_site_scoped_user_sees_only_their_site(live: Live, device: DeviceFactory
         assert http.get(f"/api/v1/devices/{west.ref.key}").status_code == 404
         assert http.get(f"/api/v1/events/{ew.id}").status_code == 404
         assert http.get(f"/api/v1/devices/{east.ref.key}").status_code == 200
+
+
+def test_desired_config_is_published_again_when_the_device_comes_back_without_it(live: Live,
+                                                                                device: DeviceFactory) -> None:
+    """A broker that keeps retained messages per node (RabbitMQ) may not have the desired config where the device
+    reconnects: its birth status makes the server publish the desired version again until the device reports it."""
+    dev = device("p3")
+    known(live.server, dev.ref)
+    topic = dev.ref.config_desired_topic
+    with live.ls.client("admin") as http:
+        version = jbody(http.put(f"/api/v1/devices/{dev.ref.key}/config",
+                                 json={"overrides": {"hold_max_s": 75}}))["desired"]["version"]
+    wait_for(lambda: dev.messages(topic), what="desired config at the device")
+    # as if the device reconnected on a node without the retained copy: clear it, and forget what arrived
+    assert live.server.link is not None and live.server.link.publish(topic, b"", retain=True, wait_s=5)
+    wait_for(lambda: any(p == b"" for _, p, _ in dev.messages(topic)), what="retained copy cleared")
+    dev.received.clear()
+    dev.status("online", software="sim 1.0")
+    wait_for(lambda: [p for _, p, _ in dev.messages(topic) if p], what="desired config published again")
+    again = contract.decode(contract.Channel.config_desired, [p for _, p, _ in dev.messages(topic) if p][-1])
+    assert isinstance(again, contract.ConfigDesired) and again.version == version
+    assert again.overrides == {"hold_max_s": 75}
+    dev.report_config(version)
+    with live.ls.client("admin") as http:
+        wait_for(lambda: http.get(f"/api/v1/devices/{dev.ref.key}/config").json()["in_sync"], what="in sync")
+    dev.received.clear()
+    dev.status("online", software="sim 2.0")  # reported now: nothing more is published
+
+    def software() -> str | None:
+        with live.server.db.session() as s:
+            return s.get(Device, known(live.server, dev.ref).id).software  # type: ignore[union-attr]
+
+    wait_for(lambda: software() == "sim 2.0", what="the second birth status stored")
+    time.sleep(0.3)  # a publish made while storing it would be here by now
+    assert not [p for _, p, _ in dev.messages(topic) if p]

@@ -4,8 +4,10 @@ provider errors and timeouts, drivers who cancel, replays and resyncs."""
 
 from __future__ import annotations
 
+import logging
 import math
 
+import pytest
 from sqlalchemy import func, select
 
 from linli.testing import wait_for
@@ -84,3 +86,15 @@ def test_sync_resends_the_state_and_replays_make_no_second_order(taxi: Taxi, kio
     assert active == 1 and n is not None
     kiosk.cancel(oid)
     taxi.wait_state(oid, "cancelled")
+
+
+def test_a_provider_answer_wakes_the_dispatcher_without_errors(taxi: Taxi, kiosk: Kiosk,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Each provider call's completion wakes the dispatch loop (it used to raise in the future's callback, logged
+    as an error with a traceback for every call, and the answer waited for the next tick)."""
+    caplog.set_level(logging.ERROR)
+    oid = kiosk.request()
+    kiosk.wait_driver(oid)
+    kiosk.cancel(oid)
+    taxi.wait_state(oid, "cancelled")
+    assert not [r for r in caplog.records if "callback" in r.getMessage()], caplog.text[-2000:]

@@ -181,11 +181,17 @@ def test_manager_day_in_chromium(world: dict[str, Any], tmp_path: Path) -> None:
         mpage.wait_for_selector(".flash.bad")
         assert "seconds" in mpage.inner_text(".flash.bad")
         assert len([c for n, c in d1.commands() if n == "pulse"]) == 1
-        mpage.fill("textarea[name=overrides]", '{"app": {"hold_s": 5}}')
-        mpage.locator("form[action$='/config'] button").click()
+        # desired config: a form from the kind's config schema (names, units), not JSON
+        cfg = mpage.locator("#config-form")
+        assert "最长脉冲" in cfg.inner_text() and "pulse_max_s" not in cfg.inner_text()
+        cfg.locator("input[name='cfg.pulse_max_s']").fill("2")
+        cfg.locator("input[name=reason]").fill("缩短测试脉冲")
+        cfg.locator("button[type=submit]").click()
         mpage.wait_for_selector(".flash.ok")
         desired = wait_for(lambda: d1.messages(d1.ref.config_desired_topic), what="desired config at the device")
-        version = decode(Channel.config_desired, desired[-1][1]).version  # type: ignore[attr-defined]
+        got_cfg = decode(Channel.config_desired, desired[-1][1])
+        assert got_cfg.overrides == {"pulse_max_s": 2.0}  # type: ignore[attr-defined]
+        version = got_cfg.version  # type: ignore[attr-defined]
         d1.report_config(version)
 
         def reported() -> bool:

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from linli.contract.lift_guard import CLASSIFIER_STATES
 from linli.i18n import Catalog, Lang, fmt_time
 
 from ..config import LIFT_MODE_NAMES
@@ -53,6 +54,7 @@ CATALOG = Catalog({
                   "Yellow: the region; red boxes block, green ones do not. {at} · {fps} fps · detection {ms} ms"),
     "seen": ("识别到", "Seen"),
     "model": ("识别模型", "Model"),
+    "classifier": ("本小区二级分类器", "Site classifier"),
     "model_limits": ("默认模型（COCO）没有“电动车”类别：以两轮车（自行车/摩托车）代替电动车识别，普通自行车也会被阻止；"
                      "看不到单独携带的电池（包里、手里）。需要识别电池请换用专门训练的模型。",
                      "The default (COCO) model has no e-bike class: a two-wheeler (bicycle or motorcycle) stands in "
@@ -127,7 +129,7 @@ def data_uri(jpeg: bytes | None) -> str | None:
 
 def render(lang: Lang, *, view: dict[str, Any], cfg: Any, live: bytes | None, live_at: Any, recent: list[Record],
            model: str | None, model_error: str | None, fps: float, detect_ms: float | None,
-           suspect: list[str] | None = None) -> str:
+           suspect: list[str] | None = None, classifier: dict[str, Any] | None = None) -> str:
     rows = []
     for r in recent:
         d = r.data
@@ -140,5 +142,7 @@ def render(lang: Lang, *, view: dict[str, Any], cfg: Any, live: bytes | None, li
         fps=f"{fps:.1f}", detect_ms="—" if detect_ms is None else f"{detect_ms:.0f}", tone=STATE_TONE,
         cname=lambda c: class_name(c, lang), fmt_time=fmt_time,
         suspect=[CATALOG.bind(lang)("f_" + k) for k in (suspect or [])],
+        classifier=classifier or {"state": "off"},
+        cls_state=CLASSIFIER_STATES[(classifier or {}).get("state", "off")].text(lang),
         modes=[LIFT_MODE_NAMES[m][0 if lang == "zh" else 1] for m in view.get("lift_modes", [])],
         default_model=str(cfg.detector.model).endswith("ssd_mobilenet_v2_coco_quant.onnx"))

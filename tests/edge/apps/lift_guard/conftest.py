@@ -41,7 +41,8 @@ def clip_video(scenes: SceneFile, tmp_path_factory: pytest.TempPathFactory) -> C
     return get
 
 
-def lift_hal(video: Path, fps: float = FPS, readback: bool = True, pins: int = 4) -> dict[str, Any]:
+def lift_hal(video: Path, fps: float = FPS, readback: bool = True, pins: int = 4, loop: bool = False
+             ) -> dict[str, Any]:
     """Hardware of one lift on four consecutive mock pins from ``pins`` (agents side by side need their own)."""
     relay: dict[str, Any] = {"pin": pins + 2, "active_high": True}
     if readback:
@@ -51,7 +52,7 @@ def lift_hal(video: Path, fps: float = FPS, readback: bool = True, pins: int = 4
         "inputs": {"door_open": {"pin": pins, "pull_up": True, "bounce_ms": 0},
                    "fire_service": {"pin": pins + 1, "pull_up": True, "bounce_ms": 0}},
         "relays": {"door_hold": relay},
-        "cameras": {"car": {"source": str(video), "fps": fps, "loop": False, "read_timeout_s": 2.0}},
+        "cameras": {"car": {"source": str(video), "fps": fps, "loop": loop, "read_timeout_s": 2.0}},
         "speaker": {"backend": "record"},
     }
 
@@ -92,10 +93,10 @@ class LiftFactory:
         self.made: list[Lift] = []
 
     def make(self, video: Path, door_open: bool = True, fps: float = FPS, readback: bool = True,
-             watchdog_s: float = 5.0, **app: Any) -> Lift:
+             watchdog_s: float = 5.0, loop: bool = False, **app: Any) -> Lift:
         pins = 4 + 4 * (self._n % 6)
         self._n += 1
-        a = self.agents.make(start=False, hal=lift_hal(video, fps, readback, pins), app=lift_app(**app),
+        a = self.agents.make(start=False, hal=lift_hal(video, fps, readback, pins, loop), app=lift_app(**app),
                              watchdog={"timeout_s": watchdog_s, "systemd": False})
         sim = LiftSim(a.cfg.hal, a.app.cfg)
         sim.set_door(door_open)

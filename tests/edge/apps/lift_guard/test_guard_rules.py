@@ -205,7 +205,8 @@ def test_a_fresh_confirmed_bike_on_the_floor_with_the_door_open_holds_the_door(r
     assert rig.guard.block is not None and rig.guard.block.block_id == b.block_id
     assert rig.speaker.history, "the warning is spoken at once"
     [(_, blobs)] = [(d, bl) for d, bl in rig.events if isinstance(d, ev.BlockStarted)]
-    assert len(blobs) == 1 and blobs[0][:2] == b"\xff\xd8", "the block's snapshot (JPEG) goes with it"
+    assert len(blobs) == 2 and blobs[0][:2] == b"\xff\xd8", "the block's snapshot (JPEG) goes with it"
+    assert b.crop and blobs[1][:2] == b"\xff\xd8", "and the object's crop, undrawn (what a site labels)"
     v = rig.guard.view()
     assert v["state"] == "blocking" and v["relay_on"] is True and v["door_open"] is True
     assert v["block"]["id"] == b.block_id and v["block"]["cls"] == "ebike" and v["block"]["hold_s"] == 0.0
