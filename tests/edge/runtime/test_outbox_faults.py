@@ -606,7 +606,7 @@ def test_in_flight_bookkeeping_stays_consistent(tmp_path_factory: pytest.TempPat
                 ob.connected()
             elif op == "forget":
                 ob.forget_inflight()
-            for row, (mid, _qos) in ob._inflight.items():
+            for row, (mid, *_rest) in ob._inflight.items():
                 assert ob._by_mid[mid] == row, "every row in flight is found by its message id"
             assert ob.depth() == stored == len(_rows(ob.path))
             assert not {r.id for r in ob.take(100)} & set(ob._inflight), "nothing in flight is handed out twice"
