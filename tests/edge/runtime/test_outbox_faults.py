@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -612,3 +613,70 @@ def test_in_flight_bookkeeping_stays_consistent(tmp_path_factory: pytest.TempPat
             assert not {r.id for r in ob.take(100)} & set(ob._inflight), "nothing in flight is handed out twice"
     finally:
         ob.close()
+
+
+# --------------------------------------------------------------------------------------------- more exact limits
+def test_the_memory_queue_drops_held_telemetry_before_any_event(tmp_path: Path) -> None:
+    ob = _ob(tmp_path, memory_max=3, retry_s=3600)
+    _fill(ob._db)
+    ob.enqueue(E, b"e0" * 3000)
+    ob.enqueue(T, b"t0", qos=0, priority=PRIORITY_TELEMETRY)
+    ob.enqueue(T, b"t1", qos=0, priority=PRIORITY_TELEMETRY)
+    ob.enqueue(E, b"e1")  # full: t0 goes (telemetry first), not e0 (the oldest)
+    ob.enqueue(E, b"e2")  # full: t1 goes
+    assert (ob.held(), ob.lost()) == (3, 2)
+    _free(ob._db)
+    ob.retry_s = 0
+    ob.retry_pending()
+    assert [p[:2] for p in _send_all(ob)] == [b"e0", b"e1", b"e2"]
+
+
+def test_a_batch_keeps_its_events_after_dropping_its_telemetry(tmp_path: Path) -> None:
+    ob = _ob(tmp_path, memory_max=1, retry_s=3600)
+    _fill(ob._db)
+    ob.enqueue(E, b"e0" * 3000)
+    out = ob._insert([(T, b"t", 0, PRIORITY_TELEMETRY, False), (E, b"e1", 1, PRIORITY_EVENT, False)])
+    assert out == [None, 0], "the telemetry is dropped, the event after it in the batch is still held"
+    assert (ob.held(), ob.lost()) == (1, 2)
+
+
+def test_storage_problems_are_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ob = _ob(tmp_path, memory_max=7, retry_s=0)
+
+    def bad(_r: StorageReport) -> None:
+        raise RuntimeError("listener bug")
+
+    ob.on_storage_report(bad)
+    with caplog.at_level(logging.INFO, logger="edge.runtime.outbox"):
+        _fill(ob._db)
+        ob.enqueue(E, b"x" * 5000)
+        _free(ob._db)
+        ob.retry_pending()
+    assert caplog.messages[:3] == [
+        f"outbox {ob.path}: cannot write (database or disk is full); keeping up to 7 messages in memory until it can",
+        f"outbox {ob.path}: writing again; 1 messages kept in memory were written, 0 lost",
+        "outbox storage listener failed"]
+
+
+def test_room_is_made_by_dropping_several_telemetry_rows_around_several_in_flight(tmp_path: Path) -> None:
+    ob = _ob(tmp_path, max_messages=5)
+    for i in range(5):
+        ob.enqueue(T, f"t{i}".encode(), qos=0, priority=PRIORITY_TELEMETRY)
+    t0, t1 = ob.take(2)
+    ob.mark_sent(t0.id, 1, 0)
+    ob.mark_sent(t1.id, 2, 0)  # two rows in flight: they are not dropped
+    blobs = [b"img-1"]
+    ob.enqueue_event(REF, _event(1, "info", blobs), blobs)  # two rows: two telemetry rows must go
+    assert ob.dropped() == 2 and ob.depth() == 5
+    assert [r.payload[:2] for r in ob.take(10)] == [b"im", b'{"', b"t4"]
+    assert ob.acked([1, 2]) == 2 and ob.depth() == 3
+
+
+def test_expiry_without_a_given_time_uses_the_monotonic_clock(tmp_path: Path) -> None:
+    ob = _ob(tmp_path)
+    ob.enqueue(E, b"a")
+    (r,) = ob.take(1)
+    ob.mark_sent(r.id, 1, 1)
+    assert ob.expire_inflight(3600, since=0.0) == 0 and ob.inflight() == 1
+    assert ob.expire_inflight(0.0, since=0.0, now=time.monotonic() + 1) == 1 and ob.inflight() == 0
+    assert ob.acked([1]) == 0, "an expired row's id is forgotten"
