@@ -852,7 +852,7 @@ def test_the_longest_hold_picture_is_the_last_frame_annotated(rig: Rig) -> None:
     expected = rig.guard._snapshot(image, res, f"{rig.clock.now().isoformat(timespec='seconds')} max hold 60s")
     assert blobs == [expected]
     plain = rig.guard._snapshot(image, None, f"{rig.clock.now().isoformat(timespec='seconds')} max hold 60s")
-    assert plain != expected, "the boxes are drawn"
+    assert plain is not None and plain != expected, "the boxes are drawn"
 
 
 def test_no_picture_means_no_blob_not_an_empty_one(rig: Rig) -> None:
@@ -888,3 +888,95 @@ def test_reconfigure_draws_the_new_region_on_the_snapshot(rig: Rig) -> None:
     expected = to_jpeg(annotate(image, [], ["ebike"], Region(region), caption), cfg.snapshots.quality,
                        cfg.snapshots.max_width)
     assert blobs[0] == expected
+
+
+# ------------------------------------------------------------------------------------------------ pictures and figures
+def _wide_frame(rig: Rig, box: tuple[float, float, float, float], score: float = 0.9) -> tuple[FrameResult, Any]:
+    from edge.vision.detection import Detection
+
+    t = bike(score=score)
+    t.box = box
+    t.detection = Detection("motorcycle", score, box, "ebike")
+    res = FrameResult(seq=1, ts=rig.clock.t, width=400, height=200, health=HealthState(), detected=True, tracks=[t],
+                      detections=[t.detection])
+    image = np.full((200, 400, 3), 90, np.uint8)
+    image[:, ::7] = 200  # some detail to encode
+    return res, image
+
+
+def _width(jpeg: bytes) -> int:
+    import cv2
+
+    return int(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape[1])
+
+
+def test_snapshot_and_crop_are_shrunk_to_the_largest_width(tmp_path: Path) -> None:
+    r = make_rig(tmp_path, snapshots={"max_width": 160, "quality": 70})
+    try:
+        r.door_open()
+        res, image = _wide_frame(r, (20.0, 20.0, 380.0, 190.0), score=1.3)
+        r.guard.on_frame(res, image)
+        [(b, blobs)] = [(d, bl) for d, bl in r.events if isinstance(d, ev.BlockStarted)]
+        assert len(blobs) == 2 and b.crop is True
+        assert _width(blobs[0]) == 160 and _width(blobs[1]) == 160
+        caption = f"{WALL0.isoformat(timespec='seconds')} ebike 1.30"
+        assert blobs[0] == r.guard._snapshot(image, res, caption), "the boxes of this frame are drawn"
+        assert [o.score for o in b.objects] == [1.0], "a detector score above 1 is clipped to the contract"
+    finally:
+        close_rig(r)
+
+
+def test_no_crop_for_a_box_too_small_and_no_error_logged(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    rig.door_open()
+    res, image = _wide_frame(rig, (10.0, 10.0, 11.0, 11.0))
+    with caplog.at_level(logging.ERROR, logger="test.lift"):
+        rig.guard.on_frame(res, image)
+    [(b, blobs)] = [(d, bl) for d, bl in rig.events if isinstance(d, ev.BlockStarted)]
+    assert len(blobs) == 1 and b.crop is False
+    assert not caplog.records
+
+
+def test_a_failing_crop_or_snapshot_is_logged_and_the_block_goes_on(rig: Rig, monkeypatch: pytest.MonkeyPatch,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    import edge.apps.lift_guard.guard as guard_mod
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise ValueError("bad picture")
+
+    monkeypatch.setattr(guard_mod, "crop", broken)
+    monkeypatch.setattr(guard_mod, "annotate", broken)
+    rig.door_open()
+    res, image = _wide_frame(rig, (20.0, 20.0, 380.0, 190.0))
+    with caplog.at_level(logging.ERROR, logger="test.lift"):
+        rig.guard.on_frame(res, image)
+    assert rig.relay.is_on
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == ["snapshot failed", "crop failed"]
+
+
+def test_latency_figures_are_rounded_and_bounded(rig: Rig) -> None:
+    rig.guard.latencies_ms = [float(i) for i in range(200)]
+    rig.door_open()
+    rig.frame(bike(inside_s=0.43217))
+    assert rig.guard.last_latency_ms == 432.2
+    assert len(rig.guard.latencies_ms) == 200 and rig.guard.latencies_ms[0] == 1.0
+    assert rig.guard.latencies_ms[-1] == pytest.approx(432.17)
+
+
+def test_a_battery_block_speaks_the_battery_words(rig: Rig) -> None:
+    cfg = rig.guard.cfg.model_copy(update={"classes": rig.guard.cfg.classes.model_copy(
+        update={"acting": ["ebike", "battery"]})})
+    rig.guard.reconfigure(cfg)
+    rig.door_open()
+    rig.frame(bike(cls="battery"))
+    assert rig.speaker.wait_idle(5)
+    assert rig.speaker.history[0].text == "电动车电池禁止带入电梯，请立即带出。"
+
+
+def test_release_log_without_a_name_and_evidence_hold_rounding(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    b = start_block(rig)
+    rig.clock.t += 1.2371
+    with caplog.at_level(logging.INFO, logger="test.lift"):
+        rig.frame()
+    assert f"release {b.block_id}: cleared after 1.2 s" in caplog.messages
+    [rec] = rig.guard.evidence.recent()
+    assert rec.data["hold_s"] == 1.24
