@@ -292,7 +292,9 @@ class Guard:
         b = ActiveBlock(block_id=new_id(), cls=track.cls, label=track.label, track_id=track.id, started=now,
                         started_wall=self.clock.now(), best_score=track.best_score)
         self.block = b
-        self._enforce()  # the relay goes on here, before the snapshot is encoded
+        # the relay goes on here, before the snapshot is encoded; a veto that arose meanwhile (the door closing at
+        # this instant) ends the block only after it was reported and recorded (_tick → _enforce), in that order
+        self._apply_relay()
         # latency: from the first frame the object was seen on the car floor (it crossed the sill), or from the
         # first frame it was seen at all when it was first seen already inside
         first = track.first_inside_ts if track.first_inside_ts is not None else track.first_ts
@@ -398,6 +400,11 @@ class Guard:
         if self.block is not None and veto is not None:
             self._end_block(veto, note=", ".join(f"{self.cfg.mode_of(n)}: {n}" for n in self.inhibited())
                             if veto == "inhibit" else None)
+        self._apply_relay()
+
+    def _apply_relay(self) -> None:
+        """Set the relay to what the rules allow now: on only with the door open, no fault, no inhibit input, and a
+        block (or a wiring test) on."""
         door = self.door_open()
         want = (door and not self.faults and not self.inhibited()
                 and (self.block is not None or self._test_until is not None))

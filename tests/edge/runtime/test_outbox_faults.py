@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ from edge.runtime.outbox import (
 from linli.contract import DeviceRef, Event, Kind, Status, sha256_hex
 from linli.provision import Credentials
 
+#: a mutation run (make mutate) runs these tests once per mutant: fewer property examples there
+MUTATION_RUN = "MUTANT_UNDER_TEST" in os.environ
 REF = DeviceRef("t-site", Kind.probe, "obf")
 T = REF.telemetry_topic
 E = REF.event_topic
@@ -580,7 +583,8 @@ OPS = st.lists(st.tuples(st.sampled_from(["enqueue0", "enqueue1", "send", "ack",
                                           "forget", "reject"]), st.integers(1, 6)), max_size=40)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15 if MUTATION_RUN else 40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS)
 def test_in_flight_bookkeeping_stays_consistent(tmp_path_factory: pytest.TempPathFactory,
                                                  ops: list[tuple[str, int]]) -> None:

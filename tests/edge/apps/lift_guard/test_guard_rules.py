@@ -6,6 +6,7 @@ the relay is on only with the door open and the lift in normal service — each 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -36,6 +37,8 @@ from edge.vision import HealthState, Track
 from linli.contract import EventData
 from linli.contract import lift_guard as ev
 
+#: a mutation run (make mutate) runs these tests once per mutant: fewer property examples there
+MUTATION_RUN = "MUTANT_UNDER_TEST" in os.environ
 # mock pins of this module (released after every test)
 DOOR, FIRE, INSPECTION, RELAY, READBACK = 20, 21, 22, 23, 24
 T0 = 1000.0
@@ -687,7 +690,8 @@ STEP = st.sampled_from(["door_open", "door_close", "fire_on", "fire_off", "bike"
                         "release", "resume", "fault", "clear_fault", "test"])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25 if MUTATION_RUN else 60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEP, min_size=1, max_size=25))
 def test_the_relay_is_on_only_with_the_door_open_in_normal_service_without_fault(
         tmp_path: Path, steps: list[str]) -> None:
@@ -980,3 +984,60 @@ def test_release_log_without_a_name_and_evidence_hold_rounding(rig: Rig, caplog:
     assert f"release {b.block_id}: cleared after 1.2 s" in caplog.messages
     [rec] = rig.guard.evidence.recent()
     assert rec.data["hold_s"] == 1.24
+
+
+def test_the_block_event_carries_exact_figures_and_the_evidence_record_opens(rig: Rig,
+                                                                              caplog: pytest.LogCaptureFixture) -> None:
+    from edge.vision.detection import Detection
+
+    rig.guard.classifier = "cls-v3@abc"
+    rig.guard.model = "m" * 300
+    t = bike(score=0.9, age_s=1.23456, inside_s=0.43217)
+    t.window = deque([0.123456, 0.9])
+    t.verdict = "ebike"
+    t.detection = Detection("motorcycle", 0.9, (10.0, 10.0, 30.0, 40.0), "ebike")
+    strays = [Detection("person", 0.5, (1.0, 1.0, 5.0, 5.0), "person") for _ in range(59)]
+    res = FrameResult(seq=1, ts=rig.clock.t, width=64, height=48, health=HealthState(), detected=True, tracks=[t],
+                      detections=[t.detection, *strays])
+    rig.door_open()
+    with caplog.at_level(logging.WARNING, logger="test.lift"):
+        rig.guard.on_frame(res, np.full((48, 64, 3), 90, np.uint8))
+    [b] = rig.of(ev.BlockStarted)
+    assert (b.classifier, b.verdict, b.model) == ("cls-v3@abc", "ebike", "m" * 200)
+    assert b.scores == [0.1235, 0.9] and b.track_s == 1.23 and b.latency_ms == 432.2 and b.seen_ms == 1234.6
+    assert len(b.objects) == 50 and b.objects[0].track == 1 and b.objects[1].track is None
+    assert caplog.messages == [f"block {b.block_id}: ebike 0.90 (relay on 432 ms after it stood on the car floor, "
+                               "1235 ms after first sight)"]
+    [rec] = rig.guard.evidence.recent()
+    assert rec.data["open"] is True and rec.data["block_id"] == b.block_id and rec.data["cls"] == "ebike"
+    assert rec.data["objects"][0]["box"] == list(t.detection.normalised(64, 48))
+
+
+def test_a_block_whose_door_closed_in_the_same_instant_says_the_relay_is_not_on(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    rig.door_open()
+    reads = iter([True])
+    monkeypatch.setattr(rig.guard, "door_open", lambda: next(reads, False))  # open when checked, closed after
+    with caplog.at_level(logging.WARNING, logger="test.lift"):
+        rig.frame(bike())
+    [b] = rig.of(ev.BlockStarted)
+    assert b.relay is False and not rig.relay.is_on
+    assert "(relay NOT on 400 ms after" in caplog.messages[0]
+    assert rig.kinds() == ["BlockStarted", "BlockEnded"], "reported in order: the block, then its end"
+    assert rig.of(ev.BlockEnded)[0].reason == "door_closed"
+    [rec] = rig.guard.evidence.recent()
+    assert (rec.data["open"], rec.data["reason"]) == (False, "door_closed"), "the evidence record is closed too"
+
+
+def test_no_snapshot_means_no_crop_flag_and_no_blobs(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge.apps.lift_guard.guard as guard_mod
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise ValueError("bad picture")
+
+    monkeypatch.setattr(guard_mod, "annotate", broken)
+    rig.door_open()
+    res, image = _wide_frame(rig, (20.0, 20.0, 380.0, 190.0))
+    rig.guard.on_frame(res, image)
+    [(b, blobs)] = [(d, bl) for d, bl in rig.events if isinstance(d, ev.BlockStarted)]
+    assert b.crop is False and blobs == []
