@@ -684,3 +684,26 @@ def test_expiry_without_a_given_time_uses_the_monotonic_clock(tmp_path: Path) ->
     assert ob.expire_inflight(3600, since=0.0) == 0 and ob.inflight() == 1
     assert ob.expire_inflight(0.0, since=0.0, now=time.monotonic() + 1) == 1 and ob.inflight() == 0
     assert ob.acked([1]) == 0, "an expired row's id is forgotten"
+
+
+def test_a_damaged_file_that_cannot_even_be_opened_is_an_unknown_loss(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "o.sqlite"
+    old = Outbox(path)
+    old.enqueue(E, b"a")
+    old.close()
+    _damage_freelist(path)
+    real = sqlite3.connect
+
+    def connect(database: object, *a: object, **kw: object) -> sqlite3.Connection:
+        if "mode=ro" in str(database):  # the damaged copy: permission denied, a vanished card…
+            raise sqlite3.OperationalError("unable to open database file")
+        return real(database, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    ob = Outbox(path)
+    monkeypatch.undo()
+    loss = ob.startup_loss
+    assert loss is not None and loss.moved_to.name.startswith("o.sqlite.corrupt-")
+    assert (loss.salvaged, loss.lost, loss.error) == (0, None, "unable to open database file")
+    assert ob.depth() == 0 and ob.lost() == 0
