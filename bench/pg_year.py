@@ -101,7 +101,7 @@ def _events_calls(db: Database, newest: datetime) -> dict[str, Callable[[], obje
         "events.device": call(site=site, kind=Kind(kind), device=device),
         "events.kind_gate": call(kind=Kind.gate),
         "events.alarms": call(severity="alarm"),
-        "events.type_prefix": call(type="charger.*"),
+        "events.type_prefix": call(type=f"{Kind.charger.value}.*"),
         "events.gate_site_alarms": call(site=gate_site, severity="alarm"),
         "events.day_window": call(since=newest - timedelta(days=40), until=newest - timedelta(days=39)),
     }

@@ -35,6 +35,7 @@ if str(REPO) not in sys.path:
 from sqlalchemy import Boolean, DateTime, Integer, Numeric, String, Text, text  # noqa: E402
 from sqlalchemy.types import JSON  # noqa: E402
 
+from linli.contract import charger, gate, lift_guard, taxi_kiosk  # noqa: E402
 from linli.testing import PostgresCluster  # noqa: E402
 from server.db.engine import Database  # noqa: E402
 from server.db.migrate import load_all_models, upgrade  # noqa: E402
@@ -45,17 +46,17 @@ from server.settings import DatabaseSettings  # noqa: E402
 #: devices of each kind on one compound
 PER_SITE = {"lift_guard": 10, "gate": 3, "charger": 5, "taxi_kiosk": 2}
 #: (kind, event type, severity, events per device per day)
-RATES: tuple[tuple[str, str, str, float], ...] = (
-    ("gate", "gate.passage", "info", 110.0), ("gate", "door.access", "info", 10.0),
-    ("gate", "gate.tailgating", "warning", 0.3), ("gate", "door.held_open", "alarm", 0.1),
-    ("gate", "gate.arm_fault", "alarm", 0.02),
-    ("lift_guard", "lift.block", "warning", 4.0), ("lift_guard", "lift.release", "info", 4.0),
-    ("lift_guard", "lift.fault", "alarm", 0.02), ("lift_guard", "lift.fault_cleared", "info", 0.02),
-    ("charger", "charger.session_started", "info", 5.0), ("charger", "charger.settlement", "info", 5.0),
-    ("charger", "charger.refused", "warning", 0.5), ("charger", "charger.fault", "alarm", 0.03),
-    ("taxi_kiosk", "taxi.order_requested", "info", 6.0), ("taxi_kiosk", "taxi.order_sync", "info", 6.0),
-    ("taxi_kiosk", "taxi.order_cancel", "info", 1.0), ("taxi_kiosk", "taxi.order_phone", "info", 1.0),
-)
+RATES: tuple[tuple[str, str, str, float], ...] = tuple(
+    (kind, m.EVENT.type, m.EVENT.severity, per_day) for kind, m, per_day in (
+    ("gate", gate.PassageData, 110.0), ("gate", gate.DoorAccess, 10.0),
+    ("gate", gate.Tailgating, 0.3), ("gate", gate.DoorHeldOpen, 0.1), ("gate", gate.ArmFault, 0.02),
+    ("lift_guard", lift_guard.BlockStarted, 4.0), ("lift_guard", lift_guard.BlockEnded, 4.0),
+    ("lift_guard", lift_guard.Fault, 0.02), ("lift_guard", lift_guard.FaultCleared, 0.02),
+    ("charger", charger.SessionStarted, 5.0), ("charger", charger.Settlement, 5.0),
+    ("charger", charger.Refused, 0.5), ("charger", charger.Fault, 0.03),
+    ("taxi_kiosk", taxi_kiosk.OrderRequested, 6.0), ("taxi_kiosk", taxi_kiosk.OrderSync, 6.0),
+    ("taxi_kiosk", taxi_kiosk.OrderCancel, 1.0), ("taxi_kiosk", taxi_kiosk.OrderPhone, 1.0),
+))
 _B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -159,10 +160,10 @@ def _events(conn: Any, start: datetime, now: datetime) -> int:
 
 
 def _data_sql(etype: str) -> str:
-    if etype == "gate.passage":
+    if etype == gate.PassageData.EVENT.type:
         return ("jsonb_build_object('lane', 'in', 'plate', '沪A' || lpad((x.n % 99999)::text, 5, '0'), "
                 "'decision', 'open')")
-    if etype == "charger.settlement":
+    if etype == charger.Settlement.EVENT.type:
         return "jsonb_build_object('port', 1 + x.n % 10, 'energy_wh', 500 + x.n % 1500, 'amount_fen', 100 + x.n % 400)"
     return "'{}'::jsonb"
 

@@ -87,3 +87,21 @@ def test_migrate_only_command(db_url: str, tmp_path: Path, monkeypatch: pytest.M
         assert current_revision(db.engine) == heads
     finally:
         db.dispose()
+
+
+def test_every_migration_has_its_own_revision_id() -> None:
+    """Two files with one revision id make Alembic keep one of them silently (a fresh database then misses a table,
+    as happened when two branches each added ``lift_guard_0002``)."""
+    import re
+
+    from server.db.migrate import version_locations
+
+    seen: dict[str, Path] = {}
+    for folder in version_locations():
+        for path in sorted(folder.glob("*.py")):
+            m = re.search(r'^revision: str = "([^"]+)"', path.read_text(encoding="utf-8"), re.M)
+            if m is None:
+                continue
+            assert m.group(1) not in seen, f"{path} and {seen[m.group(1)]} both declare revision {m.group(1)}"
+            seen[m.group(1)] = path
+    assert len(seen) >= 10

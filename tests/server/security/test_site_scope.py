@@ -280,12 +280,13 @@ def _bodies(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
 
 
 def _digest(w: World) -> str:
-    """Everything stored except the audit log and sessions (refusals are audited; that is not a change)."""
+    """Everything stored except the audit log and sessions (refusals are audited; that is not a change) and the
+    background jobs' leases (renewed on every tick on PostgreSQL, whatever the request)."""
     srv = w.live.server
     h = hashlib.sha256()
     with srv.db.session() as s:
         for table in Base.metadata.sorted_tables:
-            if table.name in ("audit_log", "web_sessions"):
+            if table.name in ("audit_log", "web_sessions", "job_leases"):
                 continue
             rows = s.execute(select(table)).all()
             h.update(table.name.encode())

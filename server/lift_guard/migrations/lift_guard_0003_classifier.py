@@ -1,7 +1,7 @@
 """lift_guard: the site-trained second stage (labels, classifiers, the crop and classifier of each block)
 
-Revision ID: lift_guard_0002
-Revises: lift_guard_0001
+Revision ID: lift_guard_0003
+Revises: lift_guard_0002
 Create Date: 2026-12-05 11:40:00
 
 Written by hand after ``server/lift_guard/models.py``; the spine's migration test checks that they agree.
@@ -16,8 +16,8 @@ from alembic import op
 
 from server.db.types import JsonType, utc_timestamp
 
-revision: str = "lift_guard_0002"
-down_revision: str | None = "lift_guard_0001"
+revision: str = "lift_guard_0003"
+down_revision: str | None = "lift_guard_0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
