@@ -28,7 +28,7 @@ bench: setup
 ## Mutation testing of the safety and money code (mutmut; score per module to artifacts/mutation.txt).
 ## One module: make mutate MODULE=edge/apps/gate/decision.py
 mutate: setup
-	@$(PY) scripts/mutate.py $(if $(MODULE),--module $(MODULE))
+	@$(PY) scripts/mutate.py $(foreach m,$(MODULE),--module $(m))
 
 ## Each kind's config schema into the contract (linli/contract/config_schemas/), after a change of a config model.
 schemas: setup

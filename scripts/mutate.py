@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Mutation testing of the safety and money code (issue 18): ``make mutate`` [``MODULE=edge/apps/gate/decision.py``].
+"""Mutation testing of the safety and money code (issue 18): ``make mutate`` [``MODULE="a.py b.py"``].
 
 Runs mutmut (configured in ``[tool.mutmut]`` of pyproject.toml: the target modules and the fast unit test files)
 in ``mutants/`` (a copy; the tree is never touched), then scores each module:
@@ -166,13 +166,12 @@ def tracked_state() -> str:
     return r.stdout if r.returncode == 0 else ""
 
 
-def run_mutmut(module: str | None, max_children: int) -> None:
+def run_mutmut(names: list[str], max_children: int) -> None:
+    """``mutmut run`` on these mutant names or patterns (none: every mutant)."""
     mutmut = Path(sys.executable).parent / "mutmut"
-    cmd = [str(mutmut if mutmut.exists() else "mutmut"), "run", "--max-children", str(max_children)]
-    if module:
-        cmd.append(module_name(module) + ".*")
+    cmd = [str(mutmut if mutmut.exists() else "mutmut"), "run", "--max-children", str(max_children), *names]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    print("$", " ".join(cmd), flush=True)
+    print("$", " ".join(cmd[:6]), f"… ({len(names)} names)" if len(names) > 2 else "", flush=True)
     rc = subprocess.run(cmd, env=env, check=False).returncode
     if rc != 0:
         raise MutateError(f"mutmut run failed (exit {rc})")
@@ -180,25 +179,37 @@ def run_mutmut(module: str | None, max_children: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--module", default=os.environ.get("MODULE") or None,
-                    help="one target file, e.g. edge/apps/gate/decision.py (default: every target)")
+    ap.add_argument("--module", action="append", default=None,
+                    help="a target file, e.g. edge/apps/gate/decision.py; may be given more than once (default: "
+                    "every target; MODULE in the environment may list several, space-separated)")
     ap.add_argument("--keep", action="store_true", help="reuse mutants/ and mutmut's cached results")
     ap.add_argument("--max-children", type=int, default=2, help="mutants tested in parallel (default 2)")
     ap.add_argument("--report-only", action="store_true", help="score the results already in mutants/")
+    ap.add_argument("--recheck", action="store_true",
+                    help="keep mutants/ and test again only the mutants of the modules that were not killed (after "
+                    "adding tests: minutes instead of a full run)")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     try:
         targets = load_config()
-        if args.module and args.module not in targets:
-            raise MutateError(f"{args.module} is not a mutation target; targets: {', '.join(targets)}")
-        run = [args.module] if args.module else targets
+        modules = args.module or os.environ.get("MODULE", "").split()
+        unknown = [m for m in modules if m not in targets]
+        if unknown:
+            raise MutateError(f"{', '.join(unknown)}: not a mutation target; targets: {', '.join(targets)}")
+        run = modules or targets
         equivalents = load_equivalents()
         if not args.report_only:
             before = tracked_state()
-            if not args.keep:
+            names = [module_name(m) + ".*" for m in modules]
+            if args.recheck:
+                results = read_results(targets)
+                names = sorted(n for t in run for n, code in results[t].items() if code not in KILLED | TIMEOUT)
+                if not names:
+                    raise MutateError("nothing to check again: every mutant of these modules is killed")
+            elif not args.keep:
                 shutil.rmtree("mutants", ignore_errors=True)
             os.nice(10)
-            run_mutmut(args.module, args.max_children)
+            run_mutmut(names, args.max_children)
             if tracked_state() != before:  # mutmut writes only under mutants/; an edit made meanwhile shows here
                 print("make mutate: WARNING: tracked files changed during the run (edited meanwhile, or written by "
                       "the run): check `git status`", file=sys.stderr)

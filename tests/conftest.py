@@ -70,6 +70,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 SERVICE_FIXTURES = frozenset({"mqtt_broker", "pg_cluster"})
 
 
+@pytest.fixture(autouse=True)
+def _fresh_mock_pins_under_mutmut() -> None:
+    """Under mutmut, a test starts with no mock GPIO pin claimed: mutmut's "forced fail" run (every mutated function
+    raising) can leave pins claimed by a test whose set-up failed half-way, and every mutant tested in a process
+    forked after it would then fail on "pin already in use" — counted as killed."""
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        return
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    if isinstance(Device.pin_factory, MockFactory):
+        Device.pin_factory.reset()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under mutmut (``make mutate``; mutmut sets MUTANT_UNDER_TEST) only the fast unit tests run: tests that use
     the broker or PostgreSQL, or drive Chromium, are deselected, so that a mutation run needs no service and

@@ -292,7 +292,9 @@ class Guard:
         b = ActiveBlock(block_id=new_id(), cls=track.cls, label=track.label, track_id=track.id, started=now,
                         started_wall=self.clock.now(), best_score=track.best_score)
         self.block = b
-        self._enforce()  # the relay goes on here, before the snapshot is encoded
+        # the relay goes on here, before the snapshot is encoded; a veto that arose meanwhile (the door closing at
+        # this instant) ends the block only after it was reported and recorded (_tick → _enforce), in that order
+        self._apply_relay()
         # latency: from the first frame the object was seen on the car floor (it crossed the sill), or from the
         # first frame it was seen at all when it was first seen already inside
         first = track.first_inside_ts if track.first_inside_ts is not None else track.first_ts
@@ -333,7 +335,8 @@ class Guard:
         hold = max(0.0, self.clock.monotonic() - b.started)
         self.releases[reason] += 1
         data = ev.BlockEnded(block_id=b.block_id, reason=reason, hold_s=round(hold, 2), cls=b.cls,
-                             best_score=min(1.0, b.best_score), by=by, note=note[:200] if note else None,
+                             best_score=min(1.0, b.best_score), by=by[:64] if by else by,
+                             note=note[:200] if note else None,
                              fault="max_hold" if reason == "max_hold" else None)
         blobs = None
         if reason == "max_hold":
@@ -350,14 +353,14 @@ class Guard:
         until_wall = self.clock.now() + timedelta(seconds=seconds)
         self.pause = Pause(now + seconds, until_wall, origin, by, reason)
         self._emit(ev.Suppressed(by=by[:64], origin=origin, until=until_wall,  # type: ignore[arg-type]
-                                              minutes=round(seconds / 60, 2), reason=reason,
+                                              minutes=round(seconds / 60, 2), reason=reason[:200] if reason else None,
                                               released_block=released))
 
     def _resume(self, why: str, by: str | None) -> None:
         if self.pause is None:
             return
         self.pause = None
-        self._emit(ev.Resumed(why=why, by=by))  # type: ignore[arg-type]
+        self._emit(ev.Resumed(why=why, by=by[:64] if by else by))  # type: ignore[arg-type]
 
     def _tick(self) -> None:
         now = self.clock.monotonic()
@@ -397,6 +400,11 @@ class Guard:
         if self.block is not None and veto is not None:
             self._end_block(veto, note=", ".join(f"{self.cfg.mode_of(n)}: {n}" for n in self.inhibited())
                             if veto == "inhibit" else None)
+        self._apply_relay()
+
+    def _apply_relay(self) -> None:
+        """Set the relay to what the rules allow now: on only with the door open, no fault, no inhibit input, and a
+        block (or a wiring test) on."""
         door = self.door_open()
         want = (door and not self.faults and not self.inhibited()
                 and (self.block is not None or self._test_until is not None))

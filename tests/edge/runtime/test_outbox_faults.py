@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -27,6 +31,8 @@ from edge.runtime.outbox import (
 from linli.contract import DeviceRef, Event, Kind, Status, sha256_hex
 from linli.provision import Credentials
 
+#: a mutation run (make mutate) runs these tests once per mutant: fewer property examples there
+MUTATION_RUN = "MUTANT_UNDER_TEST" in os.environ
 REF = DeviceRef("t-site", Kind.probe, "obf")
 T = REF.telemetry_topic
 E = REF.event_topic
@@ -474,3 +480,230 @@ def test_token_bucket_burst_refill_and_wait() -> None:
     assert slow.burst == 1.0 and slow.available() == 1
     with pytest.raises(ValueError):
         TokenBucket(0)
+
+
+# --------------------------------------------------------------------------------------------- a damaged file
+def _damage_freelist(path: Path) -> None:
+    """Damage the file where quick_check notices but every row still reads (the free-list count in the header)."""
+    data = bytearray(path.read_bytes())
+    data[36:40] = (5).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_file_whose_rows_all_read_is_queued_again_exactly(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "o.sqlite"
+    clock = Clock()
+    old = Outbox(path, clock=clock)
+    old.enqueue(T, b"t0", qos=0, priority=PRIORITY_TELEMETRY)
+    clock.t += 1.5
+    old.enqueue(E, b"e-retained", retain=True)
+    clock.t += 1
+    old.enqueue(E, b"alarm", priority=PRIORITY_ALARM)
+    old.close()
+    assert not Path(f"{path}-wal").exists()
+    _damage_freelist(path)
+    with caplog.at_level(logging.ERROR, logger="edge.runtime.outbox"):
+        ob = Outbox(path, clock=clock)
+    loss = ob.startup_loss
+    assert loss is not None and (loss.salvaged, loss.lost, loss.error) == (3, 0, "unreadable")
+    assert loss.moved_to.name.startswith("o.sqlite.corrupt-") and loss.moved_to.exists()
+    assert f"outbox {path} was damaged (unreadable): 3 messages recovered, 0 lost" in caplog.messages
+    assert (ob.depth(), ob.lost(), ob.held()) == (3, 0, 0)
+    rows = ob.take(5)
+    assert [(r.priority, r.topic, r.payload, r.qos, r.retain, r.created) for r in rows] == [
+        (PRIORITY_ALARM, E, b"alarm", 1, False, 1_000_002.5),
+        (PRIORITY_EVENT, E, b"e-retained", 1, True, 1_000_001.5),
+        (PRIORITY_TELEMETRY, T, b"t0", 0, False, 1_000_000.0)]
+    assert all(type(r.payload) is bytes and type(r.retain) is bool for r in rows)
+    ob.close()
+    assert Outbox(path).startup_loss is None, "the new file is sound"
+
+
+def test_a_file_that_is_no_database_is_an_unknown_loss(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "o.sqlite"
+    path.write_bytes(b"garbage " * 1000)
+    with caplog.at_level(logging.ERROR, logger="edge.runtime.outbox"):
+        ob = Outbox(path)
+    loss = ob.startup_loss
+    assert loss is not None and (loss.salvaged, loss.lost, loss.error) == (0, None, "file is not a database")
+    assert ob.lost() == 0 and ob.depth() == 0
+    assert any(m.endswith("0 messages recovered, an unknown number lost") for m in caplog.messages)
+
+
+def test_a_partly_readable_file_counts_its_loss_persistently(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    ob = Outbox(path)
+    for i in range(30):
+        ob.enqueue_event(REF, _event(i))
+    ob.close()
+    data = bytearray(path.read_bytes())
+    data[10 * 4096: 10 * 4096 + 12] = b"\xff" * 12  # the header of one of the table's leaf pages
+    path.write_bytes(bytes(data))
+    ob = Outbox(path)
+    loss = ob.startup_loss
+    assert loss is not None and 0 < loss.salvaged < 30 and loss.error != "unreadable"
+    if loss.lost is not None:
+        assert loss.salvaged + loss.lost == 30 and ob.lost() == loss.lost
+    got = [json.loads(r.payload)["data"]["i"] for r in ob.take(30)]
+    assert got == sorted(got) and len(got) == loss.salvaged, "what was read goes again, in its order"
+
+
+def test_a_damaged_file_salvaged_onto_a_full_disk_is_held_in_memory(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "o.sqlite"
+    old = Outbox(path)
+    old.enqueue(E, b"a")
+    old.enqueue(E, b"b")
+    old.close()
+    _damage_freelist(path)
+
+    def full(self: Outbox, batch: list) -> list:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Outbox, "_write", full)
+    ob = Outbox(path, retry_s=0)
+    monkeypatch.undo()
+    assert ob.startup_loss is not None and ob.startup_loss.salvaged == 2
+    assert ob.held() == 2 and ob.failing == "database or disk is full" and ob.depth() == 2
+    ob.retry_pending()
+    assert ob.held() == 0 and ob.failing is None
+    assert [r.payload for r in ob.take(5)] == [b"a", b"b"]
+
+
+def test_defaults(tmp_path: Path) -> None:
+    ob = _ob(tmp_path)
+    assert (ob.max_messages, ob.max_inflight, ob.memory_max, ob.retry_s, ob.bucket.rate, ob.bucket.burst) == (
+        50_000, 20, 1000, 1.0, 50.0, 50.0)
+    assert ob.inflight() == 0 and ob.failing is None and ob.startup_loss is None
+
+
+# ------------------------------------------------------------------------------------- the bookkeeping, as a property
+OPS = st.lists(st.tuples(st.sampled_from(["enqueue0", "enqueue1", "send", "ack", "unmark", "lost", "connected",
+                                          "forget", "reject"]), st.integers(1, 6)), max_size=40)
+
+
+@settings(max_examples=15 if MUTATION_RUN else 40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_in_flight_bookkeeping_stays_consistent(tmp_path_factory: pytest.TempPathFactory,
+                                                 ops: list[tuple[str, int]]) -> None:
+    ob = Outbox(tmp_path_factory.mktemp("ob") / "o.sqlite")
+    stored = 0
+    try:
+        for op, n in ops:
+            if op in ("enqueue0", "enqueue1"):
+                qos = 0 if op == "enqueue0" else 1
+                ob.enqueue(T if qos == 0 else E, b"x", qos=qos, priority=PRIORITY_TELEMETRY if qos == 0 else 1)
+                stored += 1
+            elif op == "send":
+                for r in ob.take(2):
+                    ob.mark_sent(r.id, n, r.qos)  # small ids: reuse is frequent
+            elif op == "ack":
+                stored -= ob.acked([n])
+            elif op == "reject":
+                stored -= ob.rejected(n)
+            elif op == "unmark" and ob._inflight:
+                ob.unmark(sorted(ob._inflight)[n % len(ob._inflight)])
+            elif op == "lost":
+                ob.connection_lost()
+            elif op == "connected":
+                ob.connected()
+            elif op == "forget":
+                ob.forget_inflight()
+            for row, (mid, *_rest) in ob._inflight.items():
+                assert ob._by_mid[mid] == row, "every row in flight is found by its message id"
+            assert ob.depth() == stored == len(_rows(ob.path))
+            assert not {r.id for r in ob.take(100)} & set(ob._inflight), "nothing in flight is handed out twice"
+    finally:
+        ob.close()
+
+
+# --------------------------------------------------------------------------------------------- more exact limits
+def test_the_memory_queue_drops_held_telemetry_before_any_event(tmp_path: Path) -> None:
+    ob = _ob(tmp_path, memory_max=3, retry_s=3600)
+    _fill(ob._db)
+    ob.enqueue(E, b"e0" * 3000)
+    ob.enqueue(T, b"t0", qos=0, priority=PRIORITY_TELEMETRY)
+    ob.enqueue(T, b"t1", qos=0, priority=PRIORITY_TELEMETRY)
+    ob.enqueue(E, b"e1")  # full: t0 goes (telemetry first), not e0 (the oldest)
+    ob.enqueue(E, b"e2")  # full: t1 goes
+    assert (ob.held(), ob.lost()) == (3, 2)
+    _free(ob._db)
+    ob.retry_s = 0
+    ob.retry_pending()
+    assert [p[:2] for p in _send_all(ob)] == [b"e0", b"e1", b"e2"]
+
+
+def test_a_batch_keeps_its_events_after_dropping_its_telemetry(tmp_path: Path) -> None:
+    ob = _ob(tmp_path, memory_max=1, retry_s=3600)
+    _fill(ob._db)
+    ob.enqueue(E, b"e0" * 3000)
+    out = ob._insert([(T, b"t", 0, PRIORITY_TELEMETRY, False), (E, b"e1", 1, PRIORITY_EVENT, False)])
+    assert out == [None, 0], "the telemetry is dropped, the event after it in the batch is still held"
+    assert (ob.held(), ob.lost()) == (1, 2)
+
+
+def test_storage_problems_are_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ob = _ob(tmp_path, memory_max=7, retry_s=0)
+
+    def bad(_r: StorageReport) -> None:
+        raise RuntimeError("listener bug")
+
+    ob.on_storage_report(bad)
+    with caplog.at_level(logging.INFO, logger="edge.runtime.outbox"):
+        _fill(ob._db)
+        ob.enqueue(E, b"x" * 5000)
+        _free(ob._db)
+        ob.retry_pending()
+    assert caplog.messages[:3] == [
+        f"outbox {ob.path}: cannot write (database or disk is full); keeping up to 7 messages in memory until it can",
+        f"outbox {ob.path}: writing again; 1 messages kept in memory were written, 0 lost",
+        "outbox storage listener failed"]
+
+
+def test_room_is_made_by_dropping_several_telemetry_rows_around_several_in_flight(tmp_path: Path) -> None:
+    ob = _ob(tmp_path, max_messages=5)
+    for i in range(5):
+        ob.enqueue(T, f"t{i}".encode(), qos=0, priority=PRIORITY_TELEMETRY)
+    t0, t1 = ob.take(2)
+    ob.mark_sent(t0.id, 1, 0)
+    ob.mark_sent(t1.id, 2, 0)  # two rows in flight: they are not dropped
+    blobs = [b"img-1"]
+    ob.enqueue_event(REF, _event(1, "info", blobs), blobs)  # two rows: two telemetry rows must go
+    assert ob.dropped() == 2 and ob.depth() == 5
+    assert [r.payload[:2] for r in ob.take(10)] == [b"im", b'{"', b"t4"]
+    assert ob.acked([1, 2]) == 2 and ob.depth() == 3
+
+
+def test_expiry_without_a_given_time_uses_the_monotonic_clock(tmp_path: Path) -> None:
+    ob = _ob(tmp_path)
+    ob.enqueue(E, b"a")
+    (r,) = ob.take(1)
+    ob.mark_sent(r.id, 1, 1)
+    assert ob.expire_inflight(3600, since=0.0) == 0 and ob.inflight() == 1
+    assert ob.expire_inflight(0.0, since=0.0, now=time.monotonic() + 1) == 1 and ob.inflight() == 0
+    assert ob.acked([1]) == 0, "an expired row's id is forgotten"
+
+
+def test_a_damaged_file_that_cannot_even_be_opened_is_an_unknown_loss(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "o.sqlite"
+    old = Outbox(path)
+    old.enqueue(E, b"a")
+    old.close()
+    _damage_freelist(path)
+    real = sqlite3.connect
+
+    def connect(database: object, *a: object, **kw: object) -> sqlite3.Connection:
+        if "mode=ro" in str(database):  # the damaged copy: permission denied, a vanished card…
+            raise sqlite3.OperationalError("unable to open database file")
+        return real(database, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    ob = Outbox(path)
+    monkeypatch.undo()
+    loss = ob.startup_loss
+    assert loss is not None and loss.moved_to.name.startswith("o.sqlite.corrupt-")
+    assert (loss.salvaged, loss.lost, loss.error) == (0, None, "unable to open database file")
+    assert ob.depth() == 0 and ob.lost() == 0

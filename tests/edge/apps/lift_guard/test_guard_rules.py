@@ -6,8 +6,12 @@ the relay is on only with the door open and the lift in normal service — each 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +37,8 @@ from edge.vision import HealthState, Track
 from linli.contract import EventData
 from linli.contract import lift_guard as ev
 
+#: a mutation run (make mutate) runs these tests once per mutant: fewer property examples there
+MUTATION_RUN = "MUTANT_UNDER_TEST" in os.environ
 # mock pins of this module (released after every test)
 DOOR, FIRE, INSPECTION, RELAY, READBACK = 20, 21, 22, 23, 24
 T0 = 1000.0
@@ -65,6 +71,7 @@ class Rig:
     events: list[tuple[EventData, list[bytes]]] = field(default_factory=list)
     seq: int = 0
     healthy_contact: bool = True  # the read-back contact follows the coil (tests of a bad relay turn it off)
+    cleanup: ExitStack = field(default_factory=ExitStack)
 
     # the lift controller's side of the pins
     def door_open(self) -> None:
@@ -111,42 +118,51 @@ def bike(tid: int = 1, score: float = 0.9, *, cls: str = "ebike", missed: int = 
 
 
 def make_rig(tmp_path: Path, **over: Any) -> Rig:
+    """A guard on its pins; every part is released by :func:`close_rig`, and at once if building fails (pins
+    left claimed would break every later test in this process)."""
     cfg = LiftGuardConfig.model_validate({
         "inhibit_inputs": [{"input": "fire", "mode": "fire_recall"}, {"input": "inspection", "mode": "inspection"}],
         "max_hold_s": 60, "max_hold_cooldown_s": 30, **over})
     setup_pin_factory("mock")
-    board = PinBoard()
-    relay = Relay("door_hold", RelayConfig(pin=RELAY, readback_pin=READBACK))
-    door = Input("door_open", InputConfig(pin=DOOR, pull_up=True, bounce_ms=0))
-    inhibits = {name: Input(name, InputConfig(pin=pin, pull_up=True, active_state=True, bounce_ms=0))
-                for name, pin in (("fire", FIRE), ("inspection", INSPECTION))}
-    speaker = Speaker(SpeakerConfig(backend="record"))
-    clock = FakeClock()
-    rig_events: list[tuple[EventData, list[bytes]]] = []
-    guard = Guard(cfg, relay, door, inhibits, Prompter(cfg.voice, speaker),
-                  lambda data, blobs: rig_events.append((data, blobs)), EvidenceStore(tmp_path / "snap", 30), clock,
-                  logging.getLogger("test.lift"), model="ssd-test")
-    rig = Rig(guard, relay, door, inhibits, board, clock, speaker, rig_events)
-    coil_on, coil_off = relay.on, relay.off
+    with ExitStack() as stack:
+        board = PinBoard()
+        relay = Relay("door_hold", RelayConfig(pin=RELAY, readback_pin=READBACK))
+        stack.callback(relay.close)
+        door = Input("door_open", InputConfig(pin=DOOR, pull_up=True, bounce_ms=0))
+        stack.callback(door.close)
+        inhibits = {}
+        for name, pin in (("fire", FIRE), ("inspection", INSPECTION)):
+            inhibits[name] = Input(name, InputConfig(pin=pin, pull_up=True, active_state=True, bounce_ms=0))
+            stack.callback(inhibits[name].close)
+        speaker = Speaker(SpeakerConfig(backend="record"))
+        stack.callback(speaker.close)
+        clock = FakeClock()
+        rig_events: list[tuple[EventData, list[bytes]]] = []
+        guard = Guard(cfg, relay, door, inhibits, Prompter(cfg.voice, speaker),
+                      lambda data, blobs: rig_events.append((data, blobs)), EvidenceStore(tmp_path / "snap", 30),
+                      clock, logging.getLogger("test.lift"), model="ssd-test")
+        rig = Rig(guard, relay, door, inhibits, board, clock, speaker, rig_events)
+        coil_on, coil_off = relay.on, relay.off
 
-    def on() -> None:  # a healthy relay's contact follows its coil (within ms: at once here)
-        coil_on()
-        if rig.healthy_contact:
-            follow_readback(rig)
+        def on() -> None:  # a healthy relay's contact follows its coil (within ms: at once here)
+            coil_on()
+            if rig.healthy_contact:
+                follow_readback(rig)
 
-    def off() -> None:
-        coil_off()
-        if rig.healthy_contact:
-            follow_readback(rig)
+        def off() -> None:
+            coil_off()
+            if rig.healthy_contact:
+                follow_readback(rig)
 
-    relay.on, relay.off = on, off  # type: ignore[method-assign]
-    door.on_change(guard.door_changed)
-    for inp in inhibits.values():
-        inp.on_change(guard.inhibit_changed)
-    for pin in (FIRE, INSPECTION):
-        board.set_input(pin, False)  # normal service
-    board.set_input(READBACK, False)  # read-back contact open
-    rig.door_close()
+        relay.on, relay.off = on, off  # type: ignore[method-assign]
+        door.on_change(guard.door_changed)
+        for inp in inhibits.values():
+            inp.on_change(guard.inhibit_changed)
+        for pin in (FIRE, INSPECTION):
+            board.set_input(pin, False)  # normal service
+        board.set_input(READBACK, False)  # read-back contact open
+        rig.door_close()
+        rig.cleanup = stack.pop_all()
     return rig
 
 
@@ -158,11 +174,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 def close_rig(r: Rig) -> None:
-    r.relay.close()
-    r.door.close()
-    for inp in r.inhibits.values():
-        inp.close()
-    r.speaker.close()
+    r.cleanup.close()
 
 
 def follow_readback(r: Rig) -> None:
@@ -274,12 +286,14 @@ def test_door_closing_while_held_drops_the_relay_at_once_and_ends_the_block(rig:
 def test_the_door_callback_drops_the_relay_even_when_the_guard_is_busy(rig: Rig) -> None:
     start_block(rig)
     with rig.guard._lock:  # another thread holds the guard (a frame being processed)
-        import threading
         t = threading.Thread(target=rig.guard.door_changed, args=("door_open", False), daemon=True)
         t.start()
-        t.join(0.5)
+        deadline = time.monotonic() + 5
+        while rig.relay.is_on and time.monotonic() < deadline:
+            time.sleep(0.001)
         assert not rig.relay.is_on, "the relay dropped before the guard's lock was taken"
-    t.join(2)
+        assert t.is_alive(), "the callback is still waiting for the guard"
+    t.join(5)
 
 
 # ------------------------------------------------------------------------------------------------ lift modes
@@ -676,7 +690,8 @@ STEP = st.sampled_from(["door_open", "door_close", "fire_on", "fire_off", "bike"
                         "release", "resume", "fault", "clear_fault", "test"])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25 if MUTATION_RUN else 60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEP, min_size=1, max_size=25))
 def test_the_relay_is_on_only_with_the_door_open_in_normal_service_without_fault(
         tmp_path: Path, steps: list[str]) -> None:
@@ -703,3 +718,326 @@ def test_the_relay_is_on_only_with_the_door_open_in_normal_service_without_fault
         assert len(r.of(ev.BlockEnded)) in (started, started - 1)
     finally:
         close_rig(r)
+
+
+# ------------------------------------------------------------------------------------------------ exact figures
+def test_view_rounds_hold_and_scores_exactly(rig: Rig) -> None:
+    start_block(rig, score=0.87654)
+    rig.clock.t += 3.14159
+    v = rig.guard.view()
+    assert v["block"]["hold_s"] == 3.1 and v["block"]["best_score"] == 0.877
+    assert v["seen"] == [("ebike", 0.88)]
+    assert v["block"]["started"] == WALL0
+
+
+def test_a_wiring_test_pulse_is_not_blocking(rig: Rig) -> None:
+    rig.door_open()
+    rig.guard.test_relay(2)
+    assert rig.relay.is_on and rig.guard.state() == "watching"
+
+
+def test_each_fault_is_counted_and_its_figures_rounded(rig: Rig) -> None:
+    rig.guard.set_fault("covered", "lens covered", luma=42.04, contrast=12.36)
+    rig.guard.set_fault("frozen", "same picture")
+    assert rig.guard.fault_count == 2
+    covered = rig.of(ev.Fault)[0]
+    assert (covered.luma, covered.contrast) == (42.0, 12.4)
+
+
+def test_faults_are_logged_for_the_installer(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="test.lift"):
+        rig.guard.set_fault("black", "picture black")
+        rig.guard.clear_fault("black", by="维修")
+        rig.guard.set_fault("frozen", "same picture")
+        rig.guard.clear_fault("frozen")
+    assert [r.getMessage() for r in caplog.records] == [
+        "fault black: picture black (relay released)", "fault black cleared by 维修",
+        "fault frozen: same picture (relay released)", "fault frozen cleared"]
+
+
+def test_releases_are_logged_with_who(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    b = start_block(rig)
+    rig.clock.t += 1.25
+    with caplog.at_level(logging.INFO, logger="test.lift"):
+        rig.guard.release("王工", "mqtt", 1, None)
+    assert f"release {b.block_id}: remote after 1.2 s by 王工" in [r.getMessage() for r in caplog.records]
+
+
+def test_clearing_another_fault_keeps_the_readback_timer(rig: Rig) -> None:
+    rig.healthy_contact = False
+    rig.guard.set_fault("black", "picture black")
+    rig.board.set_input(READBACK, True)  # welded: reads closed while the coil is off
+    rig.advance(0)
+    rig.advance(0.3)
+    rig.guard.clear_fault("black")
+    rig.advance(0.2)  # 0.5 s since the mismatch was first seen
+    assert "relay_mismatch" in rig.guard.faults
+
+
+def test_a_mismatch_still_there_after_staff_cleared_it_comes_back_after_the_settle_time(rig: Rig) -> None:
+    rig.healthy_contact = False
+    rig.board.set_input(READBACK, True)
+    rig.advance(0)
+    rig.advance(READBACK_SETTLE_S)
+    assert "relay_mismatch" in rig.guard.faults
+    assert rig.guard.clear_fault("relay_mismatch", by="维修")
+    rig.advance(0.1)  # still welded: the timer starts again
+    assert "relay_mismatch" not in rig.guard.faults
+    rig.advance(READBACK_SETTLE_S)
+    assert "relay_mismatch" in rig.guard.faults and len(rig.of(ev.Fault)) == 2
+
+
+def test_reconfigure_takes_new_classes_and_region(rig: Rig) -> None:
+    cfg = rig.guard.cfg.model_copy(update={"classes": rig.guard.cfg.classes.model_copy(
+        update={"acting": ["ebike", "battery"]})})
+    rig.guard.reconfigure(cfg)
+    rig.door_open()
+    rig.frame(bike(cls="battery"))
+    assert rig.relay.is_on and rig.guard.block is not None and rig.guard.block.cls == "battery"
+    [(_, blobs)] = [(d, bl) for d, bl in rig.events if isinstance(d, ev.BlockStarted)]
+    assert blobs and blobs[0][:2] == b"\xff\xd8", "the snapshot is still drawn (classes and region in place)"
+
+
+def test_the_relay_is_released_before_the_release_is_reported(rig: Rig) -> None:
+    seen: list[tuple[str, bool]] = []
+    emit = rig.guard.emit
+    rig.guard.emit = lambda data, blobs: (seen.append((type(data).__name__, rig.relay.is_on)), emit(data, blobs))
+    start_block(rig)
+    rig.advance(60)  # the longest hold: a snapshot is encoded before the event, the door must already be free
+    assert ("BlockEnded", False) in seen and ("BlockStarted", True) in seen
+
+
+def test_hold_time_and_counters_are_exact(rig: Rig) -> None:
+    rig.door_open()
+    rig.frame(bike())
+    rig.frame()  # cleared in the same instant: held 0 s
+    rig.clock.t += 1
+    rig.frame(bike(tid=2))
+    rig.clock.t += 1.2371
+    rig.frame()
+    assert [e.hold_s for e in rig.of(ev.BlockEnded)] == [0.0, 1.24]
+    assert rig.guard.releases == {"cleared": 2} and rig.guard.blocks == 2
+
+
+def test_scores_above_one_and_long_notes_are_clipped_to_the_contract(rig: Rig) -> None:
+    start_block(rig, score=1.3, best=1.3)
+    rig.guard.release("x" * 100, "local", 0.12345, "y" * 300)
+    [e] = rig.of(ev.BlockEnded)
+    assert e.best_score == 1.0 and e.note == "y" * 200
+    [s] = rig.of(ev.Suppressed)
+    assert s.by == "x" * 64 and s.minutes == 0.12
+    b = rig.of(ev.BlockStarted)[0]
+    assert b.score == 1.0 and b.scores == [0.65, 1.0]
+
+
+def test_the_evidence_record_is_closed_with_the_release(rig: Rig) -> None:
+    b = start_block(rig)
+    rig.clock.t += 2.5
+    rig.guard.release("王工", "mqtt", 1, None)
+    [rec] = rig.guard.evidence.recent()
+    assert rec.block_id == b.block_id and rec.jpeg is not None
+    assert (rec.data["open"], rec.data["reason"], rec.data["hold_s"], rec.data["by"]) == (False, "remote", 2.5, "王工")
+
+
+def test_the_longest_hold_picture_is_the_last_frame_annotated(rig: Rig) -> None:
+    from edge.vision.detection import Detection
+
+    rig.door_open()
+    t = bike()
+    t.detection = Detection("motorcycle", 0.9, (10.0, 10.0, 30.0, 40.0), "ebike")
+    res = FrameResult(seq=1, ts=rig.clock.t, width=64, height=48, health=HealthState(), detected=True, tracks=[t],
+                      detections=[t.detection])
+    image = np.full((48, 64, 3), 90, np.uint8)
+    rig.guard.on_frame(res, image)
+    b = rig.of(ev.BlockStarted)[0]
+    assert [(o.cls, o.label, o.track) for o in b.objects] == [("ebike", "motorcycle", 1)]
+    rig.advance(60)
+    [(_, blobs)] = [(d, bl) for d, bl in rig.events if isinstance(d, ev.BlockEnded)]
+    expected = rig.guard._snapshot(image, res, f"{rig.clock.now().isoformat(timespec='seconds')} max hold 60s")
+    assert blobs == [expected]
+    plain = rig.guard._snapshot(image, None, f"{rig.clock.now().isoformat(timespec='seconds')} max hold 60s")
+    assert plain is not None and plain != expected, "the boxes are drawn"
+
+
+def test_no_picture_means_no_blob_not_an_empty_one(rig: Rig) -> None:
+    rig.door_open()
+    res = FrameResult(seq=1, ts=rig.clock.t, width=64, height=48, health=HealthState(), detected=True,
+                      tracks=[bike()])
+    rig.guard.on_frame(res, np.zeros((0, 0, 3), np.uint8))  # a picture that cannot be encoded
+    assert rig.relay.is_on
+    rig.advance(60)
+    assert [bl for _, bl in rig.events if _.__class__ in (ev.BlockStarted, ev.BlockEnded)] == [[], []]
+
+
+def test_a_long_staff_name_is_clipped_in_every_event_not_refused(rig: Rig) -> None:
+    start_block(rig)
+    rig.guard.release("x" * 100, "mqtt", 1, None)
+    assert rig.guard.resume("z" * 100) == {"was_paused": True}
+    assert rig.of(ev.BlockEnded)[0].by == "x" * 64 and rig.of(ev.Resumed)[0].by == "z" * 64
+
+
+def test_reconfigure_draws_the_new_region_on_the_snapshot(rig: Rig) -> None:
+    from edge.vision import Region, annotate, to_jpeg
+
+    region = rig.guard.cfg.region.model_copy(update={"polygon": [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9)]})
+    cfg = rig.guard.cfg.model_copy(update={"region": region})
+    rig.guard.reconfigure(cfg)
+    rig.door_open()
+    image = np.full((48, 64, 3), 60, np.uint8)
+    res = FrameResult(seq=1, ts=rig.clock.t, width=64, height=48, health=HealthState(), detected=True,
+                      tracks=[bike()])
+    rig.guard.on_frame(res, image)
+    [(_, blobs)] = [(d, bl) for d, bl in rig.events if isinstance(d, ev.BlockStarted)]
+    caption = f"{WALL0.isoformat(timespec='seconds')} ebike 0.90"
+    expected = to_jpeg(annotate(image, [], ["ebike"], Region(region), caption), cfg.snapshots.quality,
+                       cfg.snapshots.max_width)
+    assert blobs[0] == expected
+
+
+# ------------------------------------------------------------------------------------------------ pictures and figures
+def _wide_frame(rig: Rig, box: tuple[float, float, float, float], score: float = 0.9) -> tuple[FrameResult, Any]:
+    from edge.vision.detection import Detection
+
+    t = bike(score=score)
+    t.box = box
+    t.detection = Detection("motorcycle", score, box, "ebike")
+    res = FrameResult(seq=1, ts=rig.clock.t, width=400, height=200, health=HealthState(), detected=True, tracks=[t],
+                      detections=[t.detection])
+    image = np.full((200, 400, 3), 90, np.uint8)
+    image[:, ::7] = 200  # some detail to encode
+    return res, image
+
+
+def _width(jpeg: bytes) -> int:
+    import cv2
+
+    return int(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape[1])
+
+
+def test_snapshot_and_crop_are_shrunk_to_the_largest_width(tmp_path: Path) -> None:
+    r = make_rig(tmp_path, snapshots={"max_width": 160, "quality": 70})
+    try:
+        r.door_open()
+        res, image = _wide_frame(r, (20.0, 20.0, 380.0, 190.0), score=1.3)
+        r.guard.on_frame(res, image)
+        [(b, blobs)] = [(d, bl) for d, bl in r.events if isinstance(d, ev.BlockStarted)]
+        assert len(blobs) == 2 and b.crop is True
+        assert _width(blobs[0]) == 160 and _width(blobs[1]) == 160
+        caption = f"{WALL0.isoformat(timespec='seconds')} ebike 1.30"
+        assert blobs[0] == r.guard._snapshot(image, res, caption), "the boxes of this frame are drawn"
+        assert [o.score for o in b.objects] == [1.0], "a detector score above 1 is clipped to the contract"
+    finally:
+        close_rig(r)
+
+
+def test_no_crop_for_a_box_too_small_and_no_error_logged(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    rig.door_open()
+    res, image = _wide_frame(rig, (10.0, 10.0, 11.0, 11.0))
+    with caplog.at_level(logging.ERROR, logger="test.lift"):
+        rig.guard.on_frame(res, image)
+    [(b, blobs)] = [(d, bl) for d, bl in rig.events if isinstance(d, ev.BlockStarted)]
+    assert len(blobs) == 1 and b.crop is False
+    assert not caplog.records
+
+
+def test_a_failing_crop_or_snapshot_is_logged_and_the_block_goes_on(rig: Rig, monkeypatch: pytest.MonkeyPatch,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    import edge.apps.lift_guard.guard as guard_mod
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise ValueError("bad picture")
+
+    monkeypatch.setattr(guard_mod, "crop", broken)
+    monkeypatch.setattr(guard_mod, "annotate", broken)
+    rig.door_open()
+    res, image = _wide_frame(rig, (20.0, 20.0, 380.0, 190.0))
+    with caplog.at_level(logging.ERROR, logger="test.lift"):
+        rig.guard.on_frame(res, image)
+    assert rig.relay.is_on
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == ["snapshot failed", "crop failed"]
+
+
+def test_latency_figures_are_rounded_and_bounded(rig: Rig) -> None:
+    rig.guard.latencies_ms = [float(i) for i in range(200)]
+    rig.door_open()
+    rig.frame(bike(inside_s=0.43217))
+    assert rig.guard.last_latency_ms == 432.2
+    assert len(rig.guard.latencies_ms) == 200 and rig.guard.latencies_ms[0] == 1.0
+    assert rig.guard.latencies_ms[-1] == pytest.approx(432.17)
+
+
+def test_a_battery_block_speaks_the_battery_words(rig: Rig) -> None:
+    cfg = rig.guard.cfg.model_copy(update={"classes": rig.guard.cfg.classes.model_copy(
+        update={"acting": ["ebike", "battery"]})})
+    rig.guard.reconfigure(cfg)
+    rig.door_open()
+    rig.frame(bike(cls="battery"))
+    assert rig.speaker.wait_idle(5)
+    assert rig.speaker.history[0].text == "电动车电池禁止带入电梯，请立即带出。"
+
+
+def test_release_log_without_a_name_and_evidence_hold_rounding(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    b = start_block(rig)
+    rig.clock.t += 1.2371
+    with caplog.at_level(logging.INFO, logger="test.lift"):
+        rig.frame()
+    assert f"release {b.block_id}: cleared after 1.2 s" in caplog.messages
+    [rec] = rig.guard.evidence.recent()
+    assert rec.data["hold_s"] == 1.24
+
+
+def test_the_block_event_carries_exact_figures_and_the_evidence_record_opens(rig: Rig,
+                                                                              caplog: pytest.LogCaptureFixture) -> None:
+    from edge.vision.detection import Detection
+
+    rig.guard.classifier = "cls-v3@abc"
+    rig.guard.model = "m" * 300
+    t = bike(score=0.9, age_s=1.23456, inside_s=0.43217)
+    t.window = deque([0.123456, 0.9])
+    t.verdict = "ebike"
+    t.detection = Detection("motorcycle", 0.9, (10.0, 10.0, 30.0, 40.0), "ebike")
+    strays = [Detection("person", 0.5, (1.0, 1.0, 5.0, 5.0), "person") for _ in range(59)]
+    res = FrameResult(seq=1, ts=rig.clock.t, width=64, height=48, health=HealthState(), detected=True, tracks=[t],
+                      detections=[t.detection, *strays])
+    rig.door_open()
+    with caplog.at_level(logging.WARNING, logger="test.lift"):
+        rig.guard.on_frame(res, np.full((48, 64, 3), 90, np.uint8))
+    [b] = rig.of(ev.BlockStarted)
+    assert (b.classifier, b.verdict, b.model) == ("cls-v3@abc", "ebike", "m" * 200)
+    assert b.scores == [0.1235, 0.9] and b.track_s == 1.23 and b.latency_ms == 432.2 and b.seen_ms == 1234.6
+    assert len(b.objects) == 50 and b.objects[0].track == 1 and b.objects[1].track is None
+    assert caplog.messages == [f"block {b.block_id}: ebike 0.90 (relay on 432 ms after it stood on the car floor, "
+                               "1235 ms after first sight)"]
+    [rec] = rig.guard.evidence.recent()
+    assert rec.data["open"] is True and rec.data["block_id"] == b.block_id and rec.data["cls"] == "ebike"
+    assert rec.data["objects"][0]["box"] == list(t.detection.normalised(64, 48))
+
+
+def test_a_block_whose_door_closed_in_the_same_instant_says_the_relay_is_not_on(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    rig.door_open()
+    reads = iter([True])
+    monkeypatch.setattr(rig.guard, "door_open", lambda: next(reads, False))  # open when checked, closed after
+    with caplog.at_level(logging.WARNING, logger="test.lift"):
+        rig.frame(bike())
+    [b] = rig.of(ev.BlockStarted)
+    assert b.relay is False and not rig.relay.is_on
+    assert "(relay NOT on 400 ms after" in caplog.messages[0]
+    assert rig.kinds() == ["BlockStarted", "BlockEnded"], "reported in order: the block, then its end"
+    assert rig.of(ev.BlockEnded)[0].reason == "door_closed"
+    [rec] = rig.guard.evidence.recent()
+    assert (rec.data["open"], rec.data["reason"]) == (False, "door_closed"), "the evidence record is closed too"
+
+
+def test_no_snapshot_means_no_crop_flag_and_no_blobs(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge.apps.lift_guard.guard as guard_mod
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise ValueError("bad picture")
+
+    monkeypatch.setattr(guard_mod, "annotate", broken)
+    rig.door_open()
+    res, image = _wide_frame(rig, (20.0, 20.0, 380.0, 190.0))
+    rig.guard.on_frame(res, image)
+    [(b, blobs)] = [(d, bl) for d, bl in rig.events if isinstance(d, ev.BlockStarted)]
+    assert b.crop is False and blobs == []
