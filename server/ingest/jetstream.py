@@ -144,8 +144,9 @@ class JetStreamLink:
             if msg is None:
                 return False
             self._acks.append(msg)
+            first = len(self._acks) == 1  # the acker is woken once per flush, not once per message of a batch
         loop, wake = self._loop, self._ack_wake
-        if loop is not None and wake is not None:
+        if first and loop is not None and wake is not None:
             loop.call_soon_threadsafe(wake.set)
         return True
 
