@@ -188,9 +188,9 @@ class Tariff(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     version: int = Field(1, ge=1, title="Version", description="Raised with every change; bills name it.")
-    mode: str = Field("time_tiers", pattern="^(time_tiers|energy_tou|coin_time|free)$", title="Billing mode",
-                      description="time_tiers | energy_tou | coin_time | free (for card and app sessions; "
-                                  "coins always buy coin_minutes each).")
+    mode: BillingMode = Field("time_tiers", title="Billing mode",
+                              description="time_tiers | energy_tou | coin_time | free (for card and app sessions; "
+                                          "coins always buy coin_minutes each).")
     tiers: list[PowerTier] = Field(default_factory=lambda: list(DEFAULT_TIERS), title="Power tiers")
     tou: list[TouBand] = Field(default_factory=lambda: list(DEFAULT_TOU), title="Time-of-use bands")
     coin_yuan: float = Field(1.0, gt=0, title="元 per coin")

@@ -24,6 +24,8 @@ import jsonschema
 from server.web.schema_form import _simple
 
 PREFIX = "cfg."
+#: the name of a row of a mapping (a gate's lane "in"), a field of its own in the row
+KEY = "_name"
 #: the boolean switch's positions (the empty one keeps the device's own value)
 SWITCH = ("", "1", "0")
 
@@ -40,13 +42,16 @@ class Text:
 @dataclass(frozen=True)
 class ConfigField:
     path: tuple[str, ...]
-    input: str                                  # number | switch | select | text | lines | json
+    input: str                                  # number | switch | select | text | lines | json | rows
     title: Text
     description: Text
     schema: dict[str, Any]                      # the resolved property schema (range, enum, items …)
     unit: Text | None = None
     options: tuple[tuple[str, Text], ...] = ()  # select: value → name
     default: Any = None
+    row: dict[str, Any] | None = None           # rows: the resolved schema of one row (a section)
+    keyed: bool = False                         # rows of a mapping (each row has a name), not of a list
+    defs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def form_name(self) -> str:
@@ -78,6 +83,26 @@ class ConfigField:
             return next((name.zh for v, name in self.options if v == str(d)), str(d))
         return _plain(d)
 
+    def rows(self, text: Mapping[str, str]) -> list[ConfigGroup]:
+        """A rows field's sections: one per row in the text, and an empty one to add a row."""
+        assert self.row is not None
+        prefix = self.form_name + "."
+        used = {int(k[len(prefix):].split(".", 1)[0]) for k in text
+                if k.startswith(prefix) and k[len(prefix):].split(".", 1)[0].isdigit()}
+        return [self.row_group(i) for i in range(max(used, default=-1) + 2)]
+
+    def row_group(self, i: int) -> ConfigGroup:
+        assert self.row is not None
+        path = (*self.path, str(i))
+        g = _item(path, self.row, self.defs)
+        assert isinstance(g, ConfigGroup)
+        n = Text(f"第 {i + 1} 项", f"Item {i + 1}")
+        items = list(g.items)
+        if self.keyed:
+            items.insert(0, ConfigField((*path, KEY), "text", Text("名称", "Name"), Text("", ""),
+                                        {"type": "string", "minLength": 1, "maxLength": 64}))
+        return ConfigGroup(path, n, Text("", ""), items)
+
     def default_text(self, lang: str) -> str:
         if self.input == "select":
             return next((name.text(lang) for v, name in self.options if v == str(self.default)), "")
@@ -96,6 +121,12 @@ class ConfigGroup:
     @property
     def anchor(self) -> str:
         return "cfg-" + "-".join(self.path)
+
+    def has_any(self, names: Mapping[str, Any]) -> bool:
+        """Whether one of these form fields (with something in it) lies in this section, rows included: the page
+        opens such a section."""
+        prefix = PREFIX + ".".join(self.path) + "."
+        return any(n.startswith(prefix) and v for n, v in names.items())
 
     def fields(self) -> Iterator[ConfigField]:
         for item in self.items:
@@ -146,6 +177,12 @@ def _item(path: tuple[str, ...], raw: dict[str, Any], defs: dict[str, Any]) -> C
         return ConfigField(input="text", **common)
     if kind == "array" and _is_scalar(_simple(prop.get("items", {}), defs)):
         return ConfigField(input="lines", **common)
+    for key, keyed in (("items", False), ("additionalProperties", True)):
+        sub = prop.get(key)
+        if kind == ("object" if keyed else "array") and isinstance(sub, dict):
+            row = _simple(sub, defs)
+            if row.get("type") == "object" and "properties" in row:  # a list (or mapping) of sections: rows
+                return ConfigField(input="rows", row=row, keyed=keyed, defs=defs, **common)
     return ConfigField(input="json", **common)
 
 
@@ -165,7 +202,14 @@ def prefill(root: ConfigGroup, overrides: Mapping[str, Any] | None) -> dict[str,
             value = value.get(key) if isinstance(value, Mapping) else None
         if value is None:
             continue
-        if f.input == "switch":
+        if f.input == "rows":
+            items = ([{**v, KEY: k} for k, v in value.items()] if f.keyed and isinstance(value, Mapping)
+                     else value if isinstance(value, list) else [])
+            for i, item in enumerate(items):
+                g = f.row_group(i)
+                out.update(prefill(ConfigGroup((), g.title, g.description, [g]),
+                                   _nest(g.path, item if isinstance(item, Mapping) else {})))
+        elif f.input == "switch":
             out[f.form_name] = "1" if value else "0"
         elif f.input == "lines" and isinstance(value, list):
             out[f.form_name] = "\n".join(str(v) for v in value)
@@ -174,6 +218,13 @@ def prefill(root: ConfigGroup, overrides: Mapping[str, Any] | None) -> dict[str,
         else:
             out[f.form_name] = _plain(value)
     return out
+
+
+def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    out: Any = value
+    for key in reversed(path):
+        out = {key: out}
+    return dict(out)
 
 
 def _plain(value: Any) -> str:
@@ -228,6 +279,13 @@ def _checked(f: ConfigField, value: Any, defs: Mapping[str, Any]) -> Any:
     """A whole list or mapping, checked against the field's schema (with the schema's definitions)."""
     schema = {**f.schema, "$defs": defs}
     err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    if err is not None and err.validator == "required" and isinstance(err.instance, dict):
+        name = next(str(p) for p in err.validator_value if p not in err.instance)
+        prop = (err.schema.get("properties") or {}).get(name, {}) if isinstance(err.schema, dict) else {}
+        zh, en = prop.get("x-title-zh", prop.get("title", name)), prop.get("title", name)
+        at = [p for p in err.absolute_path if isinstance(p, int)]
+        row = (f"第 {at[0] + 1} 项", f"item {at[0] + 1} ") if at else ("", "")
+        raise ConfigFormError({f.form_name: Text(f"{row[0]}缺少“{zh}”", f"{row[1]}lacks “{en}”".capitalize())})
     if err is not None:
         where = "".join(f"[{p}]" for p in err.absolute_path)
         raise ConfigFormError({f.form_name: Text(f"不符合要求{where}：{err.message}",
@@ -268,6 +326,33 @@ def _value(f: ConfigField, text: str, defs: Mapping[str, Any]) -> Any:
     return _checked(f, value, defs)
 
 
+def _rows(f: ConfigField, text: Mapping[str, str], defs: Mapping[str, Any]) -> Any:
+    """A rows field's value (None when no row is filled): a list, or a mapping by each row's name; checked
+    against the field's schema. Every wrong field of every row is named."""
+    rows: list[dict[str, Any]] = []
+    errors: dict[str, Text] = {}
+    for g in f.rows(text):
+        try:
+            row = values({"$defs": defs}, ConfigGroup((), g.title, g.description, [g]), text)
+        except ConfigFormError as exc:
+            errors.update(exc.errors)
+            continue
+        for key in g.path:
+            row = row.get(key, {})
+        if row:
+            rows.append(row)
+    if errors:
+        raise ConfigFormError(errors)
+    if not rows:
+        return None
+    if f.keyed:
+        names = [r.pop(KEY, "") for r in rows]
+        if "" in names or len(set(names)) != len(names):
+            raise ConfigFormError({f.form_name: Text("每一项都要有不同的名称", "every item needs a name of its own")})
+        return _checked(f, dict(zip(names, rows, strict=True)), defs)
+    return _checked(f, rows, defs)
+
+
 def values(schema: Mapping[str, Any], root: ConfigGroup, text: Mapping[str, str]) -> dict[str, Any]:
     """The overrides document from the form's text (empty fields left out), every field checked; a
     ConfigFormError lists every wrong field at once."""
@@ -275,6 +360,18 @@ def values(schema: Mapping[str, Any], root: ConfigGroup, text: Mapping[str, str]
     errors: dict[str, Text] = {}
     defs = schema.get("$defs", {})
     for f in root.fields():
+        if f.input == "rows":
+            try:
+                value = _rows(f, text, defs)
+            except ConfigFormError as exc:
+                errors.update(exc.errors)
+                continue
+            if value is not None:
+                node = out
+                for key in f.path[:-1]:
+                    node = node.setdefault(key, {})
+                node[f.path[-1]] = value
+            continue
         raw = text.get(f.form_name, "")
         raw = raw.strip() if f.input not in ("lines", "json") else raw.strip("\n\r\t ")
         if raw == "":

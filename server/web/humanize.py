@@ -136,6 +136,19 @@ def is_raw_error(text: str) -> bool:
     return bool(_RAW_ERROR.search(text))
 
 
+#: Who did something, when it was not a person signed in: the server's own services and the residents' pay flow.
+_ACTORS: dict[str, Label] = {
+    "system": Label("系统", "System"),
+    "server": Label("系统", "System"),
+    "settings": Label("系统设置", "Settings file"),
+    "resident:pay": Label("住户（扫码支付）", "Resident (paid by QR code)"),
+    "server:gate-sync": Label("系统（名单同步）", "System (list sync)"),
+    "server:billing": Label("系统（计费）", "System (billing)"),
+}
+#: Prefixed actors with an id: ``rollout:12`` → 软件更新批次 12.
+_ACTOR_PREFIXES: dict[str, Label] = {"rollout": Label("软件更新批次", "Software rollout")}
+
+
 @dataclass(frozen=True)
 class Humanizer:
     lang: Lang = "zh"
@@ -181,6 +194,21 @@ class Humanizer:
             return "—"
         lab = self._lookup(kind, "states", key) or VALUES.get(key)
         return self._text(lab) or self._fallback(key)
+
+    def actor(self, who: str | None) -> str:
+        """Who sent a command, changed a config or wrote a log line: a person's sign-in name as it is, the server's
+        own services and the residents' pay flow in words (never ``resident:pay``)."""
+        if not who:
+            return "—"
+        lab = _ACTORS.get(who)
+        if lab is not None:
+            return lab.text(self.lang)
+        head, sep, tail = who.partition(":")
+        if sep and head in _ACTOR_PREFIXES:
+            return f"{_ACTOR_PREFIXES[head].text(self.lang)} {tail}"
+        if sep:  # an unknown service name: its words, not its key
+            return self._fallback(head)
+        return who
 
     def command(self, kind: str | None, name: str) -> str:
         kinds = [kind] if kind in _KINDS else list(_KINDS)

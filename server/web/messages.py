@@ -229,6 +229,9 @@ OPS_MESSAGES: dict[str, tuple[str, str]] = {
     "cfg_default": ("默认", "default"),
     "cfg_lines": ("每行一项", "one per line"),
     "cfg_json": ("整项以 JSON 填写", "the whole value as JSON"),
+    "cfg_rows": ("填写了任何一项，就以这些项替换设备的整个列表；清空一项即删除它；最后的空白项用来添加。",
+                 "Once any item is filled in, these items replace the device's whole list; clear an item to remove "
+                 "it; the last, empty one adds one."),
     "cfg_bad_n": ("有 {n} 项需要修改，其余填写内容已保留。", "{n} fields need a change; everything typed is kept."),
     "cfg_no_schema": ("此类设备没有可远程修改的配置。", "This kind of device has no remote config."),
     "config_push": ("下发配置", "Push config"),

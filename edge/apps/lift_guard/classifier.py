@@ -24,8 +24,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from edge.apps.base import Emit
 from edge.vision.detector import resolve_path
 from edge.vision.second_stage import SecondStage, SecondStageConfig
@@ -126,6 +124,8 @@ class ClassifierSlot:
         if cached.is_file():
             return cached.read_bytes()
         assert cfg.url is not None
+        import httpx  # only a download needs it: a lift agent never loads it otherwise (~6 MB on a Pi)
+
         wait = RETRY_S[0]
         while self._current(gen):
             try:

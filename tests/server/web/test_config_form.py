@@ -54,12 +54,16 @@ def test_charger_form_shapes_and_values() -> None:
     assert by["cfg.meter.protocol"].input == "select"
     assert dict(by["cfg.meter.protocol"].options)["modbus"].zh == "Modbus RTU"
     assert by["cfg.cards_allowed"].input == "lines"
-    assert by["cfg.tariff.tiers"].input == "json"
+    assert by["cfg.tariff.tiers"].input == "rows"  # a list of sections: one fieldset per item, not JSON
     got = values(schema, root, {"cfg.limits.port_max_w": "500", "cfg.ports": " 4 ", "cfg.meter.protocol": "modbus",
                                 "cfg.cards_allowed": "12345\n\n67890\n", "cfg.coin_window_s": "",
-                                "cfg.tariff.tiers": '[{"max_w": 300, "yuan_per_hour": 0.5}]'})
+                                "cfg.tariff.tiers.0.max_w": "300", "cfg.tariff.tiers.0.yuan_per_hour": "0.5",
+                                "cfg.tariff.tiers.1.max_w": "", "cfg.tariff.tiers.2.max_w": "800",
+                                "cfg.tariff.tiers.2.yuan_per_hour": "1"})
     assert got == {"limits": {"port_max_w": 500.0}, "ports": 4, "meter": {"protocol": "modbus"},
-                   "cards_allowed": ["12345", "67890"], "tariff": {"tiers": [{"max_w": 300, "yuan_per_hour": 0.5}]}}
+                   "cards_allowed": ["12345", "67890"],
+                   "tariff": {"tiers": [{"max_w": 300, "yuan_per_hour": 0.5}, {"max_w": 800, "yuan_per_hour": 1.0}]}}
+    assert len(by["cfg.tariff.tiers"].rows({"cfg.tariff.tiers.2.max_w": "800"})) == 4  # and one to add
     text = prefill(root, got)  # the overrides in force come back as the form's text
     assert values(schema, root, text) == got
 
@@ -70,19 +74,38 @@ def test_every_wrong_field_is_named() -> None:
     root = form(schema)
     with pytest.raises(ConfigFormError) as exc:
         values(schema, root, {"cfg.limits.port_max_w": "5000", "cfg.ports": "2.5", "cfg.meter.protocol": "x",
-                              "cfg.coin_window_s": "abc", "cfg.tariff.tiers": "[{", "cfg.limits.full_w": "0",
+                              "cfg.coin_window_s": "abc", "cfg.tariff.tiers.0.max_w": "x", "cfg.limits.full_w": "0",
                               "cfg.mcu_lost_after_s": "nan"})
     err = exc.value.errors
     assert err["cfg.limits.port_max_w"].zh == "不能大于 3500 瓦" and "3500" in err["cfg.limits.port_max_w"].en
     assert err["cfg.ports"].zh == "请填整数"
     assert err["cfg.meter.protocol"].zh == "请从列表中选择"
     assert err["cfg.coin_window_s"].zh == "请填数字"
-    assert "JSON" in err["cfg.tariff.tiers"].zh
+    assert err["cfg.tariff.tiers.0.max_w"].zh == "请填整数"  # a row's field is named like any other
     assert err["cfg.limits.full_w"].zh.startswith("不能小于 1")
     assert err["cfg.mcu_lost_after_s"].zh == "请填数字"
     with pytest.raises(ConfigFormError) as exc:  # a whole list is checked against the field's schema
-        values(schema, root, {"cfg.tariff.tiers": '[{"max_w": -1, "yuan_per_hour": 1}]'})
-    assert "[0][max_w]" in exc.value.errors["cfg.tariff.tiers"].zh
+        values(schema, root, {"cfg.tariff.tiers.0.yuan_per_hour": "1"})
+    assert exc.value.errors["cfg.tariff.tiers"].zh == "第 1 项缺少“功率上限”"
+    with pytest.raises(ConfigFormError) as exc:  # a JSON box (a mapping of simple values) is checked too
+        values(config_schema("lift_guard") or {}, form(config_schema("lift_guard") or {}),
+               {"cfg.confirm.per_class": '{"battery": "high"}'})
+    assert "cfg.confirm.per_class" in exc.value.errors
+
+
+def test_rows_of_a_mapping_have_names() -> None:
+    schema = config_schema("gate")
+    assert schema is not None
+    root = form(schema)
+    lane = {"cfg.lanes.0._name": "in", "cfg.lanes.0.direction": "entry", "cfg.lanes.0.open_relay": "barrier_in",
+            "cfg.lanes.0.loop": "loop_in", "cfg.lanes.0.card_format.number": "hex"}
+    got = values(schema, root, lane)
+    assert got == {"lanes": {"in": {"direction": "entry", "open_relay": "barrier_in", "loop": "loop_in",
+                                    "card_format": {"number": "hex"}}}}
+    assert prefill(root, got) == lane  # the overrides in force come back as rows
+    with pytest.raises(ConfigFormError) as exc:
+        values(schema, root, {**lane, "cfg.lanes.0._name": ""})
+    assert exc.value.errors["cfg.lanes"].zh == "每一项都要有不同的名称"
 
 
 def test_switch_is_three_way() -> None:

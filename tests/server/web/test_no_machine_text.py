@@ -20,13 +20,14 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
+from sqlalchemy import update
 
 from linli import contract
 from linli.contract import Kind, new_id, utcnow
 from linli.testing import TestBroker
 from server.alerts.service import raise_alert
 from server.app import create_app
-from server.db.models import Device, Event, Telemetry
+from server.db.models import Command, Device, Event, Telemetry
 from server.security import public_reason
 from server.testing import LiveServer, make_settings, running, user_entries
 
@@ -36,6 +37,8 @@ DOTTED = re.compile(r"(?<![\w./@:-])[a-z][a-z0-9]*(?:\.[a-z_][a-z0-9_]*)+\b(?![.
 SNAKE = re.compile(r"(?<![\w./@:-])[a-z][a-z0-9]*_[a-z0-9_]+\b(?![./-]\w)")
 LITERAL = re.compile(r"\b(?:None|True|False)\b")
 PY_ERROR = re.compile(r"\[Errno \d+\]|\b[A-Z][A-Za-z]*(?:Error|Exception)\b|Traceback")
+#: A service's name as the server stores it (``resident:pay``, ``server:billing``), not a time or a URL.
+ACTOR = re.compile(r"(?<![\w/])[a-z]+:[a-z][a-z0-9-]*\b")
 #: English words that are machine states/levels when they show on a Chinese page.
 ENGLISH_ON_ZH = re.compile(r"\b(?:online|offline|idle|charging|blocking|alarm|warning|info|received|dispatched|"
                            r"handled|verified|closed|entry|exit|resident|visitor|blacklist|running|stopping|"
@@ -90,7 +93,7 @@ def visible_text(html: str) -> str:
 
 def machine_text(text: str, lang: str) -> list[str]:
     """The raw identifiers found in a text people read."""
-    found = [m.group(0) for rx in (DOTTED, SNAKE, LITERAL, PY_ERROR) for m in rx.finditer(text)]
+    found = [m.group(0) for rx in (DOTTED, SNAKE, LITERAL, PY_ERROR, ACTOR) for m in rx.finditer(text)]
     if lang == "zh":
         found += [m.group(0) for m in ENGLISH_ON_ZH.finditer(text)]
     return found
@@ -98,11 +101,12 @@ def machine_text(text: str, lang: str) -> list[str]:
 
 def test_detector_finds_machine_text_and_leaves_people_text_alone() -> None:
     bad = ("事件 gate.passage", "故障 mcu_lost", "p3_w 120", "mcu_ok True", "p1_wh None",
-           "[Errno 2] No such file or directory", "ValueError: bad", "状态 idle")
+           "[Errno 2] No such file or directory", "ValueError: bad", "状态 idle", "发送者 resident:pay",
+           "server:gate-sync")
     for text in bad:
         assert machine_text(visible_text(f"<p>{text}</p>"), "zh"), text
     good = ("3 号端口功率 120 W", "控制板正常：是", "下载 linli-0.3.0.tar.gz", "admin@example.org",
-            "沪A12345 · 2026-12-05 09:00:00")
+            "沪A12345 · 2026-12-05 09:00:00", "http://192.168.1.10:8601", "时间 12:30")
     for text in good:
         assert not machine_text(visible_text(f"<p>{text}</p>"), "zh"), text
     assert not machine_text(visible_text('<a href="/gate.passage/x_y" title="p3_w">车辆通行</a>'), "zh")
@@ -168,6 +172,11 @@ def world(mqtt_broker: TestBroker, tmp_path_factory: pytest.TempPathFactory) -> 
             assert root.post(f"/api/v1/workorders/{oid}/steps/note", json={"note": "看过了"}).status_code == 200
             r = root.post(f"/api/v1/devices/{SITE}/probe/probe-1/commands", json={"name": "ping"})
             assert r.status_code == 202, r.text
+            r = root.post(f"/api/v1/devices/{SITE}/charger/charger-1/commands",
+                          json={"name": "stop", "args": {"port": 1}})
+            assert r.status_code == 202, r.text
+            with w.live.server.db.session() as s:  # as the residents' pay flow sends it
+                s.execute(update(Command).where(Command.id == r.json()["id"]).values(by="resident:pay"))
         yield w
 
 

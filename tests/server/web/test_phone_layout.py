@@ -50,7 +50,7 @@ NOT_PAGES = {
 }
 #: GET pages only a flow reaches (made by the world below): a resident's payment, a kiosk's call
 FLOWS = ("/pay/sim/{prepay_id}", "/r/o/{key}", "/taxi/orders/{order_id}")
-SITE = "west"
+SITE = "phone-west"  # its own site: the shared broker keeps its devices retained for later tests
 PILE_GAUGES = {"mcu_ok": True, "meter_ok": True, "smoke": False, "tariff_version": 1, "p1_state": "idle",
                "p2_state": "charging", "p2_w": 820.0}
 
@@ -233,6 +233,9 @@ def test_config_form_on_a_phone(world: dict[str, Any]) -> None:
         form.locator("input[name='cfg.ports']").fill("4")
         form.locator("#sec-cfg-meter > summary").click()
         form.locator("select[name='cfg.meter.protocol']").select_option("modbus")
+        form.locator("#sec-cfg-tariff > summary").click()  # a list of sections: one fieldset per item
+        form.locator("input[name='cfg.tariff.tiers.0.max_w']").fill("400")
+        form.locator("input[name='cfg.tariff.tiers.0.yuan_per_hour']").fill("0.8")
         form.locator("input[name=reason]").fill("调低单口功率")
         form.locator("button[type=submit]").click()
         err = page.locator("[data-field='cfg.limits.port_max_w'] .field-err")
@@ -243,6 +246,8 @@ def test_config_form_on_a_phone(world: dict[str, Any]) -> None:
         assert form.locator("input[name='cfg.ports']").input_value() == "4"
         assert form.locator("select[name='cfg.meter.protocol']").input_value() == "modbus"
         assert form.locator("input[name=reason]").input_value() == "调低单口功率"
+        assert form.locator("input[name='cfg.tariff.tiers.0.yuan_per_hour']").input_value() == "0.8"
+        assert form.locator("input[name='cfg.tariff.tiers.1.max_w']").input_value() == ""  # one more to add
         assert not pile.messages(pile.ref.config_desired_topic)  # nothing sent
         findings = [str(f) for f in check_phone(page, "config form with an error")]
         assert not findings, "\n".join(findings)
@@ -254,7 +259,8 @@ def test_config_form_on_a_phone(world: dict[str, Any]) -> None:
         got = wait_for(lambda: pile.messages(pile.ref.config_desired_topic), what="desired config at the pile")
         desired = decode(Channel.config_desired, got[-1][1])
         assert isinstance(desired, ConfigDesired) and desired.by == "maint"
-        assert desired.overrides == {"ports": 4, "limits": {"port_max_w": 500.0}, "meter": {"protocol": "modbus"}}
+        assert desired.overrides == {"ports": 4, "limits": {"port_max_w": 500.0}, "meter": {"protocol": "modbus"},
+                                     "tariff": {"tiers": [{"max_w": 400, "yuan_per_hour": 0.8}]}}
         page.goto(f"{ls.url}/devices/{pile.ref.key}?lang=en")  # the overrides in force fill the form again
         form = page.locator("#config-form")
         assert form.locator("input[name='cfg.limits.port_max_w']").input_value() == "500"
