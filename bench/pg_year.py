@@ -25,7 +25,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -140,8 +139,9 @@ def _estimate(s: Any, table: str, model: Any) -> int:
     """Row count: exact on SQLite, the planner's estimate on PostgreSQL (counting a year of rows takes seconds)."""
     if s.get_bind().dialect.name == "postgresql":
         n = s.scalar(text("SELECT coalesce((SELECT sum(c.reltuples) FROM pg_inherits i JOIN pg_class c "
-                          "ON c.oid = i.inhrelid WHERE i.inhparent = CAST(:t AS regclass)), "
-                          "(SELECT reltuples FROM pg_class WHERE relname = :t))::bigint"), {"t": table})
+                          "ON c.oid = i.inhrelid WHERE i.inhparent = CAST(CAST(:parent AS text) AS regclass)), "
+                          "(SELECT reltuples FROM pg_class WHERE relname = CAST(:plain AS text)))::bigint"),
+                     {"parent": table, "plain": table})
         return max(int(n or 0), 0)
     return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
@@ -170,7 +170,7 @@ def run(quick: bool = False, url: str | None = None, generate_data: bool = True,
     :func:`measure_dashboard_queries` plus ``generated`` (what was built) and ``generate_s``."""
     from bench.pg_year_data import generate, private_cluster
 
-    with private_cluster(url, Path(tempfile.mkdtemp(prefix="linli-pgyear-"))) as db_url:
+    with private_cluster(url) as db_url:
         built: dict[str, Any] = {}
         t0 = time.perf_counter()
         if generate_data:
@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", help="an existing PostgreSQL database (default: a private throw-away cluster)")
     p.add_argument("--no-generate", action="store_true", help="measure the data already in --url")
     p.add_argument("--repeat", type=int, default=None)
-    p.add_argument("--sites", type=int, default=None, help="compounds of 20 devices (default 100; --quick 10)")
-    p.add_argument("--days", type=int, default=None, help="days of data (default 365; --quick 75)")
+    p.add_argument("--sites", type=int, default=None, help="compounds of 20 devices (default 100; --quick 5)")
+    p.add_argument("--days", type=int, default=None, help="days of data (default 365; --quick 62)")
     args = p.parse_args(argv)
     res = run(args.quick, args.url, not args.no_generate, args.sites, args.days, args.repeat)
     if res["generated"]:

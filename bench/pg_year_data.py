@@ -7,7 +7,7 @@ telemetry for the last 90 days (the default ``retention.telemetry_days``) at one
 Devices send telemetry every 30 s; the fleet's reporting-rate panel asks "did this device report that day" by
 index probes, so its cost does not grow with the telemetry rate (see ``server/dashboards/fleet.py``).
 Run alone it times the build: ``python bench/pg_year_data.py [--quick]`` (last line ``RESULT generate_s=…``).
-``quick``: 10 compounds (200 devices), 75 days (three calendar months), telemetry every 30 minutes.
+``quick``: 5 compounds (100 devices), 62 days (three calendar months), telemetry every 30 minutes.
 
 Loading takes a superuser (the foreign-key triggers are off while it runs, as in ``pg_restore``). The database
 is migrated first (``server.db.migrate.upgrade``), so the data lands in the monthly partitions the
@@ -93,8 +93,8 @@ def generate(url: str, quick: bool = False, now: datetime | None = None, sites: 
     """Fill the (empty) PostgreSQL database at ``url``; returns what was made. ``sites`` (20 devices each) and
     ``days`` override the full or quick size."""
     load_all_models()
-    sites = sites or (10 if quick else 100)
-    days = days or (75 if quick else 365)
+    sites = sites or (5 if quick else 100)
+    days = days or (62 if quick else 365)
     tele_days, tele_step_min = min(days, 90), 30
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     start = now - timedelta(days=days)
@@ -213,11 +213,12 @@ def _kind_tables(conn: Any) -> dict[str, int]:
 
 
 @contextmanager
-def private_cluster(url: str | None, root: Path) -> Iterator[str]:
-    """``url`` as it is, or a throw-away PostgreSQL cluster under ``root`` (removed afterwards)."""
+def private_cluster(url: str | None) -> Iterator[str]:
+    """``url`` as it is, or a throw-away PostgreSQL cluster in a temporary folder (removed afterwards)."""
     if url:
         yield url
         return
+    root = Path(tempfile.mkdtemp(prefix="linli-pgyear-"))
     root.chmod(0o755)
     cluster = PostgresCluster(root / "cluster")
     try:
@@ -229,10 +230,10 @@ def private_cluster(url: str | None, root: Path) -> Iterator[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="10 compounds, 75 days")
+    p.add_argument("--quick", action="store_true", help="5 compounds, 62 days")
     p.add_argument("--url", help="an empty PostgreSQL database (default: a private throw-away cluster)")
     args = p.parse_args(argv)
-    with private_cluster(args.url, Path(tempfile.mkdtemp(prefix="linli-pgyear-"))) as url:
+    with private_cluster(args.url) as url:
         t0 = time.perf_counter()
         made = generate(url, quick=args.quick)
         took = time.perf_counter() - t0

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, exists, func, literal, select, true, union_all
+from sqlalchemy import case, func, literal, select, true, union_all
 from sqlalchemy.orm import Session
 
 from linli.contract import Kind, utcnow
@@ -40,9 +40,11 @@ def reporting_rate(q: PanelQuery, kind: Kind | None = None) -> ChartData:
                                                                    UtcDateTime()).label("lo"),
                               literal(PanelQuery(q.session, q.user, d, d).end, UtcDateTime()).label("hi"))
                        for i, d in enumerate(q.days)]).subquery("days")
-    sent = exists().where(Telemetry.device_id == Device.id, Telemetry.ts >= days.c.lo, Telemetry.ts < days.c.hi)
-    stmt = select(days.c.i, Device.kind, func.count()).select_from(Device).join(days, true()).where(sent) \
-        .group_by(days.c.i, Device.kind)
+    # a correlated probe with LIMIT 1 (not EXISTS, which the planner may turn into a join over every row)
+    sent = (select(literal(1)).where(Telemetry.device_id == Device.id, Telemetry.ts >= days.c.lo,
+                                     Telemetry.ts < days.c.hi).limit(1).correlate(Device, days).scalar_subquery())
+    stmt = select(days.c.i, Device.kind, func.count()).select_from(Device).join(days, true()) \
+        .where(sent.is_not(None)).group_by(days.c.i, Device.kind)
     reg = select(Device.kind, Device.first_seen)
     if kind is not None:
         stmt = stmt.where(Device.kind == kind.value)

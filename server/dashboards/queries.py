@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Date, Select, String, cast, func, literal_column, or_, select
 
 from linli.contract import Kind
 from server.dashboards.registry import ChartData, PanelQuery, Series
@@ -20,7 +20,9 @@ def local_day(q: PanelQuery, col: Any) -> ColumnElement[Any]:
     """``col`` (a UTC timestamp) as its Shanghai calendar day ``YYYY-MM-DD``. Shanghai has kept UTC+8 without
     daylight saving since 1991, so SQLite's fixed offset is exact."""
     if q.session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("Asia/Shanghai", col), literal_column("'YYYY-MM-DD'"))
+        # the UTC wall time plus 8 h, as a date, as text (ISO: the engine sets DateStyle): half the cost of
+        # to_char(timezone('Asia/Shanghai', …)) on the hundreds of thousands of rows a fortnight holds
+        return cast(cast(func.timezone("UTC", col) + literal_column("interval '8 hours'"), Date), String)
     return func.date(col, "+8 hours")
 
 
@@ -63,10 +65,13 @@ def events_per_day(q: PanelQuery, kind: Kind | None = None, types: str | Iterabl
                    where: Iterable[Any] = ()) -> ChartData:
     """Events per Shanghai day in the range, one series per ``split`` value (or a single ``series_name``)."""
     day = local_day(q, Event.ts)
-    key: Any = {"kind": Device.kind, "type": Event.type, "device": Device.device, "site": Device.site,
-                "severity": Event.severity}.get(split or "", literal_column(f"'{series_name}'"))
+    keys: dict[str, Any] = {"kind": Device.kind, "type": Event.type, "device": Device.device, "site": Device.site,
+                            "severity": Event.severity}
+    key: Any = keys.get(split or "", literal_column(f"'{series_name}'"))
+    # a constant series name is not grouped by (PostgreSQL refuses a constant in GROUP BY)
     stmt = (select(day, key, func.count()).select_from(Event).join(Device, Event.device_id == Device.id)
-            .where(Event.ts >= q.start, Event.ts < q.end, *where).group_by(day, key))
+            .where(Event.ts >= q.start, Event.ts < q.end, *where)
+            .group_by(day, *([key] if (split or "") in keys else [])))
     if kind is not None:
         stmt = stmt.where(Device.kind == Kind(kind).value)
     if severity is not None:

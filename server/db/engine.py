@@ -25,6 +25,7 @@ def make_engine(cfg: DatabaseSettings) -> Engine:
     elif url.get_backend_name() == "postgresql":
         kwargs["pool_size"] = cfg.pool_size
         kwargs["max_overflow"] = cfg.pool_size
+        kwargs["connect_args"] = {"options": "-c DateStyle=ISO,YMD"}  # dates as text are YYYY-MM-DD
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         busy_ms = cfg.sqlite_busy_timeout_ms

@@ -60,7 +60,6 @@ class BarrierLogic:
     passed: int = 0
     last_activity: float = 0.0
     stuck_reported: bool = False
-    arm_fault_reported: bool = False
 
     # ------------------------------------------------------------------ queries
     def closing(self, now: float) -> bool:
@@ -85,8 +84,7 @@ class BarrierLogic:
             self.authorised = self.passed = 0
         self.authorised += 1
         self.arm_up = True
-        self.open_requested_at = now
-        self.arm_fault_reported = False
+        self.open_requested_at = now  # watched for the arm-up input until it rises or the fault is told (once)
         self.last_activity = now
         return step
 
@@ -116,8 +114,10 @@ class BarrierLogic:
             return step
         self.occupied_since = None
         self.passed += 1
-        if self.authorised >= 1 and self.passed > self.authorised:
-            step.alarms.append(Alarm("tailgating", "more_vehicles_than_openings", self.passed, self.authorised))
+        if self.passed > self.authorised:
+            if self.authorised >= 1:
+                step.alarms.append(Alarm("tailgating", "more_vehicles_than_openings", self.passed, self.authorised))
+            self.authorised = self.passed  # told once: the extra vehicle does not use up the next opening
         if self.passed >= self.authorised:
             self.arm_up = False  # the barrier closes by itself behind the last authorised car
         return step
@@ -138,11 +138,10 @@ class BarrierLogic:
                 and now - self.occupied_since >= self.loop_stuck_s:
             self.stuck_reported = True
             step.alarms.append(Alarm("loop_stuck", "occupied_too_long", seconds=round(now - self.occupied_since, 1)))
-        if self.has_arm_input and self.open_requested_at is not None and not self.arm_fault_reported:
+        if self.has_arm_input and self.open_requested_at is not None:
             if self.arm_up_input:
                 self.open_requested_at = None
             elif now - self.open_requested_at >= self.arm_timeout_s:
-                self.arm_fault_reported = True
                 self.open_requested_at = None
                 step.alarms.append(Alarm("arm_fault", "did_not_open", seconds=self.arm_timeout_s))
         if self._auto_close_pending() and now - self.last_activity >= self.auto_close_s:  # type: ignore[operator]

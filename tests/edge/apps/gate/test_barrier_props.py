@@ -10,7 +10,8 @@ The rules (module doc and the developers' guide):
 - ``close`` pulses the close relay for ``close_pulse_s``; it is refused without a close relay and with a vehicle on
   the loop (the arm is never closed on an occupied loop).
 - A vehicle arriving on the loop during a close pulse cuts the close relay and lifts the arm again.
-- A vehicle leaving the loop is one passage; more passages than openings (with at least one opening) is tailgating.
+- A vehicle leaving the loop is one passage; more passages than openings (with at least one opening) is tailgating,
+  told once per extra vehicle: the extra vehicle does not use up a later opening.
   The arm comes down by itself behind the last authorised vehicle.
 - Arm fault: the arm-up input did not rise within ``arm_timeout_s`` of an opening (once per opening), or the arm came
   down while a vehicle was on the loop. Stuck loop: occupied for ``loop_stuck_s`` (once per occupancy).
@@ -109,8 +110,10 @@ class Model:
         self.occupied_at = None
         self.passages += 1
         alarms = []
-        if self.openings > 0 and self.passages > self.openings:
-            alarms.append(Alarm("tailgating", "more_vehicles_than_openings", self.passages, self.openings))
+        if self.passages > self.openings:
+            if self.openings > 0:
+                alarms.append(Alarm("tailgating", "more_vehicles_than_openings", self.passages, self.openings))
+            self.openings = self.passages
         if self.passages >= self.openings:
             self.arm_commanded_up = False
         return [], alarms
@@ -232,10 +235,10 @@ def test_states() -> None:
     logic.loop(True, 2)
     assert logic.state(2) == "vehicle"
     logic.loop(False, 3)
-    assert logic.state(3) == "closed"  # it closes by itself behind the authorised car
+    assert logic.state(3) == "closed" and logic.arm_up is False  # it closes by itself behind the authorised car
     logic.open(4)
     logic.close(5)
-    assert [logic.state(t) for t in (5, 5.99, 6)] == ["closing", "closing", "closed"]
+    assert [logic.state(t) for t in (5, 5.99, 6)] == ["closing", "closing", "closed"] and logic.arm_up is False
     assert logic.tick(6).actions == [] and logic.closing_until is None
 
 
@@ -260,12 +263,14 @@ def test_open_during_a_close_pulse_cuts_the_close_relay_first() -> None:
 
 
 def test_close_refusals() -> None:
-    with pytest.raises(BarrierRefused, match="no close relay"):
+    with pytest.raises(BarrierRefused) as exc:
         BarrierLogic().close(0)
+    assert str(exc.value) == "this lane has no close relay (the barrier closes by itself once the car is through)"
     logic = BarrierLogic(has_close=True)
     logic.loop(True, 0)
-    with pytest.raises(BarrierRefused, match="occupied loop"):
+    with pytest.raises(BarrierRefused) as exc:
         logic.close(1)
+    assert str(exc.value) == "a vehicle is on the loop: the arm is never closed on an occupied loop"
     assert not logic.closing(1)
 
 
@@ -279,13 +284,17 @@ def test_tailgating_counts_openings_and_passages_of_one_busy_spell() -> None:
     assert logic.state(5) == "closed"
     logic.loop(True, 6)
     assert logic.loop(False, 7).alarms == [Alarm("tailgating", "more_vehicles_than_openings", 3, 2)]
-    # exactly the window later the spell goes on; a moment after, it starts again
+    # exactly the window later the spell goes on (the counts go on); a moment after, it starts again
     logic.open(37)
-    logic.loop(True, 38)
-    assert logic.loop(False, 39).alarms == [Alarm("tailgating", "more_vehicles_than_openings", 4, 3)]
-    logic.open(69.5)
-    logic.loop(True, 70)
-    assert logic.loop(False, 71).alarms == []
+    for t in (38, 40):
+        logic.loop(True, t)
+        step = logic.loop(False, t + 1)
+    assert step.alarms == [Alarm("tailgating", "more_vehicles_than_openings", 5, 4)]
+    logic.open(71.5)
+    for t in (72, 74):
+        logic.loop(True, t)
+        step = logic.loop(False, t + 1)
+    assert step.alarms == [Alarm("tailgating", "more_vehicles_than_openings", 2, 1)]
 
 
 def test_a_car_without_any_opening_is_not_tailgating() -> None:
@@ -577,3 +586,33 @@ def test_pins_loop_without_a_close_relay(hal: Hal) -> None:
     assert b.occupied and loops == [True] and b.state() == "vehicle"
     board.set_input(5, False)
     assert not b.occupied and loops == [True, False]
+
+
+def test_after_a_tailgater_the_next_opening_counts_for_its_own_car() -> None:
+    # a tailgater is told once; it must not use up the next opening: that car passes without an alarm, and an
+    # opening whose car does not come is auto-closed (the arm used to stay up for good)
+    logic = BarrierLogic(has_close=True, auto_close_s=10, tailgate_window_s=30, close_pulse_s=1)
+    logic.open(0)
+    for t in (1, 3):
+        logic.loop(True, t)
+        step = logic.loop(False, t + 1)
+    assert step.alarms == [Alarm("tailgating", "more_vehicles_than_openings", 2, 1)]
+    logic.open(5)
+    logic.loop(True, 6)
+    assert logic.loop(False, 7).alarms == [] and logic.state(7) == "closed"
+    logic.open(8)
+    assert logic.tick(18).actions == ["close_pulse"]
+
+
+def test_a_car_through_without_an_opening_does_not_use_up_the_next_one() -> None:
+    # a car through the lane without an opening (arm raised by hand, a loop triggered by something else) is not
+    # tailgating; the next opening is still its own car's
+    logic = BarrierLogic(has_close=True, auto_close_s=10, tailgate_window_s=30, close_pulse_s=1)
+    logic.loop(True, 0)
+    assert logic.loop(False, 1).alarms == []
+    logic.open(2)
+    logic.loop(True, 3)
+    assert logic.loop(False, 4).alarms == []
+    logic.open(5)
+    assert logic.tick(14.75).actions == []
+    assert logic.tick(15).actions == ["close_pulse"]
