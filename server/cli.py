@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from linli.logs import setup_logging as _setup_logging
@@ -63,6 +64,12 @@ def main(args: argparse.Namespace) -> int:
     if h.tls_cert_file is not None and h.tls_key_file is not None:
         tls = {"ssl_certfile": str(h.tls_cert_file), "ssl_keyfile": str(h.tls_key_file)}
     app = create_app(settings)
+    # Everything imported and built so far lives as long as the process: move it out of the garbage collector's
+    # generations. Otherwise each full collection walks that whole heap (SQLAlchemy, pydantic, FastAPI, every kind),
+    # and ingest, which allocates many short-lived objects per message, triggers them often: profiling one worker
+    # storing 3,000 events in PostgreSQL, those pauses were a third of its time (1,400 → 2,700–3,000 events/s).
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(app, log_level=settings.log_level.lower(), log_config=None,
                             access_log=settings.log_level == "DEBUG", **tls)
     try:

@@ -144,8 +144,9 @@ class JetStreamLink:
             if msg is None:
                 return False
             self._acks.append(msg)
+            first = len(self._acks) == 1  # the acker is woken once per flush, not once per message of a batch
         loop, wake = self._loop, self._ack_wake
-        if loop is not None and wake is not None:
+        if first and loop is not None and wake is not None:
             loop.call_soon_threadsafe(wake.set)
         return True
 
@@ -172,12 +173,13 @@ class JetStreamLink:
             self.on_state(up)
 
     async def _main(self) -> None:
-        self._stop = asyncio.Event()
+        self._stop = stopping = asyncio.Event()
         self._ack_wake = asyncio.Event()
 
         async def disconnected() -> None:
             await self._set_state(False)
-            log.warning("NATS: connection lost; reconnecting")
+            if not stopping.is_set():  # not our own close on stop
+                log.warning("NATS: connection lost; reconnecting")
 
         async def reconnected() -> None:
             await self._set_state(True)
@@ -227,9 +229,17 @@ class JetStreamLink:
             for t in tasks:
                 t.cancel()
             await self._flush_acks(nc)
+            # flush (a PING answered) puts the last acknowledgements on the server; then close. Not drain(): it
+            # waits for the pull subscription's pending messages to be handed on (up to its 30 s drain timeout), but
+            # the sink is paused, so that only held the worker's stop up past stop()'s join, leaving the
+            # connection open after the server had stopped. What was fetched and not acknowledged is redelivered.
             try:
-                await nc.drain()
+                await nc.flush(timeout=2)
             except Exception:  # the cluster may be gone already
+                pass
+            try:
+                await nc.close()
+            except Exception:
                 pass
             await self._set_state(False)
 

@@ -4,6 +4,7 @@ leaves its messages to the other, and the server's commands still reach devices 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,3 +91,6 @@ def test_two_workers_share_the_consumer_and_store_each_event_once(cluster: NatsC
         more = [d.event().id for _ in range(20)]
         wait_for(lambda: stored(ls1.server, *more) == len(more), 30, what="events after a worker left")
         d.close()
+    # a stopped server's NATS connection is closed and its link thread gone (drain() used to outlive the stop)
+    left = [t.name for t in threading.enumerate() if t.name == "linli-jetstream"]
+    assert not left, f"{len(left)} JetStream link(s) still running after their server stopped"
