@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +40,17 @@ def make_engine(cfg: DatabaseSettings) -> Engine:
             cur.close()
 
     return engine
+
+
+def write_lock(session: Session) -> None:
+    """On SQLite, take the database's write lock for this transaction now (waiting up to busy_timeout).
+
+    Needed before a SAVEPOINT whose reads lead to writes: a SAVEPOINT opens the transaction at once, its first read
+    fixes the snapshot, and if another connection commits before the first write SQLite refuses the upgrade with
+    SQLITE_BUSY_SNAPSHOT ("database is locked") without waiting — a work order or an ingested message would fail
+    on a merely busy database. A write statement that changes nothing takes the lock first. PostgreSQL: nothing."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE devices SET id = id WHERE 0"))
 
 
 class Database:

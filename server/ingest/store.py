@@ -20,6 +20,7 @@ from sqlalchemy.sql.dml import Insert
 
 from linli import contract
 from linli.contract import Channel, ContractError, DeviceRef
+from server.db.engine import write_lock
 from server.db.models import Blob, Command, Device, DeviceConfig, Event, Telemetry
 from server.db.types import UtcDateTime, json_safe
 from server.ingest.registry import HandlerRegistry, IngestContext
@@ -242,6 +243,7 @@ def store_batch(session: Session, items: list[Parsed], env: StoreEnv, now: datet
     With ``isolate`` each message's writes and handlers run in a SAVEPOINT of their own, so a message whose handler
     (or row) fails is rejected alone and the others are stored in the same transaction. Ingest first tries without
     (one transaction, fastest) and, only if that fails, again with."""
+    write_lock(session)  # savepoints read then write: on SQLite hold the write lock from the start
     ids = resolve_devices(session, (it.ref for it in items), now, env.devices, new_devices)
     outcomes: list[Outcome | None] = [None] * len(items)
     event_idx: list[int] = []

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from linli.contract import NAME_RE, Kind, utcnow
 from server.audit import audit
 from server.auth import User
+from server.db.engine import write_lock
 from server.db.models import Device, Event
 from server.workorders.flow import STEPS
 from server.workorders.models import WorkOrder, WorkOrderPhoto
@@ -67,6 +68,7 @@ def create_order(srv: Server, user: User, site: str, kind: str, device: str, fau
             raise WorkOrderError(422, "fault: say what is wrong (or give event_id)")
         if severity not in ("warning", "alarm"):
             raise WorkOrderError(422, "severity must be warning or alarm")
+        write_lock(s)  # the savepoint below reads, then writes: hold SQLite's write lock first
         try:
             with s.begin_nested():
                 wo, new = open_or_repeat(s, dev.id, dev.site, fault, severity, Sla.of(srv.settings.workorders), at,

@@ -36,9 +36,9 @@ class Client:
 
     def sub(self, topic: str) -> None:
         done = []
+        self.c.on_subscribe = lambda *a: done.append(1)  # before subscribing: the SUBACK may come at once
         self.c.subscribe(topic, 1)
-        self.c.on_subscribe = lambda *a: done.append(1)
-        wait_for(lambda: done, 5, what="SUBACK")
+        wait_for(lambda: done, 10, what="SUBACK")
 
     def pub(self, topic: str, payload: bytes = b"{}") -> None:
         self.c.publish(topic, payload, 1).wait_for_publish(5)

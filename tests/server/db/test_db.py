@@ -105,3 +105,37 @@ def test_every_migration_has_its_own_revision_id() -> None:
             assert m.group(1) not in seen, f"{path} and {seen[m.group(1)]} both declare revision {m.group(1)}"
             seen[m.group(1)] = path
     assert len(seen) >= 10
+
+
+def test_a_savepoint_that_reads_then_writes_waits_for_a_busy_sqlite(tmp_path: Path) -> None:
+    """A SAVEPOINT opens SQLite's transaction at once; if another connection commits between its first read and its
+    first write, SQLite refuses the write ("database is locked") without waiting. ``write_lock`` takes the lock
+    first, so the other writer waits instead (a manual work order failed with HTTP 500 this way under CI load)."""
+    import sqlite3
+    import threading
+    import time
+
+    from server.db.engine import write_lock
+
+    path = tmp_path / "busy.db"
+    db = Database(DatabaseSettings(url=f"sqlite:///{path}", sqlite_busy_timeout_ms=10_000))
+    upgrade(db.engine)
+    with sqlite3.connect(path) as c:
+        c.execute("CREATE TABLE probe_rows (x INTEGER)")
+
+    def other_writer() -> None:
+        with sqlite3.connect(path, timeout=10) as c:
+            c.execute("INSERT INTO probe_rows VALUES (2)")
+
+    with db.session() as s:
+        write_lock(s)
+        with s.begin_nested():
+            assert s.execute(text("SELECT count(*) FROM probe_rows")).scalar_one() == 0
+            t = threading.Thread(target=other_writer)
+            t.start()
+            time.sleep(0.3)  # without the lock, the other connection commits here
+            s.execute(text("INSERT INTO probe_rows VALUES (1)"))
+    t.join(10)
+    with sqlite3.connect(path) as c:
+        assert sorted(r[0] for r in c.execute("SELECT x FROM probe_rows")) == [1, 2]
+    db.dispose()
