@@ -57,14 +57,14 @@ def user_entries() -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-def make_settings(data_dir: Path, db_url: str, broker: TestBroker, client_id: str | None = None,
-                  **sections: dict[str, Any]) -> Settings:
+def _test_settings(data_dir: Path, database: dict[str, Any], mqtt: dict[str, Any], client_id: str | None,
+                   sections: dict[str, dict[str, Any]], **extra: dict[str, Any]) -> Settings:
+    """The settings every test server shares (fast ingest retries, its own data folder, the test users), with
+    ``sections`` laid over them section by section."""
     doc: dict[str, Any] = {
-        "database": {"url": db_url, "sqlite_busy_timeout_ms": 30000},  # a loaded CI machine: wait, do not fail
-        "mqtt": {"host": broker.host, "port": broker.server_port,
-                 "client_id": client_id or f"t-{uuid.uuid4().hex[:10]}",
-                 "username": broker.server.username, "password": broker.server.password,
-                 "shared_subscription": False, "credentials_file": None},
+        "database": database,
+        "mqtt": {**mqtt, "client_id": client_id or f"t-{uuid.uuid4().hex[:10]}", "credentials_file": None},
+        **extra,
         "ingest": {"batch_interval_ms": 20, "retry_initial_s": 0.05, "retry_max_s": 0.3, "stop_timeout_s": 2},
         "storage": {"data_dir": str(data_dir)},
         "commands": {"publish_wait_s": 2},
@@ -73,6 +73,14 @@ def make_settings(data_dir: Path, db_url: str, broker: TestBroker, client_id: st
     for name, values in sections.items():
         doc[name] = {**doc.get(name, {}), **values}
     return Settings.model_validate(doc)
+
+
+def make_settings(data_dir: Path, db_url: str, broker: TestBroker, client_id: str | None = None,
+                  **sections: dict[str, Any]) -> Settings:
+    return _test_settings(
+        data_dir, {"url": db_url, "sqlite_busy_timeout_ms": 30000},  # a loaded CI machine: wait, do not fail
+        {"host": broker.host, "port": broker.server_port, "username": broker.server.username,
+         "password": broker.server.password, "shared_subscription": False}, client_id, sections)
 
 
 def make_nats_settings(data_dir: Path, db_url: str, cluster: NatsCluster, client_id: str | None = None,
@@ -80,20 +88,10 @@ def make_nats_settings(data_dir: Path, db_url: str, cluster: NatsCluster, client
     """Settings of a server worker on a NATS cluster: ingest from the shared JetStream consumer, MQTT 3.1.1 to
     every node (for commands and config) with failover."""
     server = cluster.secrets.server_credentials()
-    doc: dict[str, Any] = {
-        "database": {"url": db_url, "sqlite_busy_timeout_ms": 30000},
-        "mqtt": {"hosts": cluster.mqtt_hosts, "protocol": "3.1.1",
-                 "client_id": client_id or f"t-{uuid.uuid4().hex[:10]}", "username": server.username,
-                 "password": server.password, "credentials_file": None},
-        "nats": {"urls": cluster.urls, "ack_wait_s": 3, "lag_interval_s": 0.5},
-        "ingest": {"batch_interval_ms": 20, "retry_initial_s": 0.05, "retry_max_s": 0.3, "stop_timeout_s": 2},
-        "storage": {"data_dir": str(data_dir)},
-        "commands": {"publish_wait_s": 2},
-        "auth": {"users": list(user_entries())},
-    }
-    for name, values in sections.items():
-        doc[name] = {**doc.get(name, {}), **values}
-    return Settings.model_validate(doc)
+    return _test_settings(
+        data_dir, {"url": db_url, "sqlite_busy_timeout_ms": 30000},
+        {"hosts": cluster.mqtt_hosts, "protocol": "3.1.1", "username": server.username, "password": server.password},
+        client_id, sections, nats={"urls": cluster.urls, "ack_wait_s": 3, "lag_interval_s": 0.5})
 
 
 class WorkerProcess:
