@@ -21,7 +21,7 @@ from server.auth import User
 from server.dashboards import DashboardRegistry, PanelQuery
 from server.dashboards.fleet import register as register_fleet
 from server.db import Database, upgrade
-from server.db.models import EventDay
+from server.db.models import Device, EventDay
 from server.db.partitions import upkeep
 from server.db.rollups import check, rebuild
 from server.gate.models import GatePassageDay
@@ -30,6 +30,7 @@ from server.ingest.store import DeviceCache, Incoming, Rejected, StoreEnv, parse
 from server.kinds import ServerKinds
 from server.settings import DatabaseSettings
 from server.storage import SnapshotStore
+from server.taxi_kiosk.models import TaxiOrder
 
 GATE = DeviceRef("east", Kind.gate, "lane1")
 GATE2 = DeviceRef("west", Kind.gate, "lane2")
@@ -105,7 +106,30 @@ def _fill(db: Database, tmp_path: Path) -> dict[str, contract.Event]:
     tms = [_telemetry(EVE), _telemetry(MIDNIGHT), _telemetry(MIDNIGHT + timedelta(hours=1))]
     assert _store(db, env, [_msg(GATE, tms[0]), _msg(PROBE, tms[1]), _msg(PROBE, tms[2])]) == ["stored"] * 3
     assert _store(db, env, [_msg(PROBE, tms[1])]) == ["duplicate"]
+    _taxi_orders(db)
     return ev
+
+
+def _taxi_orders(db: Database) -> None:
+    """Taxi orders as dispatch leaves them (their panels count them in SQL, not from a roll-up)."""
+    def order(n: int, at: datetime, state: str, assigned: float | None = None, arrived: float | None = None,
+              cancel: str | None = None) -> TaxiOrder:
+        return TaxiOrder(id=f"T{n:025d}", device_id=kiosk.id, request_key=f"k{n}", source="button", state=state,
+                         place={"name": "东门"}, requested_at=at, received_at=at, stored_at=at,
+                         assigned_at=at + timedelta(seconds=assigned) if assigned is not None else None,
+                         arrived_at=at + timedelta(seconds=arrived) if arrived is not None else None,
+                         cancel_requested=cancel)
+
+    with db.session() as s:
+        kiosk = Device(site="east", kind=Kind.taxi_kiosk.value, device="k1", state="online", first_seen=D1)
+        s.add(kiosk)
+        s.flush()
+        s.add_all([order(1, D1 + timedelta(hours=10), "picked_up", 60, 300),
+                   order(2, D1 + timedelta(hours=12), "picked_up", 90.5, 421.25),
+                   order(3, D1 + timedelta(hours=13), "cancelled", cancel="resident"),
+                   order(4, D1 + timedelta(hours=14), "searching"),
+                   order(5, EVE, "cancelled", 33, cancel="no_answer"),
+                   order(6, MIDNIGHT, "no_driver")])
 
 
 def _registry() -> DashboardRegistry:
@@ -144,6 +168,11 @@ def test_panels_from_rollups_equal_raw(db: Database, tmp_path: Path) -> None:
     # the redelivered alarm and the rejected event are not counted
     assert got["probe.events/en"]["series"] == [  # type: ignore[index]
         {"name": "probe.input", "values": [0, 0, 1, 1, 0]}, {"name": "probe.tamper", "values": [0, 0, 1, 0, 0]}]
+    assert got["taxi_kiosk.success/en"]["series"] == [  # type: ignore[index]
+        {"name": "got a car", "values": [None, None, 100.0, 0.0, None]}]
+    assert got["taxi_kiosk.waits/en"]["series"] == [  # type: ignore[index]
+        {"name": "wait for a driver", "values": [None, None, 1.0, None, None]},
+        {"name": "wait for the car", "values": [None, None, 6.0, None, None]}]
     with db.engine.begin() as conn:
         assert check(conn) == {"event_days": 0, "gate_passage_days": 0, "reporting_days": 0}
         before = conn.execute(select(EventDay.__table__)).all()
@@ -170,3 +199,22 @@ def test_retention_drops_rollup_days_with_their_month(db: Database, tmp_path: Pa
     with db.engine.begin() as conn:
         assert conn.execute(select(EventDay.__table__)).all() == []
         assert check(conn) == {"event_days": 0, "gate_passage_days": 0, "reporting_days": 0}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_linli_rollups_check_and_rebuild(db: Database, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                         ) -> None:
+    from linli.cli import main
+
+    _fill(db, tmp_path)
+    cfg = tmp_path / "server.yaml"
+    cfg.write_text(f"database:\n  url: {db_url}\n")
+    assert main(["rollups", "check", "-c", str(cfg)]) == 0
+    with db.engine.begin() as conn:
+        conn.execute(update(EventDay.__table__).where(EventDay.type == "probe.tamper").values(n=5))
+    assert main(["rollups", "check", "-c", str(cfg), "--since", "2026-11-03", "--until", "2026-11-03"]) == 1
+    assert "event_days: 2 row(s) differ" in capsys.readouterr().out
+    assert main(["rollups", "rebuild", "-c", str(cfg), "--table", "event_days", "--since", "2026-11-03"]) == 0
+    assert main(["rollups", "check", "-c", str(cfg)]) == 0
+    assert main(["rollups", "rebuild", "-c", str(cfg), "--table", "nope"]) == 2
+    assert main(["rollups", "check", "-c", str(cfg), "--since", "3 Nov"]) == 2
