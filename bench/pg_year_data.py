@@ -4,8 +4,8 @@
 piles, 2 taxi kiosks), 12 months of events at the rates below (about 52,000 a day, 19 million a year), the kinds'
 tables the dashboards read (gate passages, lift blocks and faults, charger orders, taxi orders, work orders), and
 telemetry for the last 90 days (the default ``retention.telemetry_days``) at one row per device per 30 minutes.
-Devices send telemetry every 30 s; the fleet's reporting-rate panel asks "did this device report that day" by
-index probes, so its cost does not grow with the telemetry rate (see ``server/dashboards/fleet.py``).
+Devices send telemetry every 30 s; the reporting-rate panels read the daily roll-up of the days each device
+reported, so their cost does not grow with the telemetry rate (see ``server/dashboards/fleet.py``).
 Run alone it times the build: ``python bench/pg_year_data.py [--quick]`` (last line ``RESULT generate_s=…``).
 ``quick``: 5 compounds (100 devices), 62 days (three calendar months), telemetry every 30 minutes.
 The daily roll-ups the dashboards read (``server.db.rollups``: events, reporting devices, gate passages) are then

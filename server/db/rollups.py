@@ -70,8 +70,10 @@ class Rollup:
 
     #: the raw table the rows are made from
     source: ClassVar[str]
-    #: the columns added up (the others form the key, ``day`` first)
+    #: the columns added up (the primary key is the others, ``day`` first)
     sums: ClassVar[tuple[str, ...]]
+    #: columns that keep the largest value given (None: none yet)
+    maxes: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def table(cls) -> Table:
@@ -99,7 +101,7 @@ def models() -> list[type[Rollup]]:
     return sorted(out, key=lambda m: m.table().name)
 
 
-def _upsert(session: Session, table: Table, keys: Sequence[str], sums: Sequence[str]) -> Any:
+def _upsert(session: Session, table: Table, keys: Sequence[str], sums: Sequence[str], maxes: Sequence[str]) -> Any:
     name = session.get_bind().dialect.name
     ins: Any
     if name == "postgresql":
@@ -108,29 +110,39 @@ def _upsert(session: Session, table: Table, keys: Sequence[str], sums: Sequence[
         ins = sqlite.insert(table)
     else:
         raise NotImplementedError(f"database {name!r} is not supported (use SQLite or PostgreSQL)")
-    if not sums:
+    if not sums and not maxes:
         return ins.on_conflict_do_nothing(index_elements=list(keys))
-    return ins.on_conflict_do_update(index_elements=list(keys),
-                                     set_={c: table.c[c] + ins.excluded[c] for c in sums})
+    new: dict[str, Any] = {c: table.c[c] + ins.excluded[c] for c in sums}
+    for c in maxes:
+        old, given = table.c[c], ins.excluded[c]
+        # GREATEST skips NULLs; SQLite's two-argument max() does not
+        new[c] = func.greatest(old, given) if name == "postgresql" else \
+            func.max(func.coalesce(old, given), func.coalesce(given, old))
+    return ins.on_conflict_do_update(index_elements=list(keys), set_=new)
 
 
 def add(session: Session, model: type[Rollup], rows: Iterable[dict[str, Any]]) -> int:
     """Add ``rows`` (key columns and additive values) to the roll-up, merging rows of the same key first; the
     number of roll-up rows written. Call it in the transaction that inserted the raw rows, for those rows only."""
-    keys, sums = model.keys(), model.sums
+    keys, sums, maxes = model.keys(), model.sums, model.maxes
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in rows:
         k = tuple(r[c] for c in keys)
         cur = merged.get(k)
         if cur is None:
-            merged[k] = {**{c: r[c] for c in keys}, **{c: r.get(c, 0) for c in sums}}
-        else:
-            for c in sums:
-                cur[c] += r.get(c, 0)
+            merged[k] = {**{c: r[c] for c in keys}, **{c: r.get(c, 0) for c in sums},
+                         **{c: r.get(c) for c in maxes}}
+            continue
+        for c in sums:
+            cur[c] += r.get(c, 0)
+        for c in maxes:
+            given = r.get(c)
+            if given is not None and (cur[c] is None or given > cur[c]):
+                cur[c] = given
     if not merged:
         return 0
     ordered = [merged[k] for k in sorted(merged, key=lambda k: tuple(str(v) for v in k))]
-    session.execute(_upsert(session, model.table(), keys, sums), ordered)
+    session.execute(_upsert(session, model.table(), keys, sums, maxes), ordered)
     return len(ordered)
 
 

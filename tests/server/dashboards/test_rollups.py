@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from linli import contract
 from linli.contract import DeviceRef, Kind
+from linli.contract import lift_guard as lev
 from linli.contract.gate import PassageData
 from server.auth import User
 from server.dashboards import DashboardRegistry, PanelQuery
@@ -35,6 +36,7 @@ from server.taxi_kiosk.models import TaxiOrder
 GATE = DeviceRef("east", Kind.gate, "lane1")
 GATE2 = DeviceRef("west", Kind.gate, "lane2")
 PROBE = DeviceRef("west", Kind.probe, "p1")
+LIFT = DeviceRef("east", Kind.lift_guard, "lift3")
 D1 = datetime(2026, 11, 3, tzinfo=UTC)
 #: 15:59:59 UTC is still 3 Nov in Shanghai; 16:00:00 UTC is 4 Nov
 EVE, MIDNIGHT = D1 + timedelta(hours=15, minutes=59, seconds=59), D1 + timedelta(hours=16)
@@ -58,6 +60,22 @@ def _passage(ref: DeviceRef, at: datetime, direction: str, decision: str, opened
                        decision=decision, reason="resident", category="resident", opened=opened,  # type: ignore[arg-type]
                        fee_cents=fee)
     return contract.Event(type=PassageData.EVENT.type, ts=at, data=data.to_data())
+
+
+def _block_start(block: str, at: datetime, latency_ms: float) -> contract.Event:
+    d = lev.BlockStarted(block_id=_block_id(block), cls="ebike", label="ebike", score=0.9, scores=[0.9], track_s=1,
+                         latency_ms=latency_ms, seen_ms=latency_ms, objects=[], model="m", relay=True)
+    return contract.Event(type=lev.BlockStarted.EVENT.type, ts=at, data=d.to_data())
+
+
+def _block_end(block: str, at: datetime, reason: str, hold_s: float) -> contract.Event:
+    d = lev.BlockEnded(block_id=_block_id(block), reason=reason, hold_s=hold_s, cls="ebike", best_score=0.9,  # type: ignore[arg-type]
+                       fault="max_hold" if reason == "max_hold" else None)
+    return contract.Event(type=lev.BlockEnded.EVENT.type, severity=d.event_severity(), ts=at, data=d.to_data())
+
+
+def _block_id(name: str) -> str:
+    return "01JBBBBB" + name.rjust(18, "0")
 
 
 def _msg(ref: DeviceRef, p: contract.Event | contract.Telemetry) -> Incoming:
@@ -102,6 +120,21 @@ def _fill(db: Database, tmp_path: Path) -> dict[str, contract.Event]:
     outs = _store(db, env, [_msg(PROBE, boom), _msg(PROBE, contract.Event(type="probe.input", ts=EVE, data={
         "input": "b", "active": False, "count": 2}))], isolate=True)
     assert isinstance(outs[0], Rejected) and outs[1] == "stored"
+    # lift blocks: started then released (by itself, by staff, by the longest hold), a release that came before its
+    # start (placed from its hold time, then moved to the start's day), the same block's start redelivered
+    lift = [_block_start("B1", EVE - timedelta(hours=1), 150.25), _block_end("B1", EVE, "cleared", 60),
+            _block_start("B2", EVE - timedelta(seconds=30), 900.5), _block_end("B2", MIDNIGHT, "remote", 30),
+            _block_end("B3", MIDNIGHT + timedelta(minutes=15), "max_hold", 600),
+            _block_start("B4", MIDNIGHT + timedelta(hours=1), 120),
+            _block_start("B5", MIDNIGHT + timedelta(hours=2), 500)]
+    assert _store(db, env, [_msg(LIFT, e) for e in lift]) == ["stored"] * 7
+    # B3's start arrives late: its day moves back to 3 Nov (its release placed it 600 s before 16:15 UTC, on 4 Nov;
+    # the start says 15:58 UTC) and its latency is that day's largest
+    late = _block_start("B3", EVE - timedelta(minutes=2), 2000)
+    assert _store(db, env, [_msg(LIFT, late), _msg(LIFT, lift[0])]) == ["stored", "duplicate"]
+    # B5 ends by staff: it leaves "released by itself" on 4 Nov, whose largest latency was its own
+    assert _store(db, env, [_msg(LIFT, _block_end("B5", MIDNIGHT + timedelta(hours=2, minutes=1), "local", 60))]
+                  ) == ["stored"]
     # telemetry either side of Shanghai midnight, one of them twice
     tms = [_telemetry(EVE), _telemetry(MIDNIGHT), _telemetry(MIDNIGHT + timedelta(hours=1))]
     assert _store(db, env, [_msg(GATE, tms[0]), _msg(PROBE, tms[1]), _msg(PROBE, tms[2])]) == ["stored"] * 3
@@ -164,17 +197,25 @@ def test_panels_from_rollups_equal_raw(db: Database, tmp_path: Path) -> None:
                                       "series": [{"name": "in", "values": [0, 1, 1, 0, 0]},
                                                  {"name": "out", "values": [0, 0, 0, 3, 0]}], "unit": ""}
     assert got["gate.fees/en"]["series"] == [{"name": "yuan", "values": [0, 0, 0, 7.5, 0]}]  # type: ignore[index]
-    assert got["fleet.alarms/en"]["series"] == [{"name": "probe", "values": [0, 0, 1, 0, 0]}]  # type: ignore[index]
+    assert got["fleet.alarms/en"]["series"] == [  # type: ignore[index]
+        {"name": "lift_guard", "values": [0, 0, 0, 1, 0]}, {"name": "probe", "values": [0, 0, 1, 0, 0]}]
     # the redelivered alarm and the rejected event are not counted
     assert got["probe.events/en"]["series"] == [  # type: ignore[index]
         {"name": "probe.input", "values": [0, 0, 1, 1, 0]}, {"name": "probe.tamper", "values": [0, 0, 1, 0, 0]}]
+    assert got["lift_guard.outcomes/en"]["series"] == [  # type: ignore[index]
+        {"name": "longest hold (alarm)", "values": [0, 0, 1, 0, 0]},
+        {"name": "released by itself", "values": [0, 0, 1, 1, 0]},
+        {"name": "released by staff (false alarm)", "values": [0, 0, 1, 1, 0]}]
+    assert got["lift_guard.latency/en"]["series"] == [  # type: ignore[index]
+        {"name": "mean", "values": [None, None, 1017, 310, None]},
+        {"name": "longest", "values": [None, None, 2000, 500, None]}]
     assert got["taxi_kiosk.success/en"]["series"] == [  # type: ignore[index]
         {"name": "got a car", "values": [None, None, 100.0, 0.0, None]}]
     assert got["taxi_kiosk.waits/en"]["series"] == [  # type: ignore[index]
         {"name": "wait for a driver", "values": [None, None, 1.0, None, None]},
         {"name": "wait for the car", "values": [None, None, 6.0, None, None]}]
     with db.engine.begin() as conn:
-        assert check(conn) == {"event_days": 0, "gate_passage_days": 0, "reporting_days": 0}
+        assert check(conn) == {"event_days": 0, "gate_passage_days": 0, "lift_block_days": 0, "reporting_days": 0}
         before = conn.execute(select(EventDay.__table__)).all()
         rebuild(conn)
         assert sorted(conn.execute(select(EventDay.__table__)).all()) == sorted(before)
@@ -198,7 +239,7 @@ def test_retention_drops_rollup_days_with_their_month(db: Database, tmp_path: Pa
     assert res is not None and res.dropped and res.rollup_rows_dropped > 0
     with db.engine.begin() as conn:
         assert conn.execute(select(EventDay.__table__)).all() == []
-        assert check(conn) == {"event_days": 0, "gate_passage_days": 0, "reporting_days": 0}
+        assert check(conn) == {"event_days": 0, "gate_passage_days": 0, "lift_block_days": 0, "reporting_days": 0}
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
