@@ -129,6 +129,8 @@ def evaluate(scenes: SceneFile, names: Iterable[str], base: LiftGuardConfig, det
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="judge the lift guard on the tuning clips")
     ap.add_argument("-c", "--config", type=Path, default=Path("config/lift_guard.yaml"))
+    ap.add_argument("--no-zoom", action="store_true", help="without the zoomed pass at the door (app.zoom)")
+    ap.add_argument("--no-night", action="store_true", help="without infrared normalisation (app.night)")
     ap.add_argument("clips", nargs="*", help="clip names (default: every clip with an expect)")
     args = ap.parse_args(argv)
     from edge.vision import load_detector
@@ -138,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     base = load_app_config(args.config)
     base = base.model_copy(update={"health": base.health.model_copy(update={
         "black_s": 1.0, "covered_s": 1.5, "frozen_s": 1.5, "clear_s": 1.0})})  # short clips: the tests' timers
+    if args.no_zoom:
+        base = base.model_copy(update={"zoom": base.zoom.model_copy(update={"enabled": False})})
+    if args.no_night:
+        base = base.model_copy(update={"night": base.night.model_copy(update={"enabled": False})})
     scenes = load_scenes(SCENES)
     names = args.clips or [n for n, c in scenes.clips.items() if c.expect is not None]
     res = evaluate(scenes, names, base, load_detector(base.detector))
