@@ -191,7 +191,7 @@ class ZoomConfig(_VisionModel):
         None, title="Zoom box",
         description="x1, y1, x2, y2 as fractions of the frame. None: a box with the frame's shape around the door "
         "sill, derived from the floor polygon (its far edge).")
-    margin: float = Field(0.04, ge=0, le=0.5, title="Margin beside the sill",
+    margin: float = Field(0.0, ge=0, le=0.5, title="Margin beside the sill",
                           description="Added left and right of the sill, as a fraction of the frame width "
                           "(derived box only).")
     sill_at: float = Field(0.6, ge=0.1, le=0.95, title="Sill height in the box",

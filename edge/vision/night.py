@@ -10,8 +10,10 @@ picture's two-wheelers below its floor. The rule (``app.night``, defaults in :cl
    between the ``low_pct`` (1 %) and ``high_pct`` (99 %) percentiles are stretched to 0-255 (one look-up table);
    ``clahe``: contrast-limited adaptive histogram equalisation (clip 2, 8x8 tiles) instead.
 
-Chosen on the tuning clips (``ir_night``): CLAHE alone raised almost nothing, because it amplifies the noise as
-much as the bike; smoothing first and a global stretch made the bike visible to the model. Cost: ~1-2 ms a frame
+Chosen on the tuning clips (``ir_night``, ``python -m edge.apps.lift_guard.tuning``): CLAHE raised almost
+nothing (the bike was missed), because it amplifies the noise as much as the bike; smoothing first and a global
+stretch made it visible to the model (blocked 0.6-0.7 s after crossing with the zoomed pass). Smoothing 3, 5, 7 and
+9 px all passed; none (0) made the bike late (2.1 s): 5 was kept. Cost: ~1-2 ms a frame
 on a desktop core, only on grey frames. Camera health and snapshots keep the original frame.
 """
 

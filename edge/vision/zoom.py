@@ -6,20 +6,26 @@ where every object comes in, and where it is smallest. The rule (``app.zoom``, d
 :class:`edge.vision.config.ZoomConfig`):
 
 1. the *zoom box*: ``zoom.box`` when set, else derived from the floor polygon (``region.floor``): its far edge
-   (the points within 0.02 of its top) is the door sill; the box spans the sill plus ``margin`` (0.04 of the frame
+   (the points within 0.02 of its top) is the door sill; the box spans the sill plus ``margin`` (0 of the frame
    width) each side, at least ``min_width`` (0.3) wide, has the frame's shape (so the model stretches it as it
    stretches a whole frame), with the sill ``sill_at`` (0.6) of the way down;
 2. the detector runs on the whole frame and, when the box covers at most ``max_area`` (0.4) of the frame, once
-   more on the box cropped out at the model's full input resolution (1.8x magnification for the default car);
+   more on the box cropped out at the model's full input resolution (2.1x magnification for the default car:
+   the box is 0.48 of the frame wide and high, 0.23 of its area);
    the zoomed boxes are mapped back into the frame and merged with the full frame's by non-maximum suppression per
    model label (IoU >= ``nms_iou`` 0.5: the better score is kept); the pipeline then joins fragments as before;
 3. no floor polygon and no box, a box too large, or ``zoom.enabled: false``: the full frame only.
 
 **CPU.** The zoomed pass is a second inference on every frame the detector looks at: the detector's CPU doubles
 while the door is open and something moves or is tracked (the motion gate still skips quiet frames). With the
-default car (box 0.31 of the frame) that is ~2x the model's CPU; ``bench/lift_guard.py`` reports
+default car that is ~2x the model's CPU; ``bench/lift_guard.py`` reports
 ``cpu_ms_per_frame`` with it on. A site on a slow board may set ``zoom.enabled: false`` (far bikes are then found
 later, when they are bigger) or ``max_area`` lower.
+
+Parameters chosen on the tuning clips only (``python -m edge.apps.lift_guard.tuning``; models/MODELS.md §2.1):
+``sill_at`` 0.5 / 0.6 / 0.7 and ``margin`` 0 / 0.02 / 0.04 / 0.1 were tried; 0.7 made an infrared bike late, a
+margin of 0.1 makes the box too large for ``max_area`` (no zoom at all), margin 0 gave the lowest worst-case
+latency (0.68 s against 0.84 s with 0.04).
 
 Infrared frames are normalised first (:mod:`edge.vision.night`) for both passes.
 """

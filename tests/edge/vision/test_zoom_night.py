@@ -33,8 +33,9 @@ def best(dets: list, box: tuple[int, int, int, int] | None = None) -> float:
 
 def test_the_zoom_box_is_derived_from_the_floor_polygons_far_edge() -> None:
     box = zoom_box(ZoomConfig(), FLOOR)
-    assert box == pytest.approx((0.22, 0.164, 0.78, 0.724))  # sill 0.26-0.74 + 0.04 each side; the sill 0.6 down
+    assert box == pytest.approx((0.26, 0.212, 0.74, 0.692))  # the sill 0.26-0.74, 0.6 of the way down
     assert zoom_box(ZoomConfig(), None) is None  # no floor, no box: the full frame only
+    assert zoom_box(ZoomConfig(margin=0.04), FLOOR) == pytest.approx((0.22, 0.164, 0.78, 0.724))
     assert zoom_box(ZoomConfig(box=(0.1, 0.2, 0.5, 0.6)), None) == (0.1, 0.2, 0.5, 0.6)
     # a door at the picture's edge: the box stays inside the frame, at least min_width wide
     edge = zoom_box(ZoomConfig(), [(0.0, 1.0), (0.0, 0.5), (0.1, 0.5), (0.6, 0.9)])
