@@ -37,7 +37,11 @@ detect→relay latency on a scripted clip played by a real camera at 5 fps.
    its resident memory (``rss_mb`` at the end, peak printed beside it, and by mapping: each shared library, and
    the process's own heap and anonymous memory).
 
-Last line: ``RESULT pipeline_ratio=… p50_ms=… p99_ms=… model_ms=… heldout_pass=N/M cpu_ms_per_frame=… rss_mb=…``
+   The agent runs a second time without the zoomed pass (``cpu_ms_per_frame_nozoom``): what the second inference
+   costs.
+
+Last line: ``RESULT pipeline_ratio=… p50_ms=… p99_ms=… model_ms=… heldout_pass=N/M inferences_per_frame=…
+cpu_ms_per_frame=… cpu_ms_per_frame_nozoom=… rss_mb=…``
 (plus pipeline_fps, model_ips, blocks).
 """
 
@@ -275,8 +279,9 @@ def _smaps_breakdown(pid: int, top: int = 8) -> list[tuple[str, float]]:
             ("other files", sum(v for _, v in libs[top:]) / 1024)]
 
 
-def agent_process(seconds: float, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``linli agent --sim`` (config/lift_guard.yaml, real broker) and measure its CPU per frame and RSS."""
+def agent_process(seconds: float, env: dict[str, str] | None = None, zoom: bool = True) -> dict[str, Any]:
+    """Run ``linli agent --sim`` (config/lift_guard.yaml, real broker) and measure its CPU per frame and RSS
+    (``zoom=False``: the same without the zoomed pass at the door, for comparison)."""
     import yaml
 
     from edge.apps.lift_guard.sim import ensure_clip
@@ -298,6 +303,7 @@ def agent_process(seconds: float, env: dict[str, str] | None = None) -> dict[str
             doc["local_page"].update(port=0, password_file=str(tmp / "pw"))
             doc["hal"]["cameras"]["car"]["source"] = str(clip)
             doc["hal"]["speaker"] = {"backend": "record"}
+            doc["app"].setdefault("zoom", {})["enabled"] = zoom
             cfg_path = tmp / "agent.yaml"
             cfg_path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
             log_path = tmp / "agent.log"
@@ -389,12 +395,15 @@ def main() -> int:
     new = ho["evidence"]
     old = ho.get("n_of_m")
     ag = agent_process(8.0 if args.quick else 40.0, env=AGENT_MEMORY_ENV)
+    nz = agent_process(8.0 if args.quick else 20.0, env=AGENT_MEMORY_ENV, zoom=False)
     print(f"lift agent process (linli agent --sim, {ag['seconds']:.0f} s at {FPS:g} fps): CPU "
           f"{ag['cpu_ms_per_frame']:.1f} ms per camera frame (all threads), RSS {ag['rss_mb']:.0f} MB "
           f"(peak {ag['peak_mb']:.0f} MB; {ag['anon_mb']:.0f} MB its own memory, {ag['file_mb']:.0f} MB mapped "
           f"library files shared with other processes); it blocked {ag['blocks']} time(s) meanwhile; RSS every 5 s: "
           f"{ag['series']}")
     print("  resident MB by mapping: " + ", ".join(f"{k} {v:.1f}" for k, v in ag["breakdown"]))
+    print(f"  the same without the zoomed pass at the door ({nz['seconds']:.0f} s): CPU "
+          f"{nz['cpu_ms_per_frame']:.1f} ms per camera frame, RSS {nz['rss_mb']:.0f} MB")
     plain = ho.get("plain")
     extra = (f" heldout_plain={sum(o.passed for o in plain)}/{len(plain)} heldout_old={sum(o.passed for o in old)}/"
              f"{len(old)}") if old and plain else ""
@@ -402,7 +411,8 @@ def main() -> int:
           f"model_ms={t['model_ms']:.2f} pipeline_fps_cpu={t['pipeline_fps']:.1f} model_ips={t['model_ips']:.1f} "
           f"blocks={lat['blocks']}/{entries} heldout_pass={sum(o.passed for o in new)}/{len(new)}{extra} "
           f"inferences_per_frame={t['inferences_per_frame']:.2f} "
-          f"cpu_ms_per_frame={ag['cpu_ms_per_frame']:.1f} rss_mb={ag['rss_mb']:.0f}")
+          f"cpu_ms_per_frame={ag['cpu_ms_per_frame']:.1f} cpu_ms_per_frame_nozoom={nz['cpu_ms_per_frame']:.1f} "
+          f"rss_mb={ag['rss_mb']:.0f}")
     return 0
 
 
