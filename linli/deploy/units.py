@@ -51,8 +51,12 @@ AGENT_WATCHDOG_S = 30
 #: Memory settings of an agent process (the unit's environment; ``bench/lift_guard.py`` runs its agent with them):
 #: at most two glibc malloc arenas instead of eight per core for the agent's ~15 threads, and OpenBLAS (loaded by
 #: numpy and OpenCV, never used for the detector) without a thread pool of its own. Measured on the lift agent:
-#: ~1.5 MB less RSS on a 2-core machine, no CPU change; more threads, and so more, on a 4-core Pi.
-AGENT_MEMORY_ENV = {"MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
+#: ~1.5 MB less RSS on a 2-core machine, no CPU change; more threads, and so more, on a 4-core Pi. And Python's
+#: ``-OO`` (``PYTHONOPTIMIZE=2``): no docstrings in memory (numpy, pydantic, the agent's own ~700 modules: ~6 MB of
+#: the lift agent's RSS) and no ``assert`` statements (the code uses them only to narrow types, never to check
+#: input). The bytecode is compiled once into the release slot's ``__pycache__`` (``*.opt-2.pyc``; the slots are
+#: the agent's to write).
+AGENT_MEMORY_ENV = {"MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1", "PYTHONOPTIMIZE": "2"}
 
 
 def agent_unit(layout: Layout | None = None, groups: tuple[str, ...] = AGENT_GROUPS) -> str:
