@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 
 from linli import contract
@@ -28,7 +29,16 @@ from server.db.partitions import upkeep
 from server.db.rollups import check, rebuild
 from server.gate.models import GatePassageDay
 from server.ingest.registry import HandlerRegistry, IngestContext
-from server.ingest.store import DeviceCache, Incoming, Rejected, StoreEnv, parse, store_batch
+from server.ingest.store import (
+    DeviceCache,
+    HandlerFailed,
+    Incoming,
+    Rejected,
+    StoreEnv,
+    is_transient,
+    parse,
+    store_batch,
+)
 from server.kinds import ServerKinds
 from server.settings import DatabaseSettings
 from server.storage import SnapshotStore
@@ -281,3 +291,29 @@ def test_linli_rollups_check_and_rebuild(db: Database, db_url: str, tmp_path: Pa
     assert main(["rollups", "check", "-c", str(cfg)]) == 0
     assert main(["rollups", "rebuild", "-c", str(cfg), "--table", "nope"]) == 2
     assert main(["rollups", "check", "-c", str(cfg), "--since", "3 Nov"]) == 2
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_deadlock_in_a_handler_retries_the_batch_not_rejects_the_message(db: Database, tmp_path: Path) -> None:
+    """Ingest workers sharing PostgreSQL can deadlock over a roll-up row (two batches adding to the same lanes in
+    another order); PostgreSQL then fails one statement with an ``OperationalError``. Even in a batch stored one
+    savepoint per message, that is the batch's to retry (``is_transient``), not the message's to be rejected: the
+    event is stored and counted once on the retry."""
+    lost = [True]
+
+    def deadlocked_once(_ctx: IngestContext, _ev: contract.Event, _data: object) -> None:
+        if lost[0]:
+            lost[0] = False
+            raise sa_exc.OperationalError("INSERT INTO event_days …", {}, Exception("deadlock detected"))
+
+    reg = HandlerRegistry()
+    reg.on_event(Kind.probe, deadlocked_once, types="test.flaky")
+    env = StoreEnv(reg, SnapshotStore(tmp_path / "snap"), DeviceCache())
+    ev = contract.Event(type="test.flaky", ts=EVE, data={})
+    with pytest.raises(HandlerFailed) as err:
+        _store(db, env, [_msg(PROBE, ev)], isolate=True)
+    assert is_transient(err.value)
+    assert _store(db, env, [_msg(PROBE, ev)], isolate=True) == ["stored"]
+    with db.engine.connect() as conn:
+        assert conn.execute(select(EventDay.day, EventDay.n).where(EventDay.type == "test.flaky")).all() == [
+            ("2026-11-03", 1)]
