@@ -209,12 +209,28 @@ class HandlerFailed(Exception):
                          [:300])
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Errors worth retrying the same batch for: the database is away, locked, the connection broke, or this
-    transaction lost a deadlock (PostgreSQL's deadlock and serialization failures are ``OperationalError``) — also
-    when a handler's query raised it."""
+#: PostgreSQL: deadlock detected, serialization failure, lock not available
+_RACE_STATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def lost_a_race(exc: BaseException) -> bool:
+    """This transaction lost to another one, or the connection broke — nothing the message did, also when a
+    handler's query raised it: a deadlock with another ingest worker (e.g. over a roll-up row), a serialization
+    failure, a lock not available, SQLite's "database is locked"."""
     if isinstance(exc, HandlerFailed) and exc.__cause__ is not None:
         exc = exc.__cause__
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in _RACE_STATES:
+        return True
+    return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth retrying the same batch for: the database is away, locked or the connection broke, or the
+    transaction lost a race (:func:`lost_a_race`)."""
+    if lost_a_race(exc):
+        return True
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
@@ -242,9 +258,9 @@ def _isolated(session: Session, write: Callable[[], Outcome], undo: Callable[[],
             session.flush()
         return out
     except Exception as exc:
-        if is_transient(exc):
-            # not this message's fault (a deadlock with another ingest worker over a roll-up row, the database
-            # away): the whole batch is retried rather than the message rejected
+        if lost_a_race(exc):
+            # not this message's fault (a deadlock with another ingest worker over a roll-up row, the connection
+            # lost): the whole batch is retried rather than the message rejected
             raise
         if undo is not None:
             undo()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
@@ -36,6 +37,7 @@ from server.ingest.store import (
     Rejected,
     StoreEnv,
     is_transient,
+    lost_a_race,
     parse,
     store_batch,
 )
@@ -304,7 +306,8 @@ def test_a_deadlock_in_a_handler_retries_the_batch_not_rejects_the_message(db: D
     def deadlocked_once(_ctx: IngestContext, _ev: contract.Event, _data: object) -> None:
         if lost[0]:
             lost[0] = False
-            raise sa_exc.OperationalError("INSERT INTO event_days …", {}, Exception("deadlock detected"))
+            raise sa_exc.OperationalError("INSERT INTO gate_passage_days …", {},
+                                          psycopg.errors.DeadlockDetected("deadlock detected"))
 
     reg = HandlerRegistry()
     reg.on_event(Kind.probe, deadlocked_once, types="test.flaky")
@@ -313,6 +316,12 @@ def test_a_deadlock_in_a_handler_retries_the_batch_not_rejects_the_message(db: D
     with pytest.raises(HandlerFailed) as err:
         _store(db, env, [_msg(PROBE, ev)], isolate=True)
     assert is_transient(err.value)
+    # a handler's own error stays the message's (rejected alone), an SQLite "no such table" too
+    for own in (RuntimeError("bug"), sa_exc.OperationalError("SELECT", {}, Exception("no such table: x"))):
+        try:
+            raise HandlerFailed(deadlocked_once, own) from own
+        except HandlerFailed as failed:
+            assert not lost_a_race(failed)
     assert _store(db, env, [_msg(PROBE, ev)], isolate=True) == ["stored"]
     with db.engine.connect() as conn:
         assert conn.execute(select(EventDay.day, EventDay.n).where(EventDay.type == "test.flaky")).all() == [
