@@ -245,7 +245,8 @@ def _smaps_breakdown(pid: int, top: int = 8) -> tuple[list[tuple[str, float]], d
     (heap and anonymous maps: Python objects, onnxruntime's arena, frames, thread stacks) and the rest; and the
     working set: MB of the own memory and of the library files referenced since ``_clear_refs`` (pages resident but
     not referenced are mostly library code run once at start-up: clean, shared, the first the kernel drops when
-    memory runs short)."""
+    memory runs short). The files' figure is an upper bound: a shared page counts as referenced when another
+    process (the benchmark itself, anything using the same libraries) touched it."""
     per: dict[str, int] = {}
     ref = {"own": 0, "files": 0}
     name = ""
@@ -388,9 +389,10 @@ def main() -> int:
     print("  resident MB by mapping: " + ", ".join(f"{k} {v:.1f}" for k, v in ag["breakdown"]))
     if ag["working"] is not None:
         ws = ag["working"]
-        print(f"  referenced during those {ag['seconds']:.0f} s (working set): {ws['own'] + ws['files']:.0f} MB = "
-              f"{ws['own']:.0f} MB of its own memory + {ws['files']:.0f} MB of the {ag['file_mb']:.0f} MB of library "
-              "files resident (the rest: code run at start-up, clean pages the kernel reclaims first)")
+        print(f"  referenced during those {ag['seconds']:.0f} s (working set): {ws['own']:.0f} of the "
+              f"{ag['anon_mb']:.0f} MB of its own memory; at most {ws['files']:.0f} of the {ag['file_mb']:.0f} MB "
+              "of library files resident (an upper bound: other processes' use of the same files counts too; the "
+              "rest is code run at start-up, clean pages the kernel reclaims first)")
     extra = f" heldout_old={sum(o.passed for o in old)}/{len(old)}" if old else ""
     print(f"RESULT pipeline_ratio={t['ratio']:.2f} p50_ms={pct(ls, 50):.0f} p99_ms={pct(ls, 99):.0f} "
           f"model_ms={t['model_ms']:.2f} pipeline_fps_cpu={t['pipeline_fps']:.1f} model_ips={t['model_ips']:.1f} "
