@@ -20,8 +20,9 @@ from sqlalchemy.sql.dml import Insert
 
 from linli import contract
 from linli.contract import Channel, ContractError, DeviceRef
+from server.db import rollups
 from server.db.engine import write_lock
-from server.db.models import Blob, Command, Device, DeviceConfig, Event, Telemetry
+from server.db.models import Blob, Command, Device, DeviceConfig, Event, EventDay, ReportingDay, Telemetry
 from server.db.types import UtcDateTime, json_safe
 from server.ingest.registry import HandlerRegistry, IngestContext
 from server.storage import SnapshotStore
@@ -385,6 +386,15 @@ def _events(session: Session, items: list[Parsed], idx: list[int], ids: dict[Dev
 
         undo = partial(session.execute, delete(EVENTS).where(EVENTS.c.id == ev_id))
         outcomes[i] = _isolated(session, partial(_handled, handlers, ctx, ev, it.data), undo)
+    # the daily roll-up counts each event this batch stored (not a duplicate, not undone by a failed handler)
+    day_rows = []
+    for i in first.values():
+        if outcomes[i] == "stored":
+            ev = items[i].payload
+            assert isinstance(ev, contract.Event)
+            day_rows.append({"day": rollups.day_of(ev.ts), "device_id": ids[items[i].ref], "type": ev.type,
+                             "severity": ev.severity, "n": 1})
+    rollups.add(session, EventDay, day_rows)
 
 
 def _telemetry(session: Session, items: list[Parsed], idx: list[int], ids: dict[DeviceRef, int],
@@ -427,6 +437,8 @@ def _telemetry(session: Session, items: list[Parsed], idx: list[int], ids: dict[
         cur = latest.get(key[0])
         if cur is None or items[cur].payload.ts < key[1]:  # type: ignore[union-attr]
             latest[key[0]] = i
+    rollups.add(session, ReportingDay, ({"day": rollups.day_of(key[1]), "device_id": key[0]}
+                                        for key, i in keyed.items() if outcomes[i] == "stored"))
     for dev, i in latest.items():
         tm = items[i].payload
         assert isinstance(tm, contract.Telemetry)
