@@ -33,7 +33,8 @@ detect→relay latency on a scripted clip played by a real camera at 5 fps.
    set (``python -m edge.apps.lift_guard.tuning``) the held-out clips must not be looked at.
 4. **The lift agent as it runs on a Pi** (``linli agent --sim`` in its own process, real MQTT broker, local page,
    camera at 5 fps on the demo clip, door cycling, the memory settings of its systemd unit
-   ``linli.deploy.units.AGENT_MEMORY_ENV``): CPU per camera frame (all threads of the process, from /proc) and
+   ``linli.deploy.units.AGENT_MEMORY_ENV``): CPU per camera frame (``cpu_ms_per_frame``: user + system CPU of all
+   the process's threads, from /proc, over the measured seconds, divided by the frames of those seconds at 5 fps) and
    its resident memory (``rss_mb``: VmRSS at the end, after the start-up and ``--quick``'s 8 s or the full run's 40 s
    of work; peak printed beside it, and by mapping: each shared library, and the process's own heap and anonymous
    memory), and its working set (pages referenced during the measurement).
