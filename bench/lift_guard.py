@@ -34,8 +34,9 @@ detect→relay latency on a scripted clip played by a real camera at 5 fps.
 4. **The lift agent as it runs on a Pi** (``linli agent --sim`` in its own process, real MQTT broker, local page,
    camera at 5 fps on the demo clip, door cycling, the memory settings of its systemd unit
    ``linli.deploy.units.AGENT_MEMORY_ENV``): CPU per camera frame (all threads of the process, from /proc) and
-   its resident memory (``rss_mb`` at the end, peak printed beside it, and by mapping: each shared library, and
-   the process's own heap and anonymous memory).
+   its resident memory (``rss_mb``: VmRSS at the end, after the start-up and ``--quick``'s 8 s or the full run's 40 s
+   of work; peak printed beside it, and by mapping: each shared library, and the process's own heap and anonymous
+   memory), and its working set (pages referenced during the measurement).
 
    The agent runs a second time without the zoomed pass (``cpu_ms_per_frame_nozoom``): what the second inference
    costs.
@@ -261,22 +262,40 @@ def _proc(pid: int) -> tuple[float, dict[str, float]]:
     return cpu, mem
 
 
-def _smaps_breakdown(pid: int, top: int = 8) -> list[tuple[str, float]]:
+OWN = "own (heap, anonymous)"
+
+
+def _smaps_breakdown(pid: int, top: int = 8) -> tuple[list[tuple[str, float]], dict[str, float]]:
     """Resident MB by mapping: each shared library by file name (largest ``top``), then the process's own memory
-    (heap and anonymous maps: Python objects, onnxruntime's arena, frames, thread stacks) and the rest."""
+    (heap and anonymous maps: Python objects, onnxruntime's arena, frames, thread stacks) and the rest; and the
+    working set: MB of the own memory and of the library files referenced since ``_clear_refs`` (pages resident but
+    not referenced are mostly library code run once at start-up: clean, shared, the first the kernel drops when
+    memory runs short)."""
     per: dict[str, int] = {}
+    ref = {"own": 0, "files": 0}
     name = ""
     for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
         head = line.split(maxsplit=5)
         if len(head) >= 5 and "-" in head[0] and not head[0].endswith(":"):
             path = head[5] if len(head) > 5 else ""
-            name = "own (heap, anonymous)" if path in ("", "[heap]", "[stack]") else Path(path).name
+            name = OWN if path in ("", "[heap]", "[stack]") else Path(path).name
         elif head and head[0] == "Rss:":
             per[name] = per.get(name, 0) + int(head[1])
-    own = per.pop("own (heap, anonymous)", 0)
+        elif head and head[0] == "Referenced:":
+            ref["own" if name == OWN else "files"] += int(head[1])
+    own = per.pop(OWN, 0)
     libs = sorted(per.items(), key=lambda kv: -kv[1])
-    return [("own (heap, anonymous)", own / 1024), *((k, v / 1024) for k, v in libs[:top]),
-            ("other files", sum(v for _, v in libs[top:]) / 1024)]
+    return ([(OWN, own / 1024), *((k, v / 1024) for k, v in libs[:top]),
+             ("other files", sum(v for _, v in libs[top:]) / 1024)], {k: v / 1024 for k, v in ref.items()})
+
+
+def _clear_refs(pid: int) -> bool:
+    """Start a working-set measurement (the kernel clears the pages' referenced bits); False where not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("1")
+        return True
+    except OSError:
+        return False
 
 
 def agent_process(seconds: float, env: dict[str, str] | None = None, zoom: bool = True) -> dict[str, Any]:
@@ -315,6 +334,7 @@ def agent_process(seconds: float, env: dict[str, str] | None = None, zoom: bool 
                 if proc.poll() is not None:
                     raise RuntimeError(f"the agent stopped: {log_path.read_text(errors='replace')[-2000:]}")
                 c0, _ = _proc(proc.pid)
+                refs = _clear_refs(proc.pid)
                 t0 = time.monotonic()
                 series = []
                 while time.monotonic() - t0 < seconds:
@@ -322,7 +342,7 @@ def agent_process(seconds: float, env: dict[str, str] | None = None, zoom: bool 
                     c1, mem = _proc(proc.pid)
                     series.append(round(mem["VmRSS"]))
                 elapsed = time.monotonic() - t0
-                breakdown = _smaps_breakdown(proc.pid)
+                breakdown, working = _smaps_breakdown(proc.pid)
             finally:
                 proc.terminate()
                 try:
@@ -336,7 +356,7 @@ def agent_process(seconds: float, env: dict[str, str] | None = None, zoom: bool 
     frames = elapsed * FPS
     return {"cpu_ms_per_frame": (c1 - c0) * 1000 / frames, "rss_mb": mem["VmRSS"], "peak_mb": mem["VmHWM"],
             "anon_mb": mem.get("RssAnon", 0.0), "file_mb": mem.get("RssFile", 0.0), "seconds": elapsed,
-            "blocks": blocks, "series": series, "breakdown": breakdown}
+            "blocks": blocks, "series": series, "breakdown": breakdown, "working": working if refs else None}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -402,6 +422,11 @@ def main() -> int:
           f"library files shared with other processes); it blocked {ag['blocks']} time(s) meanwhile; RSS every 5 s: "
           f"{ag['series']}")
     print("  resident MB by mapping: " + ", ".join(f"{k} {v:.1f}" for k, v in ag["breakdown"]))
+    if ag["working"] is not None:
+        ws = ag["working"]
+        print(f"  referenced during those {ag['seconds']:.0f} s (working set): {ws['own'] + ws['files']:.0f} MB = "
+              f"{ws['own']:.0f} MB of its own memory + {ws['files']:.0f} MB of the {ag['file_mb']:.0f} MB of library "
+              "files resident (the rest: code run at start-up, clean pages the kernel reclaims first)")
     print(f"  the same without the zoomed pass at the door ({nz['seconds']:.0f} s): CPU "
           f"{nz['cpu_ms_per_frame']:.1f} ms per camera frame, RSS {nz['rss_mb']:.0f} MB")
     plain = ho.get("plain")
