@@ -269,6 +269,8 @@ def upkeep(engine: Engine, retention_days: dict[str, int], ahead_months: int, no
         log.info("partition %s created", name)
     for name in out.dropped:
         log.info("partition %s dropped (older than the retention)", name)
+    if out.rollup_rows_dropped:
+        log.info("%d daily roll-up row(s) dropped with those months", out.rollup_rows_dropped)
     out_stats = coverage(engine, now)
     if out_stats is not None:
         out.ahead_days, out.oldest_days, out.default_rows = out_stats

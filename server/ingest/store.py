@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any, Literal, cast
 
 from sqlalchemy import Table, bindparam, case, delete, or_, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -208,6 +209,17 @@ class HandlerFailed(Exception):
                          [:300])
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth retrying the same batch for: the database is away, locked, the connection broke, or this
+    transaction lost a deadlock (PostgreSQL's deadlock and serialization failures are ``OperationalError``) — also
+    when a handler's query raised it."""
+    if isinstance(exc, HandlerFailed) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+
+
 def _run(handlers: list[Any], *args: Any) -> None:
     for fn in handlers:
         try:
@@ -230,6 +242,10 @@ def _isolated(session: Session, write: Callable[[], Outcome], undo: Callable[[],
             session.flush()
         return out
     except Exception as exc:
+        if is_transient(exc):
+            # not this message's fault (a deadlock with another ingest worker over a roll-up row, the database
+            # away): the whole batch is retried rather than the message rejected
+            raise
         if undo is not None:
             undo()
         if isinstance(exc, HandlerFailed):

@@ -12,10 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 
 from linli import contract
 from linli.contract import DeviceRef, Kind
+from linli.contract import charger as cev
 from linli.contract import lift_guard as lev
 from linli.contract.gate import PassageData
 from server.auth import User
@@ -27,7 +29,16 @@ from server.db.partitions import upkeep
 from server.db.rollups import check, rebuild
 from server.gate.models import GatePassageDay
 from server.ingest.registry import HandlerRegistry, IngestContext
-from server.ingest.store import DeviceCache, Incoming, Rejected, StoreEnv, parse, store_batch
+from server.ingest.store import (
+    DeviceCache,
+    HandlerFailed,
+    Incoming,
+    Rejected,
+    StoreEnv,
+    is_transient,
+    parse,
+    store_batch,
+)
 from server.kinds import ServerKinds
 from server.settings import DatabaseSettings
 from server.storage import SnapshotStore
@@ -37,6 +48,7 @@ GATE = DeviceRef("east", Kind.gate, "lane1")
 GATE2 = DeviceRef("west", Kind.gate, "lane2")
 PROBE = DeviceRef("west", Kind.probe, "p1")
 LIFT = DeviceRef("east", Kind.lift_guard, "lift3")
+PILE = DeviceRef("west", Kind.charger, "pile2")
 D1 = datetime(2026, 11, 3, tzinfo=UTC)
 #: 15:59:59 UTC is still 3 Nov in Shanghai; 16:00:00 UTC is 4 Nov
 EVE, MIDNIGHT = D1 + timedelta(hours=15, minutes=59, seconds=59), D1 + timedelta(hours=16)
@@ -60,6 +72,14 @@ def _passage(ref: DeviceRef, at: datetime, direction: str, decision: str, opened
                        decision=decision, reason="resident", category="resident", opened=opened,  # type: ignore[arg-type]
                        fee_cents=fee)
     return contract.Event(type=PassageData.EVENT.type, ts=at, data=data.to_data())
+
+
+def _settlement(order: str, ended: datetime, wh: float, fen: int, reason: str, attempt: int = 1) -> contract.Event:
+    d = cev.Settlement(order_id=order, port=1, source="card", mode="energy_tou", tariff_version=1,
+                       started_at=ended - timedelta(hours=2), ended_at=ended, charged_s=7200, energy_wh=wh,
+                       max_power_w=900, amount_fen=fen, prepaid_fen=500, refund_fen=500 - fen,
+                       stop_reason=reason, attempt=attempt)  # type: ignore[arg-type]
+    return contract.Event(type=cev.Settlement.EVENT.type, ts=ended, data=d.to_data())
 
 
 def _block_start(block: str, at: datetime, latency_ms: float) -> contract.Event:
@@ -135,6 +155,11 @@ def _fill(db: Database, tmp_path: Path) -> dict[str, contract.Event]:
     # B5 ends by staff: it leaves "released by itself" on 4 Nov, whose largest latency was its own
     assert _store(db, env, [_msg(LIFT, _block_end("B5", MIDNIGHT + timedelta(hours=2, minutes=1), "local", 60))]
                   ) == ["stored"]
+    # charging bills: one ending at 15:59:59 UTC, one at 16:00 UTC, and a resend of the first (another event id,
+    # attempt 2) that bills nothing again
+    bills = [_settlement("O1", EVE, 1234.567, 350, "full"), _settlement("O2", MIDNIGHT, 800.25, 120, "unplugged"),
+             _settlement("O1", EVE, 1234.567, 350, "full", attempt=2)]
+    assert _store(db, env, [_msg(PILE, b) for b in bills]) == ["stored"] * 3
     # telemetry either side of Shanghai midnight, one of them twice
     tms = [_telemetry(EVE), _telemetry(MIDNIGHT), _telemetry(MIDNIGHT + timedelta(hours=1))]
     assert _store(db, env, [_msg(GATE, tms[0]), _msg(PROBE, tms[1]), _msg(PROBE, tms[2])]) == ["stored"] * 3
@@ -209,13 +234,19 @@ def test_panels_from_rollups_equal_raw(db: Database, tmp_path: Path) -> None:
     assert got["lift_guard.latency/en"]["series"] == [  # type: ignore[index]
         {"name": "mean", "values": [None, None, 1017, 310, None]},
         {"name": "longest", "values": [None, None, 2000, 500, None]}]
+    assert got["charger.energy/en"]["series"] == [  # type: ignore[index]
+        {"name": "pile2", "values": [0, 0, 1.235, 0.8, 0]}]
+    assert got["charger.revenue/en"]["series"] == [{"name": "pile2", "values": [0, 0, 3.5, 1.2, 0]}]  # type: ignore[index]
+    assert got["charger.reasons/en"]["series"] == [  # type: ignore[index]
+        {"name": "full", "values": [0, 0, 1, 0, 0]}, {"name": "unplugged", "values": [0, 0, 0, 1, 0]}]
     assert got["taxi_kiosk.success/en"]["series"] == [  # type: ignore[index]
         {"name": "got a car", "values": [None, None, 100.0, 0.0, None]}]
     assert got["taxi_kiosk.waits/en"]["series"] == [  # type: ignore[index]
         {"name": "wait for a driver", "values": [None, None, 1.0, None, None]},
         {"name": "wait for the car", "values": [None, None, 6.0, None, None]}]
     with db.engine.begin() as conn:
-        assert check(conn) == {"event_days": 0, "gate_passage_days": 0, "lift_block_days": 0, "reporting_days": 0}
+        assert check(conn) == {"charger_days": 0, "event_days": 0, "gate_passage_days": 0, "lift_block_days": 0,
+                               "reporting_days": 0}
         before = conn.execute(select(EventDay.__table__)).all()
         rebuild(conn)
         assert sorted(conn.execute(select(EventDay.__table__)).all()) == sorted(before)
@@ -239,7 +270,8 @@ def test_retention_drops_rollup_days_with_their_month(db: Database, tmp_path: Pa
     assert res is not None and res.dropped and res.rollup_rows_dropped > 0
     with db.engine.begin() as conn:
         assert conn.execute(select(EventDay.__table__)).all() == []
-        assert check(conn) == {"event_days": 0, "gate_passage_days": 0, "lift_block_days": 0, "reporting_days": 0}
+        assert check(conn) == {"charger_days": 0, "event_days": 0, "gate_passage_days": 0, "lift_block_days": 0,
+                               "reporting_days": 0}
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -259,3 +291,29 @@ def test_linli_rollups_check_and_rebuild(db: Database, db_url: str, tmp_path: Pa
     assert main(["rollups", "check", "-c", str(cfg)]) == 0
     assert main(["rollups", "rebuild", "-c", str(cfg), "--table", "nope"]) == 2
     assert main(["rollups", "check", "-c", str(cfg), "--since", "3 Nov"]) == 2
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_deadlock_in_a_handler_retries_the_batch_not_rejects_the_message(db: Database, tmp_path: Path) -> None:
+    """Ingest workers sharing PostgreSQL can deadlock over a roll-up row (two batches adding to the same lanes in
+    another order); PostgreSQL then fails one statement with an ``OperationalError``. Even in a batch stored one
+    savepoint per message, that is the batch's to retry (``is_transient``), not the message's to be rejected: the
+    event is stored and counted once on the retry."""
+    lost = [True]
+
+    def deadlocked_once(_ctx: IngestContext, _ev: contract.Event, _data: object) -> None:
+        if lost[0]:
+            lost[0] = False
+            raise sa_exc.OperationalError("INSERT INTO event_days …", {}, Exception("deadlock detected"))
+
+    reg = HandlerRegistry()
+    reg.on_event(Kind.probe, deadlocked_once, types="test.flaky")
+    env = StoreEnv(reg, SnapshotStore(tmp_path / "snap"), DeviceCache())
+    ev = contract.Event(type="test.flaky", ts=EVE, data={})
+    with pytest.raises(HandlerFailed) as err:
+        _store(db, env, [_msg(PROBE, ev)], isolate=True)
+    assert is_transient(err.value)
+    assert _store(db, env, [_msg(PROBE, ev)], isolate=True) == ["stored"]
+    with db.engine.connect() as conn:
+        assert conn.execute(select(EventDay.day, EventDay.n).where(EventDay.type == "test.flaky")).all() == [
+            ("2026-11-03", 1)]
