@@ -33,7 +33,8 @@ detect→relay latency on a scripted clip played by a real camera at 5 fps.
    set (``python -m edge.apps.lift_guard.tuning``) the held-out clips must not be looked at.
 4. **The lift agent as it runs on a Pi** (``linli agent --sim`` in its own process, real MQTT broker, local page,
    camera at 5 fps on the demo clip, door cycling, the memory settings of its systemd unit
-   ``linli.deploy.units.AGENT_MEMORY_ENV``): CPU per camera frame (all threads of the process, from /proc) and
+   ``linli.deploy.units.AGENT_MEMORY_ENV``): CPU per camera frame (``cpu_ms_per_frame``: user + system CPU of all
+   the process's threads, from /proc, over the measured seconds, divided by the frames of those seconds at 5 fps) and
    its resident memory (``rss_mb``: VmRSS at the end, after the start-up and ``--quick``'s 8 s or the full run's 40 s
    of work; peak printed beside it, and by mapping: each shared library, and the process's own heap and anonymous
    memory), and its working set (pages referenced during the measurement).
@@ -270,7 +271,8 @@ def _smaps_breakdown(pid: int, top: int = 8) -> tuple[list[tuple[str, float]], d
     (heap and anonymous maps: Python objects, onnxruntime's arena, frames, thread stacks) and the rest; and the
     working set: MB of the own memory and of the library files referenced since ``_clear_refs`` (pages resident but
     not referenced are mostly library code run once at start-up: clean, shared, the first the kernel drops when
-    memory runs short)."""
+    memory runs short). The files' figure is an upper bound: a shared page counts as referenced when another
+    process (the benchmark itself, anything using the same libraries) touched it."""
     per: dict[str, int] = {}
     ref = {"own": 0, "files": 0}
     name = ""
@@ -424,9 +426,10 @@ def main() -> int:
     print("  resident MB by mapping: " + ", ".join(f"{k} {v:.1f}" for k, v in ag["breakdown"]))
     if ag["working"] is not None:
         ws = ag["working"]
-        print(f"  referenced during those {ag['seconds']:.0f} s (working set): {ws['own'] + ws['files']:.0f} MB = "
-              f"{ws['own']:.0f} MB of its own memory + {ws['files']:.0f} MB of the {ag['file_mb']:.0f} MB of library "
-              "files resident (the rest: code run at start-up, clean pages the kernel reclaims first)")
+        print(f"  referenced during those {ag['seconds']:.0f} s (working set): {ws['own']:.0f} of the "
+              f"{ag['anon_mb']:.0f} MB of its own memory; at most {ws['files']:.0f} of the {ag['file_mb']:.0f} MB "
+              "of library files resident (an upper bound: other processes' use of the same files counts too; the "
+              "rest is code run at start-up, clean pages the kernel reclaims first)")
     print(f"  the same without the zoomed pass at the door ({nz['seconds']:.0f} s): CPU "
           f"{nz['cpu_ms_per_frame']:.1f} ms per camera frame, RSS {nz['rss_mb']:.0f} MB")
     plain = ho.get("plain")

@@ -89,7 +89,8 @@ def test_a_running_lift_agent_loads_no_library_it_does_not_need(mqtt_broker: Tes
                            and m.group(1), 60, what="the local page")
             rec.wait(lambda: rec.events(ref, lev.BLOCK), 60, what="a block (the detector ran)")
             auth = ("maint", DEFAULT_PAGE_PASSWORD)
-            for page in ("/", "/events", "/api/status", "/api/events", "/metrics"):
+            for page in ("/", "/io", "/events", "/logs", "/config", "/api/status", "/api/io", "/api/events",
+                         "/api/logs", "/api/config", "/api/commands", "/metrics"):
                 assert httpx.get(url + page, auth=auth, timeout=10).status_code == 200, page
         finally:
             proc.terminate()
