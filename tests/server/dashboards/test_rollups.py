@@ -3,7 +3,8 @@
 from the roll-ups as from the raw rows — for an administrator, a user of one site and a site filter — with an event
 redelivered in the same batch and in a later one, an event whose handler fails (rejected, not counted), and a day
 boundary at 16:00 UTC (midnight in Shanghai). ``rebuild`` makes the same rows again; ``check`` finds a tampered
-row. On PostgreSQL, dropping a month of events (retention) drops its roll-up days with it."""
+row. On PostgreSQL, dropping a month of events (retention) drops its roll-up days with it. The migrations fill
+them from rows already stored; a deadlock in a handler retries the batch."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, update
 
 from linli import contract
@@ -326,3 +328,23 @@ def test_a_deadlock_in_a_handler_retries_the_batch_not_rejects_the_message(db: D
     with db.engine.connect() as conn:
         assert conn.execute(select(EventDay.day, EventDay.n).where(EventDay.type == "test.flaky")).all() == [
             ("2026-11-03", 1)]
+
+
+def test_migrations_fill_the_rollups_from_rows_already_stored(db: Database, tmp_path: Path) -> None:
+    """A database that had raw rows before the roll-ups existed: the revisions that add them fill them (each with
+    its own SQL) equal to what ``from_raw`` makes."""
+    from alembic import command
+
+    from server.db.migrate import alembic_config
+
+    _fill(db, tmp_path)
+    with db.engine.begin() as conn:
+        for target in ("rollups@0002", "gate@gate_0002", "lift_guard@lift_guard_0003", "charger@charger_0001"):
+            command.downgrade(alembic_config(conn), target)
+        assert not {"event_days", "reporting_days", "gate_passage_days", "lift_block_days", "charger_days"} & set(
+            sa_inspect(conn).get_table_names())
+    upgrade(db.engine)
+    with db.engine.begin() as conn:
+        assert conn.execute(select(EventDay.n).where(EventDay.type == "probe.tamper")).scalar_one() == 1
+        assert check(conn) == {"charger_days": 0, "event_days": 0, "gate_passage_days": 0, "lift_block_days": 0,
+                               "reporting_days": 0}
