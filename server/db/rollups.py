@@ -21,7 +21,7 @@ dropped UTC month).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar, cast
 
@@ -146,26 +146,32 @@ def add(session: Session, model: type[Rollup], rows: Iterable[dict[str, Any]]) -
     return len(ordered)
 
 
-def rebuild(conn: Connection, names: Iterable[str] | None = None, since: date | None = None,
-            until: date | None = None) -> dict[str, int]:
-    """Make the roll-ups (all, or those whose table is in ``names``) again from the raw rows, for the Shanghai days
-    ``since`` … ``until`` (both included; open-ended when None). Returns the roll-up rows written per table."""
+def _scoped(conn: Connection, names: Iterable[str] | None, since: date | None,
+            until: date | None) -> Iterator[tuple[Table, list[Any], Any]]:
+    """Each roll-up's table (all, or those in ``names``), the condition on its ``day`` column
+    for the Shanghai days ``since`` … ``until`` (both included; open-ended when None) and the select that makes
+    those days from the raw rows."""
     wanted = set(names) if names is not None else None
     start = day_start(since) if since is not None else None
     end = day_start(until + timedelta(days=1)) if until is not None else None
-    out: dict[str, int] = {}
     for m in models():
         t = m.table()
         if wanted is not None and t.name not in wanted:
             continue
-        gone = delete(t)
-        if since is not None:
-            gone = gone.where(t.c.day >= since.isoformat())
+        days = [t.c.day >= since.isoformat()] if since is not None else []
         if until is not None:
-            gone = gone.where(t.c.day <= until.isoformat())
-        conn.execute(gone)
-        res = conn.execute(insert(t).from_select([c.name for c in t.columns],
-                                                 m.from_raw(conn.dialect.name, start, end))
+            days.append(t.c.day <= until.isoformat())
+        yield t, days, m.from_raw(conn.dialect.name, start, end)
+
+
+def rebuild(conn: Connection, names: Iterable[str] | None = None, since: date | None = None,
+            until: date | None = None) -> dict[str, int]:
+    """Make the roll-ups (all, or those whose table is in ``names``) again from the raw rows, for the Shanghai days
+    ``since`` … ``until`` (both included; open-ended when None). Returns the roll-up rows written per table."""
+    out: dict[str, int] = {}
+    for t, days, fresh in _scoped(conn, names, since, until):
+        conn.execute(delete(t).where(*days))
+        res = conn.execute(insert(t).from_select([c.name for c in t.columns], fresh)
                            .execution_options(preserve_rowcount=True))
         out[t.name] = int(res.rowcount or 0)
     return out
@@ -174,20 +180,9 @@ def rebuild(conn: Connection, names: Iterable[str] | None = None, since: date | 
 def check(conn: Connection, names: Iterable[str] | None = None, since: date | None = None,
           until: date | None = None) -> dict[str, int]:
     """Rows that differ between each roll-up and what :func:`rebuild` would make from the raw rows (0: equal)."""
-    wanted = set(names) if names is not None else None
-    start = day_start(since) if since is not None else None
-    end = day_start(until + timedelta(days=1)) if until is not None else None
     out: dict[str, int] = {}
-    for m in models():
-        t = m.table()
-        if wanted is not None and t.name not in wanted:
-            continue
-        stored = select(*t.columns)
-        if since is not None:
-            stored = stored.where(t.c.day >= since.isoformat())
-        if until is not None:
-            stored = stored.where(t.c.day <= until.isoformat())
-        fresh = m.from_raw(conn.dialect.name, start, end)
+    for t, days, fresh in _scoped(conn, names, since, until):
+        stored = select(*t.columns).where(*days)
         a = stored.except_(fresh).subquery()
         b = fresh.except_(stored).subquery()
         out[t.name] = int(conn.scalar(select(func.count()).select_from(a)) or 0) + \
