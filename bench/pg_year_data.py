@@ -4,10 +4,13 @@
 piles, 2 taxi kiosks), 12 months of events at the rates below (about 52,000 a day, 19 million a year), the kinds'
 tables the dashboards read (gate passages, lift blocks and faults, charger orders, taxi orders, work orders), and
 telemetry for the last 90 days (the default ``retention.telemetry_days``) at one row per device per 30 minutes.
-Devices send telemetry every 30 s; the fleet's reporting-rate panel asks "did this device report that day" by
-index probes, so its cost does not grow with the telemetry rate (see ``server/dashboards/fleet.py``).
+Devices send telemetry every 30 s; the reporting-rate panels read the daily roll-up of the days each device
+reported, so their cost does not grow with the telemetry rate (see ``server/dashboards/fleet.py``).
 Run alone it times the build: ``python bench/pg_year_data.py [--quick]`` (last line ``RESULT generate_s=…``).
 ``quick``: 5 compounds (100 devices), 62 days (three calendar months), telemetry every 30 minutes.
+The daily roll-ups the dashboards read (``server.db.rollups``: events, reporting devices, gate passages) are then
+made from those rows in SQL (``rollups.rebuild``, the same statement as ``linli rollups rebuild``), as ingest would
+have kept them.
 
 Loading takes a superuser (the foreign-key triggers are off while it runs, as in ``pg_restore``). The database
 is migrated first (``server.db.migrate.upgrade``), so the data lands in the monthly partitions the
@@ -37,6 +40,7 @@ from sqlalchemy.types import JSON  # noqa: E402
 
 from linli.contract import charger, gate, lift_guard, taxi_kiosk  # noqa: E402
 from linli.testing import PostgresCluster  # noqa: E402
+from server.db import rollups  # noqa: E402
 from server.db.engine import Database  # noqa: E402
 from server.db.migrate import load_all_models, upgrade  # noqa: E402
 from server.db.models import Base  # noqa: E402
@@ -123,6 +127,9 @@ def generate(url: str, quick: bool = False, now: datetime | None = None, sites: 
             t0 = time.perf_counter()
             made.update(_kind_tables(conn))
             made["kind_tables_s"] = round(time.perf_counter() - t0, 1)
+            t0 = time.perf_counter()
+            made["rollups"] = rollups.rebuild(conn)
+            made["rollups_s"] = round(time.perf_counter() - t0, 1)
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
     finally:

@@ -24,7 +24,10 @@ How each figure is measured:
   ``na`` with the reason where that module is missing or fails (the ingest figures still stand).
 
 Last line: ``RESULT bare_msgs_per_s=… w1_msgs_per_s=… w2_msgs_per_s=… w4_msgs_per_s=… w2_over_w1=… w1_over_bare=…
-w2_over_bare=… p99_ms=… p50_ms=… lost=… dup=… dash_p95_ms=… cores=…``.
+w2_over_bare=… p99_ms=… p50_ms=… lost=… dup=… dash_p95_ms=… cores=… busy_w1=… busy_w2=… worker_cores_w1=…
+worker_cores_w2=…``. ``busy_wK``: the machine's busy share of all its cores while K workers drained (near 1.0: the
+machine, not the workers, is the limit — more workers cannot go faster on it); ``worker_cores_wK``: the cores' worth
+of CPU the K workers used themselves.
 """
 
 from __future__ import annotations
@@ -65,6 +68,19 @@ from server.testing import WorkerProcess  # noqa: E402
 
 TARGET_W2_OVER_W1 = 1.6
 TARGET_OVER_BARE = 0.5
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, in clock ticks (``/proc/stat``'s first line)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def process_jiffies(pid: int) -> int:
+    """User + system CPU time of one process so far, in clock ticks (``/proc/PID/stat`` fields 14 and 15)."""
+    after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(after_name[11]) + int(after_name[12])
 
 
 def drain_rate(t0: float, points: list[tuple[float, int]], total: int) -> float:
@@ -213,19 +229,26 @@ class Bench:
         t.join(30)
         return drain_rate(t0, points, n)
 
-    def workers_rate(self, k: int, n: int) -> tuple[float, int]:
+    def workers_rate(self, k: int, n: int) -> tuple[float, int, dict[str, float]]:
+        """Drain rate of ``k`` workers, events missing, and where the CPU went meanwhile: ``busy`` = the machine's
+        busy share of all its cores, ``workers_cores`` = cores' worth of CPU the workers themselves used."""
         ids = self.backlog(n)
         base = self.count()
         ws = self.workers[:k]
+        m0, w0 = machine_jiffies(), sum(process_jiffies(w.proc.pid) for w in ws if w.proc is not None)
         self.thaw(ws)
         t0 = time.monotonic()
         points = self.sample(lambda: self.count() - base, n, 180)
         wait_for(lambda: self.count() - base >= n, 60, what=f"{n} events stored by {k} worker(s)")
+        m1, w1 = machine_jiffies(), sum(process_jiffies(w.proc.pid) for w in ws if w.proc is not None)
+        wall = time.monotonic() - t0
         self.freeze(ws)
+        cpu = {"busy": (m1[0] - m0[0]) / max(1, m1[1] - m0[1]),
+               "workers_cores": (w1 - w0) / os.sysconf("SC_CLK_TCK") / max(wall, 1e-3)}
         with self.engine.connect() as conn:
             stored = int(conn.execute(text("SELECT count(*) FROM events WHERE id = ANY(:ids)"),
                                       {"ids": ids}).scalar_one())
-        return drain_rate(t0, points, n), n - stored
+        return drain_rate(t0, points, n), n - stored, cpu
 
     def latency(self, n: int, rate: float) -> list[float]:
         assert self.fleet is not None
@@ -309,11 +332,14 @@ def main(argv: list[str] | None = None) -> int:
         bare = b.bare(n)
         print(f"bare cluster (pull + ack, no database): {bare:8.0f} msg/s")
         rates: dict[int, float] = {}
+        cpus: dict[int, dict[str, float]] = {}
         lost = 0
         for k in (1, 2, 4):
-            rates[k], missing = b.workers_rate(k, n)
+            rates[k], missing, cpus[k] = b.workers_rate(k, n)
             lost += missing
-            print(f"{k} worker(s) → PostgreSQL:            {rates[k]:8.0f} msg/s  ({rates[k] / bare:.2f} of bare)")
+            print(f"{k} worker(s) → PostgreSQL:            {rates[k]:8.0f} msg/s  ({rates[k] / bare:.2f} of bare); "
+                  f"machine {100 * cpus[k]['busy']:.0f} % busy on {os.cpu_count()} cores, the workers used "
+                  f"{cpus[k]['workers_cores']:.2f} core(s), broker + database + this bench the rest")
         lat = b.latency(int(args.latency_rate * (2 if args.quick else 10)), args.latency_rate)
         p50, p99 = statistics.median(lat), lat[min(len(lat) - 1, int(0.99 * len(lat)))]
         print(f"device → database at {args.latency_rate:.0f} msg/s, 2 workers: p50 {p50:.0f} ms, p99 {p99:.0f} ms "
@@ -338,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"RESULT bare_msgs_per_s={bare:.0f} w1_msgs_per_s={rates[1]:.0f} w2_msgs_per_s={rates[2]:.0f} "
           f"w4_msgs_per_s={rates[4]:.0f} w2_over_w1={w2w1:.2f} w1_over_bare={rates[1] / bare:.2f} "
           f"w2_over_bare={rates[2] / bare:.2f} p50_ms={p50:.0f} p99_ms={p99:.0f} lost={lost} dup={dup} "
-          f"dash_p95_ms={dash_p95} cores={os.cpu_count()}")
+          f"dash_p95_ms={dash_p95} cores={os.cpu_count()} busy_w1={cpus[1]['busy']:.2f} "
+          f"busy_w2={cpus[2]['busy']:.2f} worker_cores_w1={cpus[1]['workers_cores']:.2f} "
+          f"worker_cores_w2={cpus[2]['workers_cores']:.2f}")
     return 0
 
 

@@ -34,6 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--migrate-only", action="store_true", help="apply database migrations and exit")
     s.set_defaults(func=_dispatch("server.cli:main"))
 
+    ru = sub.add_parser("rollups", help="the dashboards' daily roll-ups: rebuild them from the raw rows, or check "
+                        "them against the raw rows")
+    ru.add_argument("action", choices=("rebuild", "check"))
+    ru.add_argument("-c", "--config", default=None, help="server YAML, e.g. config/server.yaml")
+    ru.add_argument("--table", action="append", default=None, help="only this roll-up table (repeatable)")
+    ru.add_argument("--since", default=None, help="first Shanghai day (YYYY-MM-DD)")
+    ru.add_argument("--until", default=None, help="last Shanghai day (YYYY-MM-DD)")
+    ru.set_defaults(func=_dispatch("server.rollups_cli:main"))
+
     pv = sub.add_parser("provision", help="create a device's MQTT credentials and regenerate broker passwd/ACL")
     pv.add_argument("--secrets", default="var/secrets", help="secrets folder (default var/secrets)")
     pv.add_argument("--site", help="site id, e.g. sh-caoyang-01")

@@ -1,7 +1,8 @@
 """Vision parts shared by camera kinds: ONNX detector adapters (SSD, YOLOv5/v8) chosen by config, the class map
 (model labels → the kind's classes, which of them act, class families), motion gate, region mask and floor,
 fragment merging, IoU tracker, accumulated evidence per track (or the older N-of-M rule),
-camera-health checks (black, covered, frozen) and evidence pictures.
+camera-health checks (black, covered, frozen) and evidence pictures; a zoomed second detector pass at the door
+(``edge.vision.zoom``) and infrared-night normalisation (``edge.vision.night``).
 
 Nothing here knows about lifts, gates or kiosks, and nothing here opens a camera: frames come from
 ``edge.hal.Camera`` through the kind's app.

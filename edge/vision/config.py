@@ -179,3 +179,51 @@ class HealthConfig(_VisionModel):
                            description="How long the view must look normal before a fault is cleared.")
     work_width: int = Field(160, ge=32, le=640, title="Work width (px)",
                             description="Frames are shrunk to this width (greyscale) for the checks.")
+
+
+class ZoomConfig(_VisionModel):
+    """A second, zoomed detector pass on the door and the near floor, where an object coming in is still small
+    (:mod:`edge.vision.zoom`). It costs one more inference on every frame the detector looks at."""
+
+    enabled: bool = Field(True, title="Enabled",
+                          description="Run the zoomed pass (when its box is small enough, see max_area).")
+    box: tuple[float, float, float, float] | None = Field(
+        None, title="Zoom box",
+        description="x1, y1, x2, y2 as fractions of the frame. None: a box with the frame's shape around the door "
+        "sill, derived from the floor polygon (its far edge).")
+    margin: float = Field(0.0, ge=0, le=0.5, title="Margin beside the sill",
+                          description="Added left and right of the sill, as a fraction of the frame width "
+                          "(derived box only).")
+    sill_at: float = Field(0.6, ge=0.1, le=0.95, title="Sill height in the box",
+                           description="Where the sill sits in the derived box, from its top (0-1): most of the box "
+                           "is above the sill, where an object standing at the door is.")
+    min_width: float = Field(0.3, ge=0.1, le=1, title="Narrowest box",
+                             description="The derived box is at least this fraction of the frame wide.")
+    max_area: float = Field(0.4, gt=0, le=1, title="Largest box (share of the frame)",
+                            description="The zoomed pass runs only when its box covers at most this share of the "
+                            "frame; a larger box magnifies too little to be worth the second inference.")
+    nms_iou: float = Field(0.5, gt=0, le=1, title="Merge overlap",
+                           description="A box of the zoomed pass and one of the full frame with the same label "
+                           "overlapping this much are one object (the better score is kept).")
+
+
+class NightConfig(_VisionModel):
+    """Infrared night pictures (grey, flat, noisy) are normalised before the detector looks
+    (:mod:`edge.vision.night`); colour pictures are left as they are. Camera health sees the original frame."""
+
+    enabled: bool = Field(True, title="Enabled", description="Normalise grey (infrared) frames for the detector.")
+    grey_tol: float = Field(3.0, ge=0, le=50, title="Grey below (colour spread)",
+                            description="A frame counts as infrared when its colour channels differ by less than "
+                            "this on average (0-255).")
+    method: Literal["stretch", "clahe"] = Field(
+        "stretch", title="Method",
+        description="stretch: smooth the sensor noise, then stretch the grey levels between two percentiles to the "
+        "full range. clahe: contrast-limited adaptive histogram equalisation (amplifies noise).")
+    blur_px: int = Field(5, ge=0, le=15, title="Noise smoothing (px)",
+                         description="Gaussian kernel (odd, at frame size) applied before stretching; 0: none.")
+    low_pct: float = Field(1.0, ge=0, le=20, title="Dark percentile",
+                           description="Grey level at this percentile becomes black (stretch).")
+    high_pct: float = Field(99.0, ge=80, le=100, title="Bright percentile",
+                            description="Grey level at this percentile becomes white (stretch).")
+    clahe_clip: float = Field(2.0, gt=0, le=40, title="CLAHE clip limit", description="clahe only.")
+    clahe_tiles: int = Field(8, ge=1, le=32, title="CLAHE tiles", description="Tiles per side (clahe only).")

@@ -119,13 +119,18 @@ class Detector(ABC):
           otherwise busy-waits its pool after each run, which cost ~2.6x the CPU of the inference itself at 5 fps;
         - ``threads`` intra-op threads (the config), one inter-op thread (the graph is sequential).
 
-        Measured here (2 threads, one frame every 0.2 s): 72 ms of CPU per frame spinning, 20 ms not. Turning the
-        CPU arena off made no difference to RSS for this model, so it stays on.
+        - no memory pattern (``enable_mem_pattern``): the activations are taken from the CPU arena tensor by tensor
+          instead of one block planned for the whole graph, ~1 MB less resident after the first runs, same CPU.
+
+        Measured here (2 threads, one frame every 0.2 s): 72 ms of CPU per frame spinning, 20 ms not. The CPU arena
+        stays on: without it glibc's heap keeps each run's freed activations and the RSS grows ~20 MB more
+        (models/MODELS.md §3).
         """
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.cfg.threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.enable_mem_pattern = False
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         opts.log_severity_level = 3

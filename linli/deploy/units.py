@@ -49,10 +49,16 @@ AGENT_GROUPS = ("gpio", "dialout", "video", "audio", "i2c", "spi")
 #: stops pinging as soon as one is stuck for ``watchdog.timeout_s`` (default 10 s): 30 s leaves room for a slow Pi.
 AGENT_WATCHDOG_S = 30
 #: Memory settings of an agent process (the unit's environment; ``bench/lift_guard.py`` runs its agent with them):
-#: at most two glibc malloc arenas instead of eight per core for the agent's ~15 threads, and OpenBLAS (loaded by
-#: numpy and OpenCV, never used for the detector) without a thread pool of its own. Measured on the lift agent:
-#: ~1.5 MB less RSS on a 2-core machine, no CPU change; more threads, and so more, on a 4-core Pi.
-AGENT_MEMORY_ENV = {"MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
+#: one glibc malloc arena instead of eight per core for the agent's ~15 threads (Python's threads take turns under
+#: the GIL anyway; onnxruntime allocates from its own arena), and OpenBLAS (loaded by numpy and OpenCV, never used
+#: for the detector) without a thread pool of its own. Measured on the lift agent (bench/lift_guard.py, 2-core VM,
+#: three interleaved runs each): two arenas -1.5 MB, one arena a further -3.8 MB, no CPU change; more threads, and
+#: so more, on a 4-core Pi. A fixed mmap/trim threshold (``MALLOC_MMAP_THRESHOLD_``) saved no more. And Python's
+#: ``-OO`` (``PYTHONOPTIMIZE=2``): no docstrings in memory (numpy, pydantic, the agent's own ~700 modules: 4-6 MB of
+#: the lift agent's RSS) and no ``assert`` statements (the code uses them only to narrow types, never to check
+#: input). The bytecode is compiled once into the release slot's ``__pycache__`` (``*.opt-2.pyc``; the slots are
+#: the agent's to write).
+AGENT_MEMORY_ENV = {"MALLOC_ARENA_MAX": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONOPTIMIZE": "2"}
 
 
 def agent_unit(layout: Layout | None = None, groups: tuple[str, ...] = AGENT_GROUPS) -> str:

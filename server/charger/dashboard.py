@@ -17,9 +17,22 @@ from server.dashboards import (
     per_day,
     scoped,
 )
+from server.dashboards.queries import day_range
 from server.db.models import Device
 
-from .models import ChargerOrder
+from .models import ChargerDay, ChargerOrder
+
+
+def _billed(q: PanelQuery, value: object, split: object, unit: str = "", scale: float = 1.0,
+            stored_per_unit: int = 1) -> ChartData:
+    """From the roll-up ``charger_days``: ``value`` per day and ``split`` (energy is stored in mWh: 1,000 per Wh).
+    A missing stop reason (stored as ``""``) is named as the raw rows name it."""
+    r = ChargerDay
+    stmt = (select(r.day, split, value).select_from(r).join(Device, r.device_id == Device.id)
+            .where(*day_range(q, r.day)).group_by(r.day, split))
+    rows = [(d, str(None if split is r.stop_reason and n == "" else n),
+             round(float(v or 0) / stored_per_unit * scale, 3)) for d, n, v in q.session.execute(scoped(stmt, q))]
+    return per_day(q, rows, unit)
 
 
 def _settled(q: PanelQuery, value: object, split: object, unit: str = "", scale: float = 1.0) -> ChartData:
@@ -32,14 +45,21 @@ def _settled(q: PanelQuery, value: object, split: object, unit: str = "", scale:
 
 
 def energy_per_day(q: PanelQuery) -> ChartData:
+    if not q.raw:
+        return _billed(q, func.sum(ChargerDay.energy_mwh), Device.device, "kWh", 0.001, stored_per_unit=1000)
     return _settled(q, func.sum(ChargerOrder.energy_wh), Device.device, "kWh", 0.001)
 
 
 def revenue_per_day(q: PanelQuery) -> ChartData:
-    return _settled(q, func.sum(ChargerOrder.amount_fen), Device.device, "元" if q.lang == "zh" else "yuan", 0.01)
+    unit = "元" if q.lang == "zh" else "yuan"
+    if not q.raw:
+        return _billed(q, func.sum(ChargerDay.amount_fen), Device.device, unit, 0.01)
+    return _settled(q, func.sum(ChargerOrder.amount_fen), Device.device, unit, 0.01)
 
 
 def reasons_per_day(q: PanelQuery) -> ChartData:
+    if not q.raw:
+        return _billed(q, func.sum(ChargerDay.n), ChargerDay.stop_reason)
     return _settled(q, func.count(), ChargerOrder.stop_reason)
 
 

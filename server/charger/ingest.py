@@ -11,9 +11,10 @@ from sqlalchemy import select
 from linli import contract
 from linli.contract import Kind
 from linli.contract.charger import SessionStarted, Settlement
+from server.db import rollups
 from server.ingest.registry import HandlerRegistry, IngestContext
 
-from .models import ChargerOrder
+from .models import ChargerDay, ChargerOrder
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ def on_settlement(ctx: IngestContext, ev: contract.Event, d: Settlement) -> None
         row.resumed = d.resumed
         row.settled_at = ctx.received_at
         row.settlement_event_id = ev.id
+        billed = ChargerDay.contribution(row)
+        if billed is not None:
+            rollups.add(ctx.session, ChargerDay, [billed])
     ctx.session.flush()
 
 

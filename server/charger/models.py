@@ -5,10 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    Select,
+    String,
+    Text,
+    UniqueConstraint,
+    cast,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.models import Base
+from server.db.rollups import Rollup, day_of, day_sql
 from server.db.types import BigIntPK
 
 
@@ -63,3 +77,42 @@ class ChargerTariff(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("site", "version"),)
+
+
+class ChargerDay(Rollup, Base):
+    """Roll-up (``server.db.rollups``): settled sessions per Shanghai day of their end, pile and stop reason, with
+    their energy (mWh) and bills (fen) (the energy, revenue and stop-reason panels). An order is billed once, when
+    its first settlement is stored (``ingest.on_settlement``), and added here then. A missing stop reason is ``""``."""
+
+    __tablename__ = "charger_days"
+    source = "charger_orders"
+    sums = ("n", "energy_mwh", "amount_fen")
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    stop_reason: Mapped[str] = mapped_column(String(24), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    energy_mwh: Mapped[int] = mapped_column(BigInteger)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+    @staticmethod
+    def contribution(o: ChargerOrder) -> dict[str, Any] | None:
+        if o.state != "settled" or o.ended_at is None:
+            return None
+        return {"day": day_of(o.ended_at), "device_id": o.device_id, "stop_reason": o.stop_reason or "", "n": 1,
+                "energy_mwh": round(o.energy_wh * 1000) if o.energy_wh is not None else 0,
+                "amount_fen": o.amount_fen or 0}
+
+    @classmethod
+    def from_raw(cls, dialect: str, start: datetime | None, end: datetime | None) -> Select[Any]:
+        o = ChargerOrder
+        day = day_sql(dialect, o.ended_at)
+        reason = func.coalesce(o.stop_reason, "")
+        stmt = (select(day, o.device_id, reason, func.count(),
+                       func.coalesce(func.sum(cast(func.round(o.energy_wh * 1000), BigInteger)), 0),
+                       func.coalesce(func.sum(o.amount_fen), 0))
+                .where(o.state == "settled", o.ended_at.is_not(None)).group_by(day, o.device_id, reason))
+        if start is not None:
+            stmt = stmt.where(o.ended_at >= start)
+        if end is not None:
+            stmt = stmt.where(o.ended_at < end)
+        return stmt

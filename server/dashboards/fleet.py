@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from linli.contract import Kind, utcnow
 from server.auth import User
-from server.dashboards.queries import events_per_day, local_day, per_day, scoped
+from server.dashboards.queries import day_range, events_per_day, local_day, per_day, scoped
 from server.dashboards.registry import ChartData, DashboardRegistry, Panel, PanelQuery, Series
-from server.db.models import Device, Telemetry
+from server.db.models import Device, ReportingDay, Telemetry
 from server.db.types import UtcDateTime
 from server.workorders.flow import OPEN_STATES
 from server.workorders.models import WorkOrder
@@ -33,9 +33,22 @@ def devices_by_site_kind(q: PanelQuery) -> ChartData:
 
 def reporting_rate(q: PanelQuery, kind: Kind | None = None) -> ChartData:
     """Per day: the share (%) of registered devices that sent telemetry that day, per kind — the online rate
-    measured from heartbeats, day by day. Asked as "did this device report that day" (one probe of the
-    ``(device_id, ts)`` index per device and day), so the cost does not grow with the telemetry rate or the
-    months kept."""
+    measured from heartbeats, day by day. Read from the daily roll-up ``reporting_days`` (one row per device and
+    day it reported), so the cost does not grow with the telemetry rate or the months kept."""
+    if q.raw:
+        return _reporting_rate_raw(q, kind)
+    stmt = (select(ReportingDay.day, Device.kind, func.count()).select_from(ReportingDay)
+            .join(Device, ReportingDay.device_id == Device.id).where(*day_range(q, ReportingDay.day))
+            .group_by(ReportingDay.day, Device.kind))
+    if kind is not None:
+        stmt = stmt.where(Device.kind == kind.value)
+    reporting = {(d, k): n for d, k, n in q.session.execute(scoped(stmt, q))}
+    return _rates(q, kind, reporting)
+
+
+def _reporting_rate_raw(q: PanelQuery, kind: Kind | None) -> ChartData:
+    """The same from the telemetry rows: "did this device report that day", one probe of the ``(device_id, ts)``
+    index per device and day."""
     days = union_all(*[select(literal(i).label("i"), literal(PanelQuery(q.session, q.user, d, d).start,
                                                                    UtcDateTime()).label("lo"),
                               literal(PanelQuery(q.session, q.user, d, d).end, UtcDateTime()).label("hi"))
@@ -45,11 +58,16 @@ def reporting_rate(q: PanelQuery, kind: Kind | None = None) -> ChartData:
                                      Telemetry.ts < days.c.hi).limit(1).correlate(Device, days).scalar_subquery())
     stmt = select(days.c.i, Device.kind, func.count()).select_from(Device).join(days, true()) \
         .where(sent.is_not(None)).group_by(days.c.i, Device.kind)
-    reg = select(Device.kind, Device.first_seen)
     if kind is not None:
         stmt = stmt.where(Device.kind == kind.value)
+    return _rates(q, kind, {(q.day_labels[i], k): n for i, k, n in q.session.execute(scoped(stmt, q))})
+
+
+def _rates(q: PanelQuery, kind: Kind | None, reporting: dict[tuple[str, str], int]) -> ChartData:
+    """Reporting devices per (day, kind) → the share of the devices registered by the end of that day."""
+    reg = select(Device.kind, Device.first_seen)
+    if kind is not None:
         reg = reg.where(Device.kind == kind.value)
-    reporting = {(q.day_labels[i], k): n for i, k, n in q.session.execute(scoped(stmt, q))}
     registered = q.session.execute(scoped(reg, q)).all()
     kinds = sorted({k for k, _ in registered})
     series = []

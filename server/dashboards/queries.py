@@ -7,23 +7,25 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Date, Select, String, cast, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Select, func, literal_column, or_, select
 
 from linli.contract import Kind
 from server.dashboards.registry import ChartData, PanelQuery, Series
-from server.db.models import Device, Event
+from server.db.models import Device, Event, EventDay
+from server.db.rollups import day_sql
 
 Split = Literal["kind", "type", "device", "site", "severity"] | None
 
 
 def local_day(q: PanelQuery, col: Any) -> ColumnElement[Any]:
     """``col`` (a UTC timestamp) as its Shanghai calendar day ``YYYY-MM-DD``. Shanghai has kept UTC+8 without
-    daylight saving since 1991, so SQLite's fixed offset is exact."""
-    if q.session.get_bind().dialect.name == "postgresql":
-        # the UTC wall time plus 8 h, as a date, as text (ISO: the engine sets DateStyle): half the cost of
-        # to_char(timezone('Asia/Shanghai', …)) on the hundreds of thousands of rows a fortnight holds
-        return cast(cast(func.timezone("UTC", col) + literal_column("interval '8 hours'"), Date), String)
-    return func.date(col, "+8 hours")
+    daylight saving since 1991, so SQLite's fixed offset is exact (the roll-ups' days are the same)."""
+    return day_sql(q.session.get_bind().dialect.name, col)
+
+
+def day_range(q: PanelQuery, day_col: Any) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """A roll-up's ``day`` column within the panel's Shanghai days (both included)."""
+    return day_col >= q.since.isoformat(), day_col <= q.until.isoformat()
 
 
 def scoped(stmt: Select[Any], q: PanelQuery) -> Select[Any]:
@@ -35,7 +37,7 @@ def scoped(stmt: Select[Any], q: PanelQuery) -> Select[Any]:
     return stmt
 
 
-def _glob_filter(stmt: Select[Any], types: str | Iterable[str] | None) -> Select[Any]:
+def _glob_filter(stmt: Select[Any], types: str | Iterable[str] | None, col: Any = Event.type) -> Select[Any]:
     if types is None:
         return stmt
     pats = [types] if isinstance(types, str) else list(types)
@@ -43,9 +45,9 @@ def _glob_filter(stmt: Select[Any], types: str | Iterable[str] | None) -> Select
     for p in pats:
         if p.endswith("*"):
             prefix = p[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append(Event.type.like(prefix + "%", escape="\\"))
+            conds.append(col.like(prefix + "%", escape="\\"))
         else:
-            conds.append(Event.type == p)
+            conds.append(col == p)
     return stmt.where(or_(*conds))
 
 
@@ -63,7 +65,10 @@ def per_day(q: PanelQuery, rows: Iterable[tuple[str, str, float | int]], unit: s
 def events_per_day(q: PanelQuery, kind: Kind | None = None, types: str | Iterable[str] | None = None,
                    severity: str | None = None, split: Split = "type", series_name: str = "events",
                    where: Iterable[Any] = ()) -> ChartData:
-    """Events per Shanghai day in the range, one series per ``split`` value (or a single ``series_name``)."""
+    """Events per Shanghai day in the range, one series per ``split`` value (or a single ``series_name``). Read
+    from the daily roll-up ``event_days`` unless ``where`` adds conditions on the raw rows (or ``q.raw``)."""
+    if not where and not q.raw:
+        return _events_per_day_rollup(q, kind, types, severity, split, series_name)
     day = local_day(q, Event.ts)
     keys: dict[str, Any] = {"kind": Device.kind, "type": Event.type, "device": Device.device, "site": Device.site,
                             "severity": Event.severity}
@@ -78,6 +83,22 @@ def events_per_day(q: PanelQuery, kind: Kind | None = None, types: str | Iterabl
         stmt = stmt.where(Event.severity == severity)
     stmt = _glob_filter(scoped(stmt, q), types)
     return per_day(q, q.session.execute(stmt).all())  # type: ignore[arg-type]
+
+
+def _events_per_day_rollup(q: PanelQuery, kind: Kind | None, types: str | Iterable[str] | None,
+                           severity: str | None, split: Split, series_name: str) -> ChartData:
+    keys: dict[str, Any] = {"kind": Device.kind, "type": EventDay.type, "device": Device.device, "site": Device.site,
+                            "severity": EventDay.severity}
+    key: Any = keys.get(split or "", literal_column(f"'{series_name}'"))
+    stmt = (select(EventDay.day, key, func.sum(EventDay.n)).select_from(EventDay)
+            .join(Device, EventDay.device_id == Device.id).where(*day_range(q, EventDay.day))
+            .group_by(EventDay.day, *([key] if (split or "") in keys else [])))
+    if kind is not None:
+        stmt = stmt.where(Device.kind == Kind(kind).value)
+    if severity is not None:
+        stmt = stmt.where(EventDay.severity == severity)
+    stmt = _glob_filter(scoped(stmt, q), types, EventDay.type)
+    return per_day(q, [(d, n, int(v)) for d, n, v in q.session.execute(stmt)])
 
 
 def event_data_sum_per_day(q: PanelQuery, kind: Kind, types: str | Iterable[str], key: str,

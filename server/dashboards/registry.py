@@ -71,6 +71,9 @@ class PanelQuery:
     until: date
     site: str | None = None
     lang: Lang = "zh"
+    #: add up the raw rows instead of reading the daily roll-ups (``server.db.rollups``): the same figures, slower;
+    #: for the test that compares the two and the benchmark's "before"
+    raw: bool = False
 
     @property
     def start(self) -> datetime:

@@ -16,12 +16,16 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Text,
     UniqueConstraint,
+    func,
+    select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from server.db.rollups import Rollup, day_sql
 from server.db.types import BigIntPK, JsonType, UtcDateTime
 
 NAMING = {
@@ -119,6 +123,50 @@ class Telemetry(Base):
     gauges: Mapped[dict[str, Any]]
 
     __table_args__ = (UniqueConstraint("device_id", "ts"),)
+
+
+class EventDay(Rollup, Base):
+    """Roll-up: events per Shanghai day, device, type and severity (the events and alarms panels)."""
+
+    __tablename__ = "event_days"
+    source = "events"
+    sums = ("n",)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    device_id: Mapped[int] = mapped_column(_device_fk(), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+    @classmethod
+    def from_raw(cls, dialect: str, start: datetime | None, end: datetime | None) -> Select[Any]:
+        day = day_sql(dialect, Event.ts)
+        stmt = select(day, Event.device_id, Event.type, Event.severity, func.count()) \
+            .group_by(day, Event.device_id, Event.type, Event.severity)
+        if start is not None:
+            stmt = stmt.where(Event.ts >= start)
+        if end is not None:
+            stmt = stmt.where(Event.ts < end)
+        return stmt
+
+
+class ReportingDay(Rollup, Base):
+    """Roll-up: the Shanghai days on which a device sent telemetry (the daily reporting rate)."""
+
+    __tablename__ = "reporting_days"
+    source = "telemetry"
+    sums = ()
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    device_id: Mapped[int] = mapped_column(_device_fk(), primary_key=True)
+
+    @classmethod
+    def from_raw(cls, dialect: str, start: datetime | None, end: datetime | None) -> Select[Any]:
+        day = day_sql(dialect, Telemetry.ts)
+        stmt = select(day, Telemetry.device_id).group_by(day, Telemetry.device_id)
+        if start is not None:
+            stmt = stmt.where(Telemetry.ts >= start)
+        if end is not None:
+            stmt = stmt.where(Telemetry.ts < end)
+        return stmt
 
 
 class Command(Base):

@@ -12,7 +12,8 @@ that catches rows whose device clock is far off (a 1970 or 2099 timestamp must n
 
 ``PartitionKeeper`` (a :class:`~server.worker.LoopWorker`, leased when several server processes share the
 database) creates the coming months' partitions ahead of time and drops whole partitions older than the configured
-retention (``retention.events_days``, ``retention.telemetry_days``). The Alembic revision ``0002`` converts an
+retention (``retention.events_days``, ``retention.telemetry_days``), and the daily roll-ups made from them with
+them (``server.db.rollups.trim``). The Alembic revision ``0002`` converts an
 existing database (data kept) with :func:`convert_table`.
 """
 
@@ -27,6 +28,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, text
 
 from linli.contract import utcnow
+from server.db import rollups
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +244,7 @@ class Upkeep:
     ahead_days: dict[str, float]       # how far the newest partition reaches past now
     oldest_days: dict[str, float]      # age of the start of the oldest partition
     default_rows: dict[str, int]       # rows in the default partition (device clocks far off)
+    rollup_rows_dropped: int = 0       # daily roll-up rows deleted with the months dropped (server.db.rollups)
 
 
 def upkeep(engine: Engine, retention_days: dict[str, int], ahead_months: int, now: datetime | None = None
@@ -256,12 +259,18 @@ def upkeep(engine: Engine, retention_days: dict[str, int], ahead_months: int, no
         for table in TABLES:
             out.created += ensure_months(conn, table, month_of(now), add_months(month_of(now), ahead_months))
             cutoff = now - timedelta(days=retention_days[table])
-            out.dropped += drop_before(conn, table, cutoff)
+            dropped = drop_before(conn, table, cutoff)
+            out.dropped += dropped
             out.purged += purge_default(conn, table, cutoff)
+            if dropped:  # the daily roll-ups made from this table go with its months
+                kept = months(conn, table)
+                out.rollup_rows_dropped += rollups.trim(conn, table, kept[0] if kept else None)
     for name in out.created:
         log.info("partition %s created", name)
     for name in out.dropped:
         log.info("partition %s dropped (older than the retention)", name)
+    if out.rollup_rows_dropped:
+        log.info("%d daily roll-up row(s) dropped with those months", out.rollup_rows_dropped)
     out_stats = coverage(engine, now)
     if out_stats is not None:
         out.ahead_days, out.oldest_days, out.default_rows = out_stats

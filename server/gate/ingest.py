@@ -13,9 +13,10 @@ from datetime import datetime
 from linli import contract
 from linli.contract import Kind
 from linli.contract.gate import DOOR_EVENTS, DoorData, ListsAppliedData, PassageData, PaymentData
+from server.db import rollups
 from server.ingest.registry import HandlerRegistry, IngestContext
 
-from .models import GateDeviceSync, GateDoorEvent, GatePassage, GatePayment, GateSession
+from .models import GateDeviceSync, GateDoorEvent, GatePassage, GatePassageDay, GatePayment, GateSession
 
 log = logging.getLogger(__name__)
 def _session(ctx: IngestContext, sid: str) -> GateSession | None:
@@ -29,6 +30,10 @@ def on_passage(ctx: IngestContext, ev: contract.Event, p: PassageData) -> None:
         match=p.match, opened=p.opened, session_id=p.session_id, fee_cents=p.fee_cents,
         offline_replay=p.offline_replay, by=p.by, note=p.note, blob=ev.blobs[0] if ev.blobs else None,
         data=ev.data))
+    paid = GatePassageDay.fee_counted(p.direction, p.opened, p.fee_cents)
+    rollups.add(ctx.session, GatePassageDay, [{
+        "day": rollups.day_of(p.at), "site": ctx.ref.site, "device_id": ctx.device_id, "direction": p.direction,
+        "decision": p.decision, "n": 1, "fee_n": int(paid), "fee_cents": (p.fee_cents or 0) if paid else 0}])
     if p.session_id is None or not p.plate:
         return
     row = _session(ctx, p.session_id)

@@ -10,10 +10,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    Select,
+    String,
+    UniqueConstraint,
+    and_,
+    case,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.models import Base
+from server.db.rollups import Rollup, day_sql
 from server.db.types import BigIntPK
 
 
@@ -95,6 +109,41 @@ class GatePassage(Base):
         Index("ix_gate_passages_at", "at"),
         Index("ix_gate_passages_plate_at", "plate", "at"),
     )
+
+
+class GatePassageDay(Rollup, Base):
+    """Roll-up (``server.db.rollups``): passages per Shanghai day, site, lane device, direction and decision, and the
+    parking fees of the paid exits among them (the traffic, decisions and fees panels). Kept by ``on_passage``."""
+
+    __tablename__ = "gate_passage_days"
+    source = "gate_passages"
+    sums = ("n", "fee_n", "fee_cents")
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    site: Mapped[str] = mapped_column(String(48), primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(8), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(8), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    fee_n: Mapped[int] = mapped_column(Integer, doc="exits that opened with a fee")
+    fee_cents: Mapped[int] = mapped_column(BigInteger, doc="their fees")
+
+    @staticmethod
+    def fee_counted(direction: str, opened: bool, fee_cents: int | None) -> bool:
+        return direction == "exit" and opened and fee_cents is not None
+
+    @classmethod
+    def from_raw(cls, dialect: str, start: datetime | None, end: datetime | None) -> Select[Any]:
+        p = GatePassage
+        day = day_sql(dialect, p.at)
+        paid = and_(p.direction == "exit", p.opened.is_(True), p.fee_cents.is_not(None))
+        stmt = (select(day, p.site, p.device_id, p.direction, p.decision, func.count(),
+                       func.count(case((paid, 1))), func.coalesce(func.sum(case((paid, p.fee_cents))), 0))
+                .group_by(day, p.site, p.device_id, p.direction, p.decision))
+        if start is not None:
+            stmt = stmt.where(p.at >= start)
+        if end is not None:
+            stmt = stmt.where(p.at < end)
+        return stmt
 
 
 class GateSession(Base):

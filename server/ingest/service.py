@@ -23,8 +23,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
-
 from linli import contract
 from linli.contract import DeviceRef
 from server.db.engine import Database
@@ -32,18 +30,21 @@ from server.ingest.jetstream import JetStreamLink
 from server.ingest.link import MqttLink
 from server.ingest.registry import HandlerRegistry
 from server.ingest.stats import IngestStats, LogLimiter
-from server.ingest.store import DeviceCache, Incoming, Outcome, Parsed, Rejected, StoreEnv, parse, store_batch
+from server.ingest.store import (
+    DeviceCache,
+    Incoming,
+    Outcome,
+    Parsed,
+    Rejected,
+    StoreEnv,
+    is_transient,
+    parse,
+    store_batch,
+)
 from server.settings import IngestSettings
 from server.storage import SnapshotStore
 
 log = logging.getLogger(__name__)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Errors worth retrying the same batch for: the database is away, locked or the connection broke."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
 
 
 class Ingest:

@@ -14,14 +14,16 @@ from functools import partial
 from typing import Any, Literal, cast
 
 from sqlalchemy import Table, bindparam, case, delete, or_, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from linli import contract
 from linli.contract import Channel, ContractError, DeviceRef
+from server.db import rollups
 from server.db.engine import write_lock
-from server.db.models import Blob, Command, Device, DeviceConfig, Event, Telemetry
+from server.db.models import Blob, Command, Device, DeviceConfig, Event, EventDay, ReportingDay, Telemetry
 from server.db.types import UtcDateTime, json_safe
 from server.ingest.registry import HandlerRegistry, IngestContext
 from server.storage import SnapshotStore
@@ -207,6 +209,33 @@ class HandlerFailed(Exception):
                          [:300])
 
 
+#: PostgreSQL: deadlock detected, serialization failure, lock not available
+_RACE_STATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def lost_a_race(exc: BaseException) -> bool:
+    """This transaction lost to another one, or the connection broke — nothing the message did, also when a
+    handler's query raised it: a deadlock with another ingest worker (e.g. over a roll-up row), a serialization
+    failure, a lock not available, SQLite's "database is locked"."""
+    if isinstance(exc, HandlerFailed) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in _RACE_STATES:
+        return True
+    return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth retrying the same batch for: the database is away, locked or the connection broke, or the
+    transaction lost a race (:func:`lost_a_race`)."""
+    if lost_a_race(exc):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+
+
 def _run(handlers: list[Any], *args: Any) -> None:
     for fn in handlers:
         try:
@@ -229,6 +258,10 @@ def _isolated(session: Session, write: Callable[[], Outcome], undo: Callable[[],
             session.flush()
         return out
     except Exception as exc:
+        if lost_a_race(exc):
+            # not this message's fault (a deadlock with another ingest worker over a roll-up row, the connection
+            # lost): the whole batch is retried rather than the message rejected
+            raise
         if undo is not None:
             undo()
         if isinstance(exc, HandlerFailed):
@@ -385,6 +418,15 @@ def _events(session: Session, items: list[Parsed], idx: list[int], ids: dict[Dev
 
         undo = partial(session.execute, delete(EVENTS).where(EVENTS.c.id == ev_id))
         outcomes[i] = _isolated(session, partial(_handled, handlers, ctx, ev, it.data), undo)
+    # the daily roll-up counts each event this batch stored (not a duplicate, not undone by a failed handler)
+    day_rows = []
+    for i in first.values():
+        if outcomes[i] == "stored":
+            ev = items[i].payload
+            assert isinstance(ev, contract.Event)
+            day_rows.append({"day": rollups.day_of(ev.ts), "device_id": ids[items[i].ref], "type": ev.type,
+                             "severity": ev.severity, "n": 1})
+    rollups.add(session, EventDay, day_rows)
 
 
 def _telemetry(session: Session, items: list[Parsed], idx: list[int], ids: dict[DeviceRef, int],
@@ -427,6 +469,8 @@ def _telemetry(session: Session, items: list[Parsed], idx: list[int], ids: dict[
         cur = latest.get(key[0])
         if cur is None or items[cur].payload.ts < key[1]:  # type: ignore[union-attr]
             latest[key[0]] = i
+    rollups.add(session, ReportingDay, ({"day": rollups.day_of(key[1]), "device_id": key[0]}
+                                        for key, i in keyed.items() if outcomes[i] == "stored"))
     for dev, i in latest.items():
         tm = items[i].payload
         assert isinstance(tm, contract.Telemetry)

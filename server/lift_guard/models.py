@@ -10,10 +10,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Select,
+    String,
+    Text,
+    case,
+    cast,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.models import Base
+from server.db.rollups import Rollup, day_of, day_sql
 
 
 def _device_fk() -> ForeignKey:
@@ -49,6 +65,60 @@ class LiftBlock(Base):
     __table_args__ = (Index("ix_lift_blocks_device_started", "device_id", "started_at"),
                       Index("ix_lift_blocks_day", "day"), Index("ix_lift_blocks_started_at", "started_at"))
 
+
+
+def outcome(staff_release: bool, alarm: bool) -> str:
+    """How a block ended, as the outcomes panel splits them."""
+    return "staff" if staff_release else "max_hold" if alarm else "other"
+
+
+class LiftBlockDay(Rollup, Base):
+    """Roll-up (``server.db.rollups``): blocks per Shanghai day (of their start), lift and outcome, and their
+    detect→relay latencies (count, sum in µs, largest). Blocks change after they are made (the release sets the
+    outcome; a release that came first places the start), so the handlers take a block's old contribution out and
+    put its new one in (``contribution``)."""
+
+    __tablename__ = "lift_block_days"
+    source = "lift_blocks"
+    sums = ("n", "latency_n", "latency_us")
+    maxes = ("latency_max",)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    device_id: Mapped[int] = mapped_column(_device_fk(), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(8), primary_key=True, doc="staff | max_hold | other")
+    n: Mapped[int] = mapped_column(Integer)
+    latency_n: Mapped[int] = mapped_column(Integer, doc="blocks with a latency")
+    latency_us: Mapped[int] = mapped_column(BigInteger, doc="sum of their latencies in microseconds")
+    latency_max: Mapped[float | None] = mapped_column(Float, doc="the longest, ms")
+
+    @staticmethod
+    def contribution(b: LiftBlock) -> dict[str, Any] | None:
+        """What block ``b`` adds to the roll-up as it is now (None: not started yet)."""
+        if b.started_at is None:
+            return None
+        lat = b.latency_ms
+        return {"day": day_of(b.started_at), "device_id": b.device_id, "outcome": outcome(b.staff_release, b.alarm),
+                "n": 1, "latency_n": int(lat is not None), "latency_us": round(lat * 1000) if lat is not None else 0,
+                "latency_max": lat}
+
+    @classmethod
+    def from_raw(cls, dialect: str, start: datetime | None, end: datetime | None) -> Select[Any]:
+        b = LiftBlock
+        day = day_sql(dialect, b.started_at)
+        out = outcome_sql()
+        stmt = (select(day, b.device_id, out, func.count(), func.count(b.latency_ms),
+                       func.coalesce(func.sum(cast(func.round(b.latency_ms * 1000), BigInteger)), 0),
+                       func.max(b.latency_ms))
+                .where(b.started_at.is_not(None)).group_by(day, b.device_id, out))
+        if start is not None:
+            stmt = stmt.where(b.started_at >= start)
+        if end is not None:
+            stmt = stmt.where(b.started_at < end)
+        return stmt
+
+
+def outcome_sql() -> Any:
+    """``outcome`` in SQL."""
+    return case((LiftBlock.staff_release.is_(True), "staff"), (LiftBlock.alarm.is_(True), "max_hold"), else_="other")
 
 class LiftFault(Base):
     __tablename__ = "lift_faults"

@@ -17,6 +17,7 @@ from edge.vision import (
     MotionConfig,
     RegionConfig,
 )
+from edge.vision.config import NightConfig, ZoomConfig
 from edge.vision.second_stage import SecondStageConfig
 
 #: The classes a lift guard knows. Which of them block is configured (``classes.acting``).
@@ -191,6 +192,12 @@ class LiftGuardConfig(_Section):
                                     "`acting` lists the classes that block.")
     region: RegionConfig = Field(default_factory=RegionConfig, title="Region",
                                  description="The car floor and door area; objects outside it are ignored.")
+    zoom: ZoomConfig = Field(default_factory=ZoomConfig, title="Zoomed pass at the door",
+                             description="A second detector pass on the door and near floor, where a bike coming "
+                             "in is still small (one more inference per detected frame).")
+    night: NightConfig = Field(default_factory=NightConfig, title="Infrared night frames",
+                               description="Grey (infrared) frames are smoothed and contrast-stretched for the "
+                               "detector.")
     confirm: ConfirmConfig = Field(default_factory=ConfirmConfig, title="Confirmation",
                                    description="Accumulated evidence over a track before blocking (or N-of-M).")
     release_frames: int = Field(10, ge=1, le=600, title="Release after (frames)",

@@ -1,4 +1,5 @@
-"""Frame → decision input: camera health, motion gate, detection in the region, fragments of one object joined,
+"""Frame → decision input: camera health, motion gate, detection in the region (infrared frames normalised, a
+zoomed second pass at the door: :mod:`edge.vision.zoom`), fragments of one object joined,
 tracking by class family, accumulated evidence per track (:mod:`edge.vision.evidence`), and whether each object
 stands on the car floor (``region.floor``: objects on the landing or mirrored in a wall never act).
 
@@ -33,6 +34,7 @@ from edge.vision import (
 from edge.vision.detection import merge_fragments
 from edge.vision.evidence import EvidenceConfirmer
 from edge.vision.second_stage import BAG_LABELS, SecondStage
+from edge.vision.zoom import ZoomedDetector
 
 from .config import LiftGuardConfig
 
@@ -63,6 +65,8 @@ class LiftPipeline:
     def __init__(self, cfg: LiftGuardConfig, detector: Detector | None, second: SecondStage | None = None) -> None:
         self.cfg = cfg
         self.detector = detector
+        #: the detector as called per frame: infrared frames normalised, the zoomed pass at the door (edge.vision.zoom)
+        self.looker = None if detector is None else ZoomedDetector(detector, cfg.zoom, cfg.night, cfg.region.floor)
         self.second = second
         self.classes = ClassMap(cfg.classes)
         self._bag_classes = ClassMap(cfg.classes.model_copy(update={"map": {
@@ -120,9 +124,9 @@ class LiftPipeline:
             or bool(self.tracker.tracks)
             or self._since_detect >= self.cfg.recheck_frames)
         if want:
-            assert self.detector is not None
+            assert self.looker is not None
             t1 = time.perf_counter()
-            raw = self.detector.detect(image)
+            raw = self.looker.detect(image)
             res.detect_ms = (time.perf_counter() - t1) * 1000
             second = self.second
             classes = self.classes if second is None else self._bag_classes  # bags are tracked only for it

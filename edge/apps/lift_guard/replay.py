@@ -385,6 +385,15 @@ def _annotated(res: FrameResult, guard: Guard, pipeline: LiftPipeline, t: float,
         h, w = pic.shape[:2]
         pts = np.array([(round(x * (w - 1)), round(y * (h - 1))) for x, y in floor], np.int32)
         cv2.polylines(pic, [pts], True, (255, 160, 0), 1, cv2.LINE_AA)
+    crop = pipeline.looker.crop_px(pic.shape[1], pic.shape[0]) if pipeline.looker is not None else None
+    if crop is not None:  # the zoomed pass's box at the door (edge.vision.zoom): dashed cyan, so it reads as a guide
+        x1, y1, x2, y2 = crop
+        for a in range(x1, x2, 12):
+            cv2.line(pic, (a, y1), (min(a + 6, x2), y1), (255, 255, 0), 1)
+            cv2.line(pic, (a, y2), (min(a + 6, x2), y2), (255, 255, 0), 1)
+        for a in range(y1, y2, 12):
+            cv2.line(pic, (x1, a), (x1, min(a + 6, y2)), (255, 255, 0), 1)
+            cv2.line(pic, (x2, a), (x2, min(a + 6, y2)), (255, 255, 0), 1)
     return pic
 
 

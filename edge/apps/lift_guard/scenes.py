@@ -7,6 +7,14 @@ drawn here, the objects come from scikit-image's bundled images (``motorcycle_le
 to cut the bike out of its garage; ``astronaut.png`` for a person). Clips are described as data (YAML, see
 ``config/lift_guard_scenes.yaml``): segments with a door state, objects moving from one place to another, and
 camera faults (black, covered, frozen).
+
+The hard cases a real car adds (the tuning set's difficulty classes, see models/MODELS.md §2.1): a far, small bike;
+a bike partly hidden by its owner (objects are pasted in list order, so a person listed after the bike stands in
+front of it); infrared night pictures (``light: ir``: grey, flat, noisy, soft, lit by the camera's own illuminator)
+and a flickering tube (``light: flicker``); a camera mounted at the side (``camera: side``: the whole picture seen
+from a camera turned towards the side wall, so the door and whatever comes through it are at the picture's left
+edge, partly outside it); and a bike that waits on the landing without crossing the sill. A clip may say what the
+guard must do (``expect``), which :mod:`edge.apps.lift_guard.tuning` judges.
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ from edge.hal.sim import make_scene_video
 
 from .drawn import DRAWN, draw
 
+Light = Literal["day", "ir", "flicker"]
+View = Literal["corner", "side"]
+Expect = Literal["block", "none", "black", "covered", "frozen"]
 Sprite = Literal["motorcycle", "person", "bicycle", "stroller", "wheelchair", "cart", "battery"]
 Place = tuple[float, float, float]  # centre x, bottom y, width — fractions of the frame
 
@@ -45,10 +56,14 @@ class Segment(_M):
     door: Literal["open", "closed"] = "open"
     objects: list[SceneObject] = Field(default_factory=list)
     effect: Literal["none", "black", "covered", "frozen"] = "none"
+    light: Light = Field("day", description="day; ir: infrared night picture; flicker: a failing tube")
 
 
 class Clip(_M):
     segments: list[Segment] = Field(min_length=1)
+    camera: View = Field("corner", description="corner: ceiling corner facing the door; side: turned to the side "
+                         "wall, the door at the picture's left edge")
+    expect: Expect | None = Field(None, description="what the guard must do (tuning evaluation); None: not judged")
 
     @property
     def seconds(self) -> float:
@@ -194,6 +209,68 @@ def paste(img: np.ndarray, obj: Sprite, place: Place, alpha: float = 1.0) -> tup
     return int(X0 + xs.min()), int(Y0 + ys.min()), int(X0 + xs.max() + 1), int(Y0 + ys.max() + 1)
 
 
+# ------------------------------------------------------------------------------------------ camera and light
+SIDE_YAW_DEG = 24.0  # the side mount: the camera turned this far towards the car's side wall
+
+
+@cache
+def view_homography(view: View, width: int, height: int) -> np.ndarray:
+    """Pixel homography from the corner camera's picture to ``view``'s (a pure rotation of the camera about its
+    vertical axis: H = K R K^-1, focal length 0.9 x the width)."""
+    if view == "corner":
+        return np.eye(3)
+    f = 0.9 * width
+    k = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]])
+    a = -np.radians(SIDE_YAW_DEG)  # turned to the right: the door moves to the left edge
+    r = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    return k @ r @ np.linalg.inv(k)  # type: ignore[no-any-return]
+
+
+def view_points(view: View, width: int, height: int, pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points in fractions of the corner picture → fractions of ``view``'s picture (clipped to the frame): where
+    an installer would draw the floor polygon for that camera."""
+    hm = view_homography(view, width, height)
+    xy = np.array([[x * width, y * height] for x, y in pts], np.float64).reshape(-1, 1, 2)
+    out = cv2.perspectiveTransform(xy, hm).reshape(-1, 2)
+    return [(float(np.clip(x / width, 0, 1)), float(np.clip(y / height, 0, 1))) for x, y in out]
+
+
+def view_box(view: View, width: int, height: int, box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+    """A box of the corner picture as seen by ``view`` (the bounding box of its corners), None when outside."""
+    if view == "corner":
+        return box
+    x1, y1, x2, y2 = box
+    xy = np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]], np.float64).reshape(-1, 1, 2)
+    out = cv2.perspectiveTransform(xy, view_homography(view, width, height)).reshape(-1, 2)
+    bx1, by1 = max(0, int(out[:, 0].min())), max(0, int(out[:, 1].min()))
+    bx2, by2 = min(width, int(out[:, 0].max())), min(height, int(out[:, 1].max()))
+    return (bx1, by1, bx2, by2) if bx2 > bx1 and by2 > by1 else None
+
+
+def light(img: np.ndarray, mode: Light, i: int, rng: np.random.Generator) -> np.ndarray:
+    """The car's lighting over a rendered frame.
+
+    - ``ir``: an infrared night picture: the sensor sees reflectance in the near infrared, not colour (one grey
+      channel), the image is flat (grey levels squeezed into about a third of the range and lifted), soft (the IR
+      lens focus shifts), strongly noisy (high gain), and brighter near the camera where its illuminator points;
+    - ``flicker``: a failing fluorescent tube: the brightness beats against the frame rate, with dark drops."""
+    if mode == "day":
+        return img
+    h, w = img.shape[:2]
+    if mode == "ir":
+        g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        g = cv2.GaussianBlur(g, (5, 5), 1.2)
+        yy = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+        xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
+        spot = 0.8 + 0.45 * np.exp(-((yy - 1.0) ** 2 / 0.5 + xx ** 2 / 0.8))  # the illuminator below the camera
+        g = (45 + 0.33 * g) * spot + rng.normal(0, 9, (h, w)).astype(np.float32)
+        return cv2.cvtColor(np.clip(g, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    gain = 0.62 + 0.38 * np.cos(2 * np.pi * 0.37 * i)
+    if rng.random() < 0.2:
+        gain *= 0.6  # the tube drops out for a moment
+    return np.clip(img.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+
+
 # ------------------------------------------------------------------------------------------ clips
 class ClipPainter:
     """``painter(img, i)`` for :func:`edge.hal.sim.make_scene_video`: draws frame ``i`` of a clip."""
@@ -235,9 +312,15 @@ class ClipPainter:
                     place = (place[0], place[1], place[2] * (1 + self.rng.uniform(-o.jitter, o.jitter)))
                 box = paste(img, o.sprite, place, o.alpha)  # type: ignore[arg-type]
                 if box is not None:
+                    box = view_box(self.clip.camera, w, h, box)
+                if box is not None:
                     self.truth.setdefault(i, []).append((o.sprite, box))
+            if self.clip.camera != "corner":
+                img = cv2.warpPerspective(img, view_homography(self.clip.camera, w, h), (w, h),
+                                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             noise = self.rng.normal(0, 2.0, (h, w, 1)).astype(np.int16)  # sensor noise: a live camera never repeats
             img = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+            img = light(img, seg.light, i, self.rng)
         self._last = img
         return img
 

@@ -1,6 +1,7 @@
 """The lift agent's memory (issue 12 item 5): a real ``linli agent --sim`` process with a lift config — camera
-playing a clip, the detector loaded and blocking, the local page answering — loads none of the libraries that
-only other programs need (each costs megabytes on a Pi; ``bench/lift_guard.py`` measures the RSS itself).
+playing a clip, the detector loaded and blocking, the local page answering — run with its systemd unit's memory
+settings (``linli.deploy.units.AGENT_MEMORY_ENV``, ``-OO`` among them) loads none of the libraries that only other
+programs need (each costs megabytes on a Pi; ``bench/lift_guard.py`` measures the RSS itself).
 
 The modules are read from ``python -X importtime`` of that very process, so an import anywhere (at start-up, on a
 page request, on the first detection) is seen. No size or timing is asserted here."""
@@ -18,6 +19,7 @@ import httpx
 
 from edge.runtime.harness import DEFAULT_PAGE_PASSWORD, AgentFactory, Recorder
 from linli.contract import lift_guard as lev
+from linli.deploy.units import AGENT_MEMORY_ENV
 from linli.testing import TestBroker, wait_for
 
 from .conftest import SITE, lift_app, lift_hal
@@ -76,7 +78,8 @@ def test_a_running_lift_agent_loads_no_library_it_does_not_need(mqtt_broker: Tes
     hal["cameras"]["car"]["loop"] = True
     ref, path = factory.config(hal=hal, app=lift_app(), watchdog={"timeout_s": 10, "systemd": False})
     log = tmp_path / "agent.stderr"
-    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1"}
+    # the unit's memory settings, -OO among them: the agent blocks and serves its pages without docstrings/asserts
+    env = {**os.environ, **AGENT_MEMORY_ENV, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1"}
     with Recorder(mqtt_broker.host, mqtt_broker.server_port, mqtt_broker.server, [f"linli/v1/{SITE}/#"]) as rec, \
             log.open("wb") as err:
         proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "linli.cli", "agent", "-c", str(path),
@@ -86,7 +89,8 @@ def test_a_running_lift_agent_loads_no_library_it_does_not_need(mqtt_broker: Tes
                            and m.group(1), 60, what="the local page")
             rec.wait(lambda: rec.events(ref, lev.BLOCK), 60, what="a block (the detector ran)")
             auth = ("maint", DEFAULT_PAGE_PASSWORD)
-            for page in ("/", "/events", "/api/status", "/api/events", "/metrics"):
+            for page in ("/", "/io", "/events", "/logs", "/config", "/api/status", "/api/io", "/api/events",
+                         "/api/logs", "/api/config", "/api/commands", "/metrics"):
                 assert httpx.get(url + page, auth=auth, timeout=10).status_code == 200, page
         finally:
             proc.terminate()

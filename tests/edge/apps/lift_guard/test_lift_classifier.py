@@ -124,7 +124,11 @@ def test_with_the_classifier_the_bicycle_gets_in_and_the_ebike_is_still_blocked(
         clip_video: Callable[..., Path], model_file: tuple[Path, str], extractor: FeatureExtractor) -> None:
     path, sha = model_file
     base = LiftGuardConfig()
-    cfg = base.model_copy(update={"region": base.region.model_copy(update={"floor": FLOOR})})
+    # The zoomed pass at the door is off here: on this 320x240 test stream it finds the bicycle at the sill while
+    # its crops are ~50 px, too small for the classifier to judge, so the bicycle is blocked before a verdict
+    # (models/MODELS.md §5.1). At 640x480 the same clip is exempted with the zoom on (the next test).
+    cfg = base.model_copy(update={"region": base.region.model_copy(update={"floor": FLOOR}),
+                                  "zoom": base.zoom.model_copy(update={"enabled": False})})
     clip = clip_video("bicycle_then_ebike_short")
     before = replay(clip, cfg, None, fast=True, fps=10.0, detect_lines=False)
     second = load_second_stage(ClassifierConfig(version="t-lift-v1", sha256=sha, path=path), cfg.second_stage,
@@ -135,6 +139,19 @@ def test_with_the_classifier_the_bicycle_gets_in_and_the_ebike_is_still_blocked(
     with pytest.raises(ClassifierError, match="hashes to"):
         load_second_stage(ClassifierConfig(version="t-lift-v1", sha256="1" * 64, path=path), cfg.second_stage, ACTING,
                           extractor)
+
+
+def test_at_640x480_the_zoomed_pass_leaves_the_classifier_time_to_exempt_the_bicycle(
+        clip_video: Callable[..., Path], model_file: tuple[Path, str], extractor: FeatureExtractor) -> None:
+    path, sha = model_file
+    base = LiftGuardConfig()
+    cfg = base.model_copy(update={"region": base.region.model_copy(update={"floor": FLOOR})})
+    assert cfg.zoom.enabled
+    second = load_second_stage(ClassifierConfig(version="t-lift-v1", sha256=sha, path=path), cfg.second_stage,
+                               ACTING, extractor)
+    after = replay(clip_video("bicycle_then_ebike_short", 10.0, (640, 480)), cfg, None, fast=True, fps=10.0,
+                   detect_lines=False, second=second)
+    assert [b["label"] for b in after.blocks] == ["motorcycle"]
 
 
 def test_linli_replay_runs_a_site_classifier_file_on_a_clip(clip_video: Callable[..., Path], tmp_path: Path,
@@ -148,7 +165,8 @@ def test_linli_replay_runs_a_site_classifier_file_on_a_clip(clip_video: Callable
     from edge.apps.lift_guard.replay_args import add_arguments
 
     cfg = tmp_path / "lift.yaml"
-    cfg.write_text(yaml.safe_dump({"region": {"floor": [list(p) for p in FLOOR]}}))
+    # zoom off on this 320x240 stream, as in the test above (models/MODELS.md §5.1)
+    cfg.write_text(yaml.safe_dump({"region": {"floor": [list(p) for p in FLOOR]}, "zoom": {"enabled": False}}))
     p = argparse.ArgumentParser()
     add_arguments(p)
     clip = str(clip_video("bicycle_then_ebike_short"))

@@ -13,6 +13,7 @@ import pytest
 from edge.apps.lift_guard.config import LiftGuardConfig
 from edge.apps.lift_guard.replay import load_app_config, parse_doors, replay
 from edge.vision import load_detector
+from edge.vision.zoom import zoom_box
 from linli.cli import main as linli_main
 
 FPS = 5.0
@@ -57,7 +58,13 @@ def test_an_ebike_clip_blocks_with_a_timeline_and_an_annotated_video(
     assert res.relay_on_s > 2.0 and "VERDICT blocks=1" in res.verdict()
     cap = cv2.VideoCapture(str(out))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == res.frames >= 60
+    ok, frame = cap.read()
     cap.release()
+    # the zoomed pass's box at the door is drawn (dashed, cyan): where the installer sees what is magnified
+    x1, y1, x2, _y2 = zoom_box(cfg.zoom, cfg.region.floor) or (0, 0, 0, 0)
+    h, w = frame.shape[:2]
+    edge = frame[round(y1 * h) - 1:round(y1 * h) + 2, round(x1 * w) + 1:round(x2 * w) - 1].reshape(-1, 3).astype(int)
+    assert ok and x2 > x1 and ((edge[:, 0] - edge[:, 2]) > 80).sum() >= 0.25 * (x2 - x1) * w
 
 
 def test_the_door_schedule_decides_when_blocking_may_happen(
