@@ -16,7 +16,7 @@ Needs a separate virtual environment (not a runtime dependency of linli), with t
 
     python -m venv /tmp/train && /tmp/train/bin/pip install -e '.[train]'
     nice -n 5 /tmp/train/bin/python models/tools/train_plate_reader.py --minutes 45 --out /tmp/reader
-    cp /tmp/reader/plate_reader.onnx models/plates/clp_rec_ft.onnx     # then update models/PLATES.md
+    cp /tmp/reader/plate_reader.onnx models/plates/clp_rec_ft.onnx  # then SHIPPED_SHA256 (recognizer.py), PLATES.md
 
 ``--eval MODEL.onnx`` only measures a model on the held-aside slice.
 """
