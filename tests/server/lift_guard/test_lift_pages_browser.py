@@ -5,7 +5,7 @@ pictures), and the audited release form. Screenshots: artifacts/screenshots/lift
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from edge.apps.lift_guard.sim import SCENES
 from edge.vision import ClassMap, annotate, load_detector, to_jpeg
 from linli.contract import DeviceRef, utcnow
 from linli.contract import lift_guard as lev
+from linli.i18n import SHANGHAI
 from linli.provision import Credentials
 from linli.testing import CHROMIUM, TestBroker, chromium, screenshot, wait_for
 from server.app import create_app
@@ -44,6 +45,14 @@ def evidence(n: int) -> list[bytes]:
     return out
 
 
+def earlier_today(now: datetime, minutes: int) -> datetime:
+    """``minutes`` before ``now``, but never before midnight in Shanghai: the overview counts *today's* blocks there,
+    so data made "30 minutes ago" in the half hour after 16:00 UTC would be yesterday's (the test failed so)."""
+    local = now.astimezone(SHANGHAI)
+    since_midnight = local - local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return now - min(timedelta(minutes=minutes), since_midnight * minutes / 120)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, mqtt_broker: TestBroker,
           lift_accounts: dict[str, tuple[DeviceRef, Credentials]]) -> Iterator[dict[str, Any]]:
@@ -59,7 +68,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, mqtt_broker: TestBroker,
                 (3, "max_hold", None), (5, "cleared", None)]
         old = None
         for i, (days_ago, reason, by) in enumerate(plan):
-            ts = now - timedelta(days=days_ago, minutes=30 + i)
+            ts = earlier_today(now, 30 + i) - timedelta(days=days_ago)
             bid = str(ULID.from_datetime(ts))  # as the device makes it: time-sortable
             sha = dev.blob(pics[i])
             old = sha if days_ago == 5 else old
