@@ -47,6 +47,7 @@ from .config import ConfigError, LoadedConfig, effective_config
 from .health import HealthSampler, Heartbeat, clean_gauges
 from .link import Link
 from .logbuf import RingLogHandler
+from .memory import StartupRelease
 from .metrics import AgentCollector, Stats, make_registry
 from .outbox import Outbox, StorageReport
 from .preflight import StartupError, port_problem
@@ -163,6 +164,7 @@ class Agent:
             self._close_parts()
             raise
         self._worker = threading.Thread(target=self._work, name="inbox", daemon=True)
+        self.memory = StartupRelease(cfg.memory.release_startup_pages_after_s, self.stopping)
 
     # ------------------------------------------------------------------ construction helpers
     def _credentials(self) -> Credentials:
@@ -223,6 +225,7 @@ class Agent:
         self.emit(rt.AgentStarted(software=self.software, config_version=self.desired.version_tag(),
                                   hostname=self.hostname))
         self._report_startup_loss()
+        self.memory.start()
         self.log.info("agent %s started (%s, config %s)", self.ref.key, self.software, self.desired.version_tag())
 
     def stop(self, flush_s: float = 2.0) -> None:

@@ -151,6 +151,13 @@ class WatchdogConfig(_Section):
                           "(so that a hung process is restarted).")
 
 
+class MemoryConfig(_Section):
+    release_startup_pages_after_s: float = Field(
+        30.0, ge=0, le=86_400, title="Give back start-up pages after (s)",
+        description="This long after start, ask the kernel to reclaim the read-only library pages that only "
+        "start-up used (they come back from disk when needed; nothing is lost). 0: never.")
+
+
 class UpdateConfig(_Section):
     enabled: bool = Field(False, title="Enabled",
                           description="Accept signed software updates from the server (`linli install` turns it on).")
@@ -190,6 +197,8 @@ class AgentConfig(_Section):
     log_level: LogLevel = Field("INFO", title="Log level", description="Least severe log level written.")
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig, title="Watchdog",
                                      description="Stuck-loop detection.")
+    memory: MemoryConfig = Field(default_factory=MemoryConfig, title="Memory",
+                                 description="Keeping the agent small on a Raspberry Pi.")
     update: UpdateConfig = Field(default_factory=UpdateConfig, title="Software updates",
                                  description="Signed updates into the inactive slot with automatic rollback.")
 
