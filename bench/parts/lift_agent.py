@@ -86,11 +86,25 @@ def _clear_refs(pid: int) -> bool:
         return False
 
 
+def write_classifier(path: Path) -> str:
+    """A site classifier file (trained on random features: what is measured is its cost, not its answers), written by
+    another Python process; its SHA-256."""
+    code = ("import sys, numpy as np; from pathlib import Path; from linli import liftcls as lc; "
+            "g = np.random.default_rng(0); x = g.normal(size=(40, 1280)).astype('float32'); "
+            "y = ['ebike'] * 20 + ['bicycle'] * 20; "
+            "f = lc.train(x, y, 'bench', 'bench-1', lc.Extractor(id=lc.EXTRACTOR_ID, sha256=lc.BACKBONE_SHA256)); "
+            "data = f.encode(); Path(sys.argv[1]).write_bytes(data); print(lc.sha256_of(data))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, check=True, capture_output=True,
+                         text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
 def agent_process(seconds: float, env: dict[str, str] | None = None, zoom: bool = True,
-                  release_after_s: float = 2.0) -> dict[str, Any]:
+                  release_after_s: float = 2.0, classifier: bool = False) -> dict[str, Any]:
     """Run ``linli agent --sim`` (config/lift_guard.yaml, real broker) and measure its CPU per frame and RSS
     (``zoom=False``: the same without the zoomed pass at the door, for comparison). The agent gives back its
-    start-up pages ``release_after_s`` after it started (30 s in the field; 0: never, to compare)."""
+    start-up pages ``release_after_s`` after it started (30 s in the field; 0: never, to compare). ``classifier``:
+    with a site classifier deployed (its feature extractor runs on each two-wheeler's crop)."""
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         doc = yaml.safe_load((REPO / "config" / "lift_guard.yaml").read_text(encoding="utf-8"))
@@ -109,6 +123,9 @@ def agent_process(seconds: float, env: dict[str, str] | None = None, zoom: bool 
             doc["hal"]["cameras"]["car"]["source"] = str(clip)
             doc["hal"]["speaker"] = {"backend": "record"}
             doc["app"].setdefault("zoom", {})["enabled"] = zoom
+            if classifier:
+                sha = write_classifier(tmp / "classifier.json")
+                doc["app"]["classifier"] = {"version": "bench-1", "sha256": sha, "path": str(tmp / "classifier.json")}
             cfg_path = tmp / "agent.yaml"
             cfg_path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
             log_path = tmp / "agent.log"
@@ -145,8 +162,8 @@ def agent_process(seconds: float, env: dict[str, str] | None = None, zoom: bool 
             "blocks": blocks, "series": series, "breakdown": breakdown, "working": working if refs else None}
 
 
-def report(ag: dict[str, Any], nz: dict[str, Any]) -> None:
-    """Print what the two agent runs measured (with and without the zoomed pass)."""
+def report(ag: dict[str, Any], nz: dict[str, Any], cl: dict[str, Any]) -> None:
+    """Print what the agent runs measured (as shipped, without the zoomed pass, with a site classifier)."""
     print(f"lift agent process (linli agent --sim, {ag['seconds']:.0f} s at {FPS:g} fps): CPU "
           f"{ag['cpu_ms_per_frame']:.1f} ms per camera frame (all threads), RSS {ag['rss_mb']:.0f} MB "
           f"(peak {ag['peak_mb']:.0f} MB; {ag['anon_mb']:.0f} MB its own memory, {ag['file_mb']:.0f} MB mapped "
@@ -159,16 +176,21 @@ def report(ag: dict[str, Any], nz: dict[str, Any]) -> None:
               "library files resident")
     print(f"  the same without the zoomed pass at the door ({nz['seconds']:.0f} s): CPU "
           f"{nz['cpu_ms_per_frame']:.1f} ms per camera frame, RSS {nz['rss_mb']:.0f} MB")
+    print(f"  with a site classifier deployed ({cl['seconds']:.0f} s): CPU {cl['cpu_ms_per_frame']:.1f} ms per camera "
+          f"frame, RSS {cl['rss_mb']:.0f} MB ({cl['anon_mb']:.0f} MB its own memory), {cl['blocks']} block(s)")
 
 
 def measure(quick: bool, release_after_s: float = 2.0) -> dict[str, str]:
     """Both runs, printed; the figures for the RESULT line."""
     ag = agent_process(8.0 if quick else 40.0, env=AGENT_MEMORY_ENV, release_after_s=release_after_s)
     nz = agent_process(6.0 if quick else 20.0, env=AGENT_MEMORY_ENV, zoom=False, release_after_s=release_after_s)
-    report(ag, nz)
+    cl = agent_process(6.0 if quick else 20.0, env=AGENT_MEMORY_ENV, release_after_s=release_after_s,
+                       classifier=True)
+    report(ag, nz, cl)
     return {"cpu_ms_per_frame": f"{ag['cpu_ms_per_frame']:.1f}",
             "cpu_ms_per_frame_nozoom": f"{nz['cpu_ms_per_frame']:.1f}", "rss_mb": f"{ag['rss_mb']:.0f}",
-            "anon_mb": f"{ag['anon_mb']:.0f}", "peak_mb": f"{ag['peak_mb']:.0f}"}
+            "anon_mb": f"{ag['anon_mb']:.0f}", "peak_mb": f"{ag['peak_mb']:.0f}",
+            "rss_mb_classifier": f"{cl['rss_mb']:.0f}", "cpu_ms_per_frame_classifier": f"{cl['cpu_ms_per_frame']:.1f}"}
 
 
 def main() -> int:

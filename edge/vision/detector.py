@@ -26,6 +26,7 @@ import numpy as np
 from edge.vision.config import DetectorConfig
 from edge.vision.detection import Detection
 from edge.vision.labels import LabelError, labels_from_metadata, read_labels
+from linli.ort_arena import use_shared_arena
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class Detector(ABC):
           otherwise busy-waits its pool after each run, which cost ~2.6x the CPU of the inference itself at 5 fps;
         - ``threads`` intra-op threads (the config), one inter-op thread (the graph is sequential).
 
+        - the process's one CPU arena (:mod:`linli.ort_arena`), shared with a site classifier's feature extractor;
         - no memory pattern (``enable_mem_pattern``): the activations are taken from the CPU arena tensor by tensor
           instead of one block planned for the whole graph, ~1 MB less resident after the first runs, same CPU.
 
@@ -134,6 +136,7 @@ class Detector(ABC):
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         opts.log_severity_level = 3
+        use_shared_arena(ort, opts)
         try:
             return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for a corrupt file
