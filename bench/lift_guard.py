@@ -71,18 +71,13 @@ PARTS = Path(__file__).resolve().parent / "parts"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 epilog="--entries N, --threads N, --skip-heldout: see bench/parts/lift_pipeline.py")
     ap.add_argument("--quick", action="store_true", help="small run, under 60 s")
-    ap.add_argument("--entries", type=int, default=0, help="e-bike entries in the latency clip")
-    ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
-    ap.add_argument("--skip-heldout", action="store_true",
-                    help="leave the held-out clips out (while tuning: they must not be looked at before freezing)")
-    args = ap.parse_args()
+    args, rest = ap.parse_known_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "pipeline.json"
-        cmd = [sys.executable, str(PARTS / "lift_pipeline.py"), "--json", str(out), "--threads", str(args.threads),
-               "--entries", str(args.entries)]
-        cmd += ["--quick"] * args.quick + ["--skip-heldout"] * args.skip_heldout
+        cmd = [sys.executable, str(PARTS / "lift_pipeline.py"), "--json", str(out), *rest] + ["--quick"] * args.quick
         subprocess.run(cmd, check=True)
         figures: dict[str, str] = json.loads(out.read_text(encoding="utf-8"))
     figures.update(lift_agent.measure(args.quick))

@@ -194,7 +194,7 @@ def measure(quick: bool, release_after_s: float = 2.0) -> dict[str, str]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="8 s and 6 s runs instead of 40 s and 20 s")
     ap.add_argument("--release-after", type=float, default=2.0,
                     help="seconds after start when the agent gives back its start-up pages (0: never)")
