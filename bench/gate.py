@@ -94,7 +94,8 @@ def _heldout_vehicles(label: str, n_clean: int, n_degraded: int, n_empty: int
             yield v.text, list(v.frames)
 
 
-def recognition(n_tune: int, n_held: int, n_empty: int, reader: str = DEFAULT_READER) -> dict[str, float]:
+def recognition(n_tune: int, n_held: int, n_empty: int, reader: str = DEFAULT_READER,
+                skip_heldout: bool = False) -> dict[str, float]:
     rec = PlateRecognizer(MODELS_DIR, reader=reader)
     print(f"reader {reader} ({rec.version})")
     reader = FrameReader(rec)
@@ -107,6 +108,8 @@ def recognition(n_tune: int, n_held: int, n_empty: int, reader: str = DEFAULT_RE
             ("heldout", "clean", _heldout_vehicles("clean", n_held, n_held, n_empty)),
             ("heldout", "degraded", _heldout_vehicles("degraded", n_held, n_held, n_empty)),
             ("heldout", "empty", _heldout_vehicles("empty", n_held, n_held, n_empty))]
+    if skip_heldout:  # while choosing on the tuning set, the held-out scenes are not looked at
+        sets = sets[:2]
     for name, label, vehicles in sets:
         c: Counter[str] = Counter()
         wrong: list[str] = []
@@ -144,13 +147,17 @@ def recognition(n_tune: int, n_held: int, n_empty: int, reader: str = DEFAULT_RE
               + (f"  invented {c['invented']}" if label == "empty" else ""))
         if wrong:
             print("   wrong (truth→read):", ", ".join(wrong[:10]))
-    for label in ("clean", "degraded", "empty"):
+    for label in ("clean", "degraded", "empty") if not skip_heldout else ():
         f = max(1, single[f"{label}_frames"])
         print(f"held-out, old single read per frame, {label:8s}: {single[f'{label}_frames']} frames  exact "
               f"{100 * single[f'{label}_exact'] / f:5.1f} %  "
               f"wrong-but-valid {100 * single[f'{label}_wrong'] / f:4.1f} %")
-    plated = out["heldout_clean_n"] + out["heldout_degraded_n"]
-    out["wrong_valid_rate"] = (out["heldout_clean_wrong"] + out["heldout_degraded_wrong"]) / max(1, plated)
+    if skip_heldout:
+        for k in ("heldout_clean_exact", "heldout_degraded_exact", "heldout_empty_invented"):
+            out[k] = float("nan")
+    plated = out.get("heldout_clean_n", 0) + out.get("heldout_degraded_n", 0)
+    out["wrong_valid_rate"] = ((out.get("heldout_clean_wrong", 0) + out.get("heldout_degraded_wrong", 0)) / plated
+                               if plated else float("nan"))
     out["recog_ms"] = statistics.median(wall)
     out["recog_p95_ms"] = pct(wall, 95)
     out["recog_cpu_ms"] = statistics.median(cpu)
@@ -244,14 +251,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="< 60 s")
     ap.add_argument("--reader", choices=READERS, default=DEFAULT_READER, help="plate reader model (models/PLATES.md)")
+    ap.add_argument("--skip-heldout", action="store_true",
+                    help="tuning scenes only (while choosing a model or threshold: the held-out set is not looked at)")
     args = ap.parse_args()
     t0 = time.monotonic()
-    r = recognition(6, 8, 2, args.reader) if args.quick else recognition(100, 150, 50, args.reader)
+    sizes = (6, 8, 2) if args.quick else (100, 150, 50)
+    r = recognition(*sizes, args.reader, skip_heldout=args.skip_heldout)
     d = decisions(200 if args.quick else 2000)
     print(f"took {time.monotonic() - t0:.0f} s")
     print(f"RESULT exact={r['tune_clean_exact']:.3f} degraded_exact={r['tune_degraded_exact']:.3f} "
           f"heldout_exact={r['heldout_clean_exact']:.3f} heldout_degraded_exact={r['heldout_degraded_exact']:.3f} "
-          f"wrong_valid_rate={r['wrong_valid_rate']:.4f} invented={int(r['heldout_empty_invented'])} "
+          f"wrong_valid_rate={r['wrong_valid_rate']:.4f} invented={r['heldout_empty_invented']:.0f} "
           f"recog_ms={r['recog_ms']:.1f} recog_p95_ms={r['recog_p95_ms']:.1f} recog_cpu_ms={r['recog_cpu_ms']:.1f} "
           f"recog_cpu_p95_ms={r['recog_cpu_p95_ms']:.1f} decision_p50_ms={d['p50']:.2f} "
           f"decision_p99_ms={d['p99']:.2f} push_p50_ms={d['push_p50']:.2f} push_p99_ms={d['push_p99']:.2f}")

