@@ -40,8 +40,10 @@ class Mapping:
 
     @property
     def releasable(self) -> bool:
-        """Read-only and backed by a file: its pages can always be read again from that file."""
-        return self.path.startswith("/") and "w" not in self.perms and self.end > self.start
+        """Read-only and backed by a file (not a device's memory, e.g. ``/dev/gpiomem``): its pages can always be read
+        again from that file."""
+        return (self.path.startswith("/") and not self.path.startswith("/dev/") and "w" not in self.perms
+                and self.end > self.start)
 
 
 @dataclass(frozen=True)

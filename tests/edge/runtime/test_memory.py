@@ -34,6 +34,8 @@ Rss:                   8 kB
 Rss:                   4 kB
 7f2000000000-7f2000010000 r--p 00000000 fd:01 99                         /data/model with space.onnx
 Rss:                  64 kB
+7f3000000000-7f3000001000 r--s 00000000 00:05 7                          /dev/gpiomem
+Rss:                   4 kB
 """
 
 
@@ -48,8 +50,9 @@ def test_smaps_parsed_and_only_read_only_files_releasable(tmp_path: Path) -> Non
         (0x7F1000000000, 0x7F1000002000, "r--p", "", 8),
         (0x7FFD00000000, 0x7FFD00002000, "r-xp", "[vdso]", 4),
         (0x7F2000000000, 0x7F2000010000, "r--p", "/data/model with space.onnx", 64),
+        (0x7F3000000000, 0x7F3000001000, "r--s", "/dev/gpiomem", 4),
     ]
-    assert [m.releasable for m in maps] == [True, False, False, False, False, True]
+    assert [m.releasable for m in maps] == [True, False, False, False, False, True, False]
 
 
 def _find(path: Path) -> memory.Mapping:
