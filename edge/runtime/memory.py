@@ -10,7 +10,8 @@ Some time after start-up, :func:`release_startup_pages` asks the kernel to recla
 **read-only, file-backed** mappings (``madvise(MADV_PAGEOUT)``, Linux ≥ 5.4). Those pages are clean copies of files
 on disk: nothing is lost. The ones the loop still uses come straight back on their next use (from the page cache,
 or the SD card), and the rest no longer take memory from the device. Writable mappings (data, heap, the copied
-parts of libraries) are never touched. Where the kernel does not have ``MADV_PAGEOUT`` nothing happens.
+parts of libraries) and device memory (``/dev/...``) are never touched. Where the kernel does not have
+``MADV_PAGEOUT`` nothing happens.
 
 Measured here (``python bench/lift_guard.py``, lift agent at 5 fps): see models/MODELS.md §3.
 """
