@@ -19,7 +19,6 @@ Measured here (``python bench/lift_guard.py``, lift agent at 5 fps): see models/
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import threading
 from dataclasses import dataclass
@@ -80,13 +79,11 @@ def mappings(smaps: Path = PROC / "smaps") -> list[Mapping]:
 
 
 def _madvise() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    libc = ctypes.CDLL(name, use_errno=True)
-    fn = libc.madvise
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    fn.restype = ctypes.c_int
+    """libc's ``madvise``, from the libraries this process already has loaded (no ``ldconfig`` run)."""
+    fn = getattr(ctypes.CDLL(None, use_errno=True), "madvise", None)
+    if fn is not None:
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        fn.restype = ctypes.c_int
     return fn
 
 
