@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
+from bench import plates_hard  # noqa: E402
 from bench.plates_heldout import heldout, vehicle  # noqa: E402
 from edge.apps.gate.config import MODELS_DIR  # noqa: E402
 from edge.apps.gate.lane import Observation  # noqa: E402
@@ -94,8 +95,13 @@ def _heldout_vehicles(label: str, n_clean: int, n_degraded: int, n_empty: int
             yield v.text, list(v.frames)
 
 
+def _hard_vehicles(n: int) -> Iterator[tuple[str, list[np.ndarray]]]:
+    for text, _kind, frames in plates_hard.vehicles(n):
+        yield text, frames
+
+
 def recognition(n_tune: int, n_held: int, n_empty: int, reader: str = DEFAULT_READER,
-                skip_heldout: bool = False) -> dict[str, float]:
+                skip_heldout: bool = False, n_hard: int = 0) -> dict[str, float]:
     rec = PlateRecognizer(MODELS_DIR, reader=reader)
     print(f"reader {reader} ({rec.version})")
     reader = FrameReader(rec)
@@ -108,8 +114,12 @@ def recognition(n_tune: int, n_held: int, n_empty: int, reader: str = DEFAULT_RE
             ("heldout", "clean", _heldout_vehicles("clean", n_held, n_held, n_empty)),
             ("heldout", "degraded", _heldout_vehicles("degraded", n_held, n_held, n_empty)),
             ("heldout", "empty", _heldout_vehicles("empty", n_held, n_held, n_empty))]
+    if n_hard and plates_hard.available():
+        sets.insert(2, ("tune", "hard", _hard_vehicles(n_hard)))
+    elif n_hard:
+        print("tuning, hard: skipped (the training fonts are not installed: models/PLATES.md, Reproduce)")
     if skip_heldout:  # while choosing on the tuning set, the held-out scenes are not looked at
-        sets = sets[:2]
+        sets = [s for s in sets if s[0] == "tune"]
     for name, label, vehicles in sets:
         c: Counter[str] = Counter()
         wrong: list[str] = []
@@ -162,6 +172,7 @@ def recognition(n_tune: int, n_held: int, n_empty: int, reader: str = DEFAULT_RE
     out["recog_p95_ms"] = pct(wall, 95)
     out["recog_cpu_ms"] = statistics.median(cpu)
     out["recog_cpu_p95_ms"] = pct(cpu, 95)
+    print(f"second look at full size: {reader.second_looks} of {len(cpu)} frames")
     print(f"per frame (detector + looks + vote): wall median {out['recog_ms']:.1f} ms, p95 {out['recog_p95_ms']:.1f} "
           f"ms; CPU median {statistics.median(cpu):.1f} ms, p95 {pct(cpu, 95):.1f} ms; load {os.getloadavg()[0]:.1f}")
     return out
@@ -256,10 +267,11 @@ def main() -> int:
     args = ap.parse_args()
     t0 = time.monotonic()
     sizes = (6, 8, 2) if args.quick else (100, 150, 50)
-    r = recognition(*sizes, args.reader, skip_heldout=args.skip_heldout)
+    r = recognition(*sizes, args.reader, skip_heldout=args.skip_heldout, n_hard=10 if args.quick else 360)
     d = decisions(200 if args.quick else 2000)
     print(f"took {time.monotonic() - t0:.0f} s")
     print(f"RESULT exact={r['tune_clean_exact']:.3f} degraded_exact={r['tune_degraded_exact']:.3f} "
+          f"hard_exact={r.get('tune_hard_exact', float('nan')):.3f} "
           f"heldout_exact={r['heldout_clean_exact']:.3f} heldout_degraded_exact={r['heldout_degraded_exact']:.3f} "
           f"wrong_valid_rate={r['wrong_valid_rate']:.4f} invented={r['heldout_empty_invented']:.0f} "
           f"recog_ms={r['recog_ms']:.1f} recog_p95_ms={r['recog_p95_ms']:.1f} recog_cpu_ms={r['recog_cpu_ms']:.1f} "

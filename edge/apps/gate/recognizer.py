@@ -91,7 +91,7 @@ def _order_corners(pts: np.ndarray) -> np.ndarray:
 
 class PlateRecognizer:
     def __init__(self, models_dir: Path, det_max_side: int = 800, det_threshold: float = 0.5, threads: int = 2,
-                 reader: str = DEFAULT_READER) -> None:
+                 reader: str = DEFAULT_READER, det_fallback_side: int = 1280) -> None:
         import onnxruntime as ort
 
         self.models_dir = Path(models_dir)
@@ -110,6 +110,8 @@ class PlateRecognizer:
             raise ModelError(f"cannot load the plate models from {self.models_dir}: {exc}") from exc
         self.chars = ["", *dict_path.read_text(encoding="utf-8").split()]
         self.det_max_side = det_max_side
+        #: a second, larger look when the first finds no plate (0: never); FrameReader decides when
+        self.det_fallback_side = det_fallback_side
         self.det_threshold = det_threshold
         self._priors: dict[tuple[int, int], np.ndarray] = {}
         h = hashlib.sha256()
@@ -130,10 +132,11 @@ class PlateRecognizer:
             self._priors[key] = np.array(anchors, np.float32).reshape(-1, 4)
         return self._priors[key]
 
-    def detect(self, frame: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
-        """(score, box x1y1x2y2, corners 4x2) in frame pixels, best first."""
+    def detect(self, frame: np.ndarray, max_side: int | None = None) -> list[tuple[float, np.ndarray, np.ndarray]]:
+        """(score, box x1y1x2y2, corners 4x2) in frame pixels, best first; the frame is scaled down so that its
+        longer side is ``max_side`` (default ``det_max_side``), never up."""
         fh, fw = frame.shape[:2]
-        scale = min(1.0, self.det_max_side / max(fh, fw))
+        scale = min(1.0, (max_side or self.det_max_side) / max(fh, fw))
         img = cv2.resize(frame, (round(fw * scale), round(fh * scale))) if scale < 1.0 else frame
         h, w = img.shape[:2]
         x = (img.astype(np.float32) - np.array([104, 117, 123], np.float32)).transpose(2, 0, 1)[None]
