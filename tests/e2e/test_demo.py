@@ -139,7 +139,9 @@ def test_demo_without_mosquitto_falls_back_to_the_embedded_broker_and_says_so(tm
                 break
         out = "".join(lines)
         assert "embedded amqtt" in out and "mosquitto is not installed" in out, out
-        server_url = re.search(r"server\s+(http://\S+/)", out).group(1)
+        found = re.search(r"server\s+(http://\S+/)", out)
+        assert found, out  # the demo's own words on why it did not start
+        server_url = found.group(1)
         with httpx.Client(base_url=server_url, auth=(ADMIN_USER, ADMIN_PASSWORD), timeout=5) as c:
             wait_for(lambda: [d for d in c.get("/api/v1/devices").json() if d["online"]], 20,
                      what="probe online through amqtt")

@@ -120,6 +120,14 @@ class Supervisor:
                 self.exits.append(self.proc.wait())
             self._stop.wait(0.3)  # RestartSec
 
+    def report(self) -> str:
+        """What the agent did, for a failed wait: its starts and exits, the boot guard's words, its log's end."""
+        path = self.cwd / "agent.log"
+        tail = path.read_text(errors="replace")[-4000:] if path.exists() else "(no agent.log)"
+        guard = " | ".join(g for g in self.log[-5:] if g)
+        return (f"\n--- agent: {self.starts} starts, exits {self.exits[-10:]}, boot guard: {guard or '-'}\n"
+                f"--- agent.log (end):\n{tail}")
+
     def stop(self) -> None:
         self._stop.set()
         if self.proc is not None and self.proc.poll() is None:
@@ -152,14 +160,14 @@ def _upload(c: httpx.Client, tmp: Path, key: Path, src: Path, version: str) -> t
     return archive, manifest
 
 
-def _wait(pred, timeout: float, what: str):
+def _wait(pred, timeout: float, what: str, sup: Supervisor | None = None):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         got = pred()
         if got:
             return got
         time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (sup.report() if sup else ""))
 
 
 @pytest.mark.timeout(300)
@@ -197,7 +205,7 @@ def test_staged_update_good_crashing_and_damaged_releases(tmp_path: Path, mqtt_b
             rows = rows.get("items", rows) if isinstance(rows, dict) else rows
             return next((d for d in rows if d["device"] == REF.device), None)
 
-        _wait(lambda: (d := device()) and d.get("state") == "online", 60, "the installed agent online")
+        _wait(lambda: (d := device()) and d.get("state") == "online", 90, "the installed agent online", sup)
 
         def rollout(version: str) -> dict:
             r = c.post("/api/v1/rollouts", json={"version": version, "site": REF.site, "stages": [1],
@@ -205,7 +213,7 @@ def test_staged_update_good_crashing_and_damaged_releases(tmp_path: Path, mqtt_b
             assert r.status_code == 201, r.text
             rid = r.json()["id"]
             return _wait(lambda: (p := c.get(f"/api/v1/rollouts/{rid}").json())["state"] != "running" and p,
-                         150, f"roll-out of {version} to finish")
+                         150, f"roll-out of {version} to finish", sup)
 
         # the server refuses a release signed with another key
         keygen(tmp_path / "rogue.key", tmp_path / "rogue.pub")
@@ -220,7 +228,7 @@ def test_staged_update_good_crashing_and_damaged_releases(tmp_path: Path, mqtt_b
         assert done["state"] == "done" and done["devices"][0]["state"] == "healthy", done["devices"]
         assert proxy.cuts == 1
         assert os.readlink(current) == "slots/b"
-        _wait(lambda: (d := device()) and d.get("software") == "9.0.1", 30, "the device to report 9.0.1")
+        _wait(lambda: (d := device()) and d.get("software") == "9.0.1", 30, "the device to report 9.0.1", sup)
 
         # 2. a release that cannot start: the boot guard puts slot b back after its allowed starts
         starts_before = sup.starts
@@ -232,7 +240,7 @@ def test_staged_update_good_crashing_and_damaged_releases(tmp_path: Path, mqtt_b
         assert sup.starts - starts_before >= 4  # the update restart + 3 failed starts + the rolled-back start
         assert any("rolled back 9.0.2" in line for line in sup.log)
         _wait(lambda: (d := device()) and d.get("software") == "9.0.1" and d.get("state") == "online", 60,
-              "9.0.1 back online")
+              "9.0.1 back online", sup)
 
         # 3. a release damaged after signing (disk, proxy, attacker): the device refuses it, nothing changes
         _upload(c, tmp_path, tmp_path / "release.key", _source(tmp_path, "good2"), "9.0.3")

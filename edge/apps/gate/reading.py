@@ -55,7 +55,7 @@ MOTION_MIN = 3.0
 class Thresholds:
     """What the looks must reach (tuned on the first generator's scenes only, bench/gate.py)."""
 
-    min_char: float = 0.5  # a look with a character below this does not vote
+    min_char: float = 0.7  # a look with a character below this does not vote (its doubt would only blur the vote)
     position_share: float = 0.75  # of the votes at every position for the winning character
     province_share: float = 0.8  # the same for the province character (the reader confuses provinces most)
     position_conf: float = 0.7  # mean confidence of the winning character at every position
@@ -203,12 +203,15 @@ class Ballot:
 
 def count(looks: list[tuple[int, Look]], t: Thresholds, need_frames: int) -> Ballot:
     """Per-character vote of ``(frame number, look)`` pairs; see the module doc."""
-    voting = [(f, lk) for f, lk in looks if lk.kind is not None and lk.fits and len(lk.confs) == len(lk.text)
-              and min(lk.confs) >= t.min_char]
-    ranked = [lk.text for _, lk in sorted(voting, key=lambda p: -p[1].weight)]
+    valid = [(f, lk) for f, lk in looks if lk.kind is not None and lk.fits and len(lk.confs) == len(lk.text)]
+    voting = [(f, lk) for f, lk in valid if min(lk.confs) >= t.min_char]
+    # what the guard is shown: every plate a look read, weak ones too (they do not vote)
+    ranked = [lk.text for _, lk in sorted(valid, key=lambda p: -p[1].weight)]
     candidates = tuple(dict.fromkeys(ranked))[:3]
-    if not voting:
+    if not valid:
         return Ballot("none", None, 0.0, (), "no plate read")
+    if not voting:
+        return Ballot("unsure", None, 0.0, candidates, "characters uncertain")
     layouts: dict[tuple[int, str], float] = defaultdict(float)
     for _, lk in voting:
         layouts[(len(lk.text), lk.kind or "")] += lk.weight
