@@ -40,7 +40,7 @@ DEFAULT_READER = "fine_tuned"
 SHIPPED_SHA256 = {
     "clp_det.onnx": "1bb07d364ba3b1cca8c27176d3ea6b5997b6264dea8c9304e092c618b112d5f0",
     "clp_v2_c_rec.onnx": "90f2f875b2be2efbd360f0ea959a9d15e5d79067f53133ba656f5bb475633d0d",
-    "clp_rec_ft.onnx": "ad3da41153c40ce51cd9330119868dc001e59f0b9cd6709bab52b54febaf816a",
+    "clp_rec_ft.onnx": "2e62268ae0ce12b62b1d6ddfd77b179948144c4d9c6bd6c37276d9ba34cd6680",
     "clp_dict.txt": "af47672f9f7fdff757a9db744c9015b94fb92f129140c1fc0198e65949da9824",
 }
 
