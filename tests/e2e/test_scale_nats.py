@@ -93,7 +93,14 @@ def test_kill_a_node_and_a_worker_mid_run_every_event_stored_once(
             with engine.connect() as conn:
                 return int(conn.execute(text("SELECT count(*) FROM devices WHERE state = 'online'")).scalar_one())
 
-        wait_for(lambda: online() == DEVICES, 30, what="every device online")
+        try:
+            wait_for(lambda: online() == DEVICES, 30, what="every device online")
+        except AssertionError as exc:  # say which devices, and what the server last stored of them
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT device, state, state_since, status_at, last_seen FROM devices "
+                                         "WHERE state <> 'online'")).all()
+            moved_keys = sorted(d.ref.device for d in moved)[:20]
+            raise AssertionError(f"{exc}: not online {[tuple(map(str, r)) for r in rows]}; moved {moved_keys}") from exc
         engine.dispose()
         workers[1].wait_ready(60)
         totals = [w.metrics() for w in workers]
