@@ -236,9 +236,7 @@ def count(looks: list[tuple[int, Look]], t: Thresholds, need_frames: int) -> Bal
     plate, _ = try_parse(got)
     if plate is None or plate.kind != layout[1]:
         return Ballot("unsure", None, 0.0, candidates, "characters voted into no plate")
-    # the frames that read this very plate: a second frame corroborates it when one of its looks read every
-    # character the same, even a look too weak to vote
-    frames = len({f for f, lk in valid if lk.text == got})
+    frames = len({f for f, lk in mine})
     if shares[0] < t.province_share:
         return Ballot("unsure", None, 0.0, candidates, "province uncertain")
     if min(shares) < (max(t.position_share, t.unchecked_share) if unchecked else t.position_share) \

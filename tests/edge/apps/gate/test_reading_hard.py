@@ -115,14 +115,3 @@ def test_weak_looks_do_not_blur_a_sure_read() -> None:
     only_weak = [(n, _judged("沪A18345", weak)) for n in range(3)]
     b = count(only_weak, Thresholds(), 2)
     assert b.status == "unsure" and b.candidates == ("沪A18345",) and b.text is None  # shown, never opened on
-
-
-def test_a_second_frame_corroborates_with_a_weak_look_that_read_the_same_plate() -> None:
-    sure, weak = (0.97,) * 7, (0.97, 0.97, 0.97, 0.62, 0.97, 0.97, 0.97)
-    first = [(0, _judged("沪A12345", sure)), (0, _judged("沪A12345", sure))]
-    b = count([*first, (1, _judged("沪A12345", weak))], Thresholds(), 2)
-    assert (b.status, b.text) == ("read", "沪A12345")  # two frames read it, character for character
-    b = count([*first, (1, _judged("沪A12845", weak))], Thresholds(), 2)
-    assert (b.status, b.reason) == ("unsure", "waiting for another frame")  # the second frame read another plate
-    b = count(first, Thresholds(), 2)
-    assert (b.status, b.reason) == ("unsure", "waiting for another frame")  # one frame is never enough
