@@ -35,7 +35,7 @@ detect→relay latency on a scripted clip played by a real camera at 5 fps.
    camera at 5 fps on the demo clip, door cycling, the memory settings of its systemd unit
    ``linli.deploy.units.AGENT_MEMORY_ENV``): CPU per camera frame (``cpu_ms_per_frame``: user + system CPU of all
    the process's threads, from /proc, over the measured seconds, divided by the frames of those seconds at 5 fps) and
-   its resident memory (``rss_mb``: VmRSS at the end, after the start-up and ``--quick``'s 8 s or the full run's 40 s
+   its resident memory (``rss_mb``: VmRSS at the end, after the start-up and ``--quick``'s 6 s or the full run's 40 s
    of work; peak printed beside it, and by mapping: each shared library, and the process's own heap and anonymous
    memory), and its working set (pages referenced during the measurement). The agent gives back the library pages
    only its start-up used (``edge/runtime/memory.py``) 2 s after it started here, 30 s in the field.
@@ -45,8 +45,9 @@ detect→relay latency on a scripted clip played by a real camera at 5 fps.
    library mapped by two processes is shared, and stays resident in both: the agent is measured alone, as on a
    device.
 
-   The agent runs a second time without the zoomed pass (``cpu_ms_per_frame_nozoom``): what the second inference
-   costs.
+   The full run then runs the agent without the zoomed pass (``cpu_ms_per_frame_nozoom``: what the second inference
+   costs) and with a site classifier deployed (``rss_mb_classifier``); ``--quick`` leaves those two runs out (three
+   agents one after another do not fit in 60 s, and run side by side they would inflate each other's RSS).
 
 Last line: ``RESULT pipeline_ratio=… p50_ms=… p99_ms=… model_ms=… heldout_pass=N/M inferences_per_frame=…
 cpu_ms_per_frame=… cpu_ms_per_frame_nozoom=… rss_mb=…``
