@@ -55,6 +55,11 @@ def test_smaps_parsed_and_only_read_only_files_releasable(tmp_path: Path) -> Non
     assert [m.releasable for m in maps] == [True, False, False, False, False, True, False]
 
 
+def _kernel() -> tuple[int, int]:
+    major, minor = os.uname().release.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
 def _find(path: Path) -> memory.Mapping:
     return next(m for m in memory.mappings() if m.path == str(path))
 
@@ -80,8 +85,9 @@ def test_read_only_file_pages_are_given_back_and_read_again(big_file: Path) -> N
             assert before >= 15 * 1024
             released = memory.release_startup_pages()
             after = _find(big_file).rss_kb
-            if released.failed == released.mappings:
-                pytest.skip("this kernel has no MADV_PAGEOUT")
+            if _kernel() < (5, 4):
+                pytest.skip("MADV_PAGEOUT came with Linux 5.4")
+            assert released.failed == 0, released
             assert after < before / 4, (before, after)
             assert released.released_mb >= 10
             # nothing is lost: the pages come back from the file on their next use
